@@ -1,0 +1,209 @@
+"""Built-in data loaders: CSV, TSV, JSONL/JSON and the Financial PhraseBank ``sentence@label`` format.
+
+Each returns :class:`~autoglm_core.data.types.LoadedRows`: usable examples plus every unusable row
+with its line number and reason, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..components import DataLoader
+from ..data.reading import read_text
+from ..data.types import Example, LoadedRows
+from ..errors import DataError
+from ..hookspecs import hookimpl
+from ..schemas import RowIssue
+
+TEXT_COLUMNS = (
+    "text", "sentence", "review", "content", "title", "headline", "news", "document", "input",
+    "comment", "tweet", "body", "文本", "评论", "内容", "句子", "新闻", "标题",
+)
+LABEL_COLUMNS = ("label", "labels", "sentiment", "class", "category", "target", "y", "标签", "类别", "情感", "情绪")
+
+
+def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], role: str, path: Path,
+          flag: str) -> str:
+    if wanted is not None:
+        if wanted not in columns:
+            raise DataError(
+                f"{path}: the {role} column {wanted!r} is not in the header; columns are {columns}. "
+                f"Pass the right name with {flag}."
+            )
+        return wanted
+    lowered = {c.lower().strip(): c for c in columns}
+    for cand in candidates:
+        if cand in lowered:
+            return lowered[cand]
+    raise DataError(
+        f"{path}: no {role} column found; columns are {columns}. Name one {role} column "
+        f"(tried {', '.join(candidates[:8])}, ...) or pass it with {flag}."
+    )
+
+
+def rows_to_examples(
+    records: list[tuple[int, dict[str, Any]]], path: Path, text_column: str, label_column: str | None,
+    rows_read: int, issues: list[RowIssue],
+) -> LoadedRows:
+    examples: list[Example] = []
+    for line, rec in records:
+        text = rec.get(text_column)
+        text = "" if text is None else str(text).strip()
+        if not text:
+            issues.append(RowIssue(file=str(path), line=line, reason=f"empty {text_column!r}"))
+            continue
+        label: str | None = None
+        if label_column is not None:
+            raw = rec.get(label_column)
+            label = "" if raw is None else str(raw).strip()
+            if not label:
+                issues.append(RowIssue(file=str(path), line=line, reason=f"missing {label_column!r}"))
+                continue
+        examples.append(Example(text=text, label=label, file=str(path), line=line))
+    return LoadedRows(examples, issues, rows_read, text_column, label_column)
+
+
+class DelimitedLoader(DataLoader):
+    name = "csv"
+    description = "comma-separated values with a header row"
+    suffixes: ClassVar[tuple[str, ...]] = (".csv",)
+    delimiter = ","
+
+    def load(self, path: Path, *, text_column: str | None = None, label_column: str | None = None,
+             require_label: bool = True) -> LoadedRows:
+        text, encoding = read_text(path)
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise DataError(f"{path}: no header row.") from None
+        except csv.Error as e:
+            raise DataError(f"{path}: line 1: unreadable header: {e}.") from None
+        header = [h.strip() for h in header]
+        if len(header) < 2 and require_label:
+            raise DataError(
+                f"{path}: the header has {len(header)} column ({header}); a {self.name.upper()} file needs a "
+                f"text and a label column. Is the delimiter right (use .tsv for tabs)?"
+            )
+        tcol = _pick(header, text_column, TEXT_COLUMNS, "text", path, "--text-column")
+        lcol = _pick(header, label_column, LABEL_COLUMNS, "label", path, "--label-column") if (require_label or label_column) else None
+        records: list[tuple[int, dict[str, Any]]] = []
+        issues: list[RowIssue] = []
+        rows_read = 0
+        line = reader.line_num
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:
+                issues.append(RowIssue(file=str(path), line=start, reason=f"unreadable row: {e}"))
+                continue
+            line = start
+            if not row or all(not c.strip() for c in row):
+                continue  # blank lines are not rows
+            rows_read += 1
+            if len(row) != len(header):
+                issues.append(RowIssue(file=str(path), line=line,
+                                       reason=f"{len(row)} fields where the header has {len(header)}"))
+                continue
+            records.append((line, dict(zip(header, row, strict=True))))
+        loaded = rows_to_examples(records, path, tcol, lcol, rows_read, issues)
+        loaded.encoding = encoding
+        return loaded
+
+
+class TsvLoader(DelimitedLoader):
+    name = "tsv"
+    description = "tab-separated values with a header row"
+    suffixes: ClassVar[tuple[str, ...]] = (".tsv", ".tab")
+    delimiter = "\t"
+
+
+class JsonlLoader(DataLoader):
+    name = "jsonl"
+    description = "one JSON object per line (or a JSON array of objects)"
+    suffixes: ClassVar[tuple[str, ...]] = (".jsonl", ".ndjson", ".json")
+
+    def load(self, path: Path, *, text_column: str | None = None, label_column: str | None = None,
+             require_label: bool = True) -> LoadedRows:
+        text, encoding = read_text(path)
+        issues: list[RowIssue] = []
+        records: list[tuple[int, dict[str, Any]]] = []
+        stripped = text.lstrip()
+        if stripped.startswith("["):  # a JSON array of objects
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}: line {e.lineno}: invalid JSON: {e.msg}.") from None
+            items = [(i + 1, x) for i, x in enumerate(data)]
+        else:
+            items = []
+            for n, raw in enumerate(text.splitlines(), start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    items.append((n, json.loads(raw)))
+                except json.JSONDecodeError as e:
+                    issues.append(RowIssue(file=str(path), line=n, reason=f"not valid JSON: {e.msg}"))
+        rows_read = len(items) + len(issues)
+        keys: list[str] = []
+        for n, obj in items:
+            if not isinstance(obj, dict):
+                issues.append(RowIssue(file=str(path), line=n, reason="not a JSON object"))
+                continue
+            for k in obj:
+                if k not in keys:
+                    keys.append(k)
+            records.append((n, obj))
+        if not records:
+            raise DataError(f"{path}: no JSON object rows found ({len(issues)} unreadable lines; first: "
+                            f"{issues[0].reason if issues else 'none'} at line {issues[0].line if issues else '-'}).")
+        tcol = _pick(keys, text_column, TEXT_COLUMNS, "text", path, "--text-column")
+        lcol = _pick(keys, label_column, LABEL_COLUMNS, "label", path, "--label-column") if (require_label or label_column) else None
+        loaded = rows_to_examples(records, path, tcol, lcol, rows_read, issues)
+        loaded.encoding = encoding
+        return loaded
+
+
+class PhraseBankLoader(DataLoader):
+    name = "phrasebank"
+    description = "Financial PhraseBank: one 'sentence@label' per line (UTF-8 or ISO-8859-1)"
+    suffixes: ClassVar[tuple[str, ...]] = (".txt",)
+
+    def load(self, path: Path, *, text_column: str | None = None, label_column: str | None = None,
+             require_label: bool = True) -> LoadedRows:
+        text, encoding = read_text(path)
+        issues: list[RowIssue] = []
+        examples: list[Example] = []
+        rows_read = 0
+        for n, raw in enumerate(text.splitlines(), start=1):
+            if not raw.strip():
+                continue
+            rows_read += 1
+            sentence, sep, label = raw.rpartition("@")
+            if not sep:
+                issues.append(RowIssue(file=str(path), line=n, reason="no '@label' at the end of the line"))
+                continue
+            sentence, label = sentence.strip(), label.strip()
+            if not sentence or not label:
+                issues.append(RowIssue(file=str(path), line=n, reason="empty sentence or label"))
+                continue
+            examples.append(Example(text=sentence, label=label, file=str(path), line=n))
+        if rows_read and not examples:
+            raise DataError(
+                f"{path}: none of its {rows_read} lines has the 'sentence@label' form of a Financial PhraseBank "
+                f"file. For other text files use .csv/.tsv/.jsonl with text and label columns."
+            )
+        return LoadedRows(examples, issues, rows_read, None, None, encoding)
+
+
+@hookimpl
+def autoglm_register_data_loaders(register):
+    for cls in (DelimitedLoader, TsvLoader, JsonlLoader, PhraseBankLoader):
+        register(cls)

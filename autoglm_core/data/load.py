@@ -1,0 +1,169 @@
+"""From a :class:`DataRef` to validated, stratified train/validation/test splits."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError, UnknownNameError
+from ..schemas import DataRef, DataSummary, RowIssue, SplitConfig, TaskSpec
+from .language import detect_language
+from .types import DataSplits, Example, LoadedRows
+
+MAX_REPORTED_ISSUES = 100
+
+
+def loader_for(path: Path, fmt: str | None, manager: Any) -> Any:
+    registry = manager.registry("data loader")
+    if fmt:
+        return registry.get(fmt)()
+    suffix = path.suffix.lower()
+    for entry in registry.entries():
+        if suffix in getattr(entry.obj, "suffixes", ()):
+            return entry.obj()
+    known = sorted({s for e in registry.entries() for s in getattr(e.obj, "suffixes", ())})
+    raise DataError(
+        f"{path}: no data loader for files ending in {suffix or '(no suffix)'!r}; known suffixes: "
+        f"{', '.join(known)}. Rename the file or pass the format (data loaders: {', '.join(registry.names())})."
+    )
+
+
+def load_file(path: str | Path, ref: DataRef, manager: Any, require_label: bool = True) -> LoadedRows:
+    path = Path(path)
+    try:
+        loader = loader_for(path, ref.format, manager)
+    except UnknownNameError as e:
+        raise DataError(f"{path}: {e}") from None
+    kwargs: dict[str, Any] = {"text_column": ref.text_column, "label_column": ref.label_column}
+    try:
+        loaded = loader.load(path, require_label=require_label, **kwargs)
+    except TypeError:  # third-party loaders may not take require_label
+        loaded = loader.load(path, **kwargs)
+    if not loaded.examples:
+        first = loaded.issues[0] if loaded.issues else None
+        why = f" First problem: line {first.line}: {first.reason}." if first else ""
+        raise DataError(f"{path}: no usable rows ({loaded.rows_read} read, {len(loaded.issues)} unusable).{why}")
+    return loaded
+
+
+def reconcile_labels(spec: TaskSpec, examples: list[Example]) -> tuple[list[str], list[str]]:
+    """Decide the label set. Returns (labels, warnings).
+
+    * data labels within the spec's labels: the spec's order is kept;
+    * spec labels that came from the parser and share nothing with the data: the data wins (a
+      warning says so) because parsed labels are a guess;
+    * otherwise labels in the data that the spec does not know are an error naming file and line.
+    """
+    first_seen: dict[str, Example] = {}
+    for ex in examples:
+        if ex.label is not None and ex.label not in first_seen:
+            first_seen[ex.label] = ex
+    data_labels = sorted(first_seen)
+    warnings: list[str] = []
+    if not spec.labels:
+        return data_labels, warnings
+    unknown = [lab for lab in data_labels if lab not in spec.labels]
+    if not unknown:
+        missing = [lab for lab in spec.labels if lab not in first_seen]
+        if missing:
+            warnings.append(f"labels {missing} of the task spec never occur in the data.")
+        return list(spec.labels), warnings
+    source = spec.evidence.get("labels").source if "labels" in spec.evidence else "hint"
+    if source == "parser" and not set(data_labels) & set(spec.labels):
+        warnings.append(
+            f"the description suggested labels {spec.labels} but the data uses {data_labels}; using the data's labels."
+        )
+        return data_labels, warnings
+    where = "; ".join(f"{lab!r} first at {first_seen[lab].file}:{first_seen[lab].line}" for lab in unknown[:5])
+    raise DataError(
+        f"the data has labels the task spec does not know: {where}. The spec's labels are {spec.labels}. "
+        f"Fix the data, or give labels=... (CLI: --labels) that include them, or leave labels out to use the data's."
+    )
+
+
+def stratified_split(examples: list[Example], split: SplitConfig, seed: int) -> tuple[list[Example], list[Example], list[Example], list[str]]:
+    by_label: dict[str | None, list[Example]] = defaultdict(list)
+    for ex in examples:
+        by_label[ex.label].append(ex)
+    rng = random.Random(seed)
+    train: list[Example] = []
+    val: list[Example] = []
+    test: list[Example] = []
+    notes: list[str] = []
+    for label in sorted(by_label, key=str):
+        items = by_label[label][:]
+        rng.shuffle(items)
+        n = len(items)
+        if n < 3:
+            notes.append(f"label {label!r} has only {n} example(s): all go to the training split.")
+            train += items
+            continue
+        n_test = max(1, round(n * split.test))
+        n_val = max(1, round(n * split.validation)) if split.validation > 0 else 0
+        if n_test + n_val >= n:
+            n_test, n_val = 1, (1 if split.validation > 0 and n > 2 else 0)
+        test += items[:n_test]
+        val += items[n_test : n_test + n_val]
+        train += items[n_test + n_val :]
+    for part in (train, val, test):
+        rng.shuffle(part)
+    return train, val, test, notes
+
+
+def load_splits(spec: TaskSpec, split: SplitConfig, seed: int, manager: Any) -> DataSplits:
+    ref = spec.data
+    if ref is None:
+        raise DataError("no data given: pass a data file (CLI: --data FILE; Python: dataset='file.csv').")
+    files: list[str] = []
+    issues: list[RowIssue] = []
+    rows_read = 0
+    notes: list[str] = []
+    text_col = label_col = None
+    if ref.path:
+        loaded = load_file(ref.path, ref, manager)
+        files.append(ref.path)
+        issues += loaded.issues
+        rows_read += loaded.rows_read
+        text_col, label_col = loaded.text_column, loaded.label_column
+        all_examples = loaded.examples
+        labels, warns = reconcile_labels(spec, all_examples)
+        train, val, test, notes = stratified_split(all_examples, split, seed)
+    else:
+        parts: dict[str, list[Example]] = {}
+        for name in ("train", "validation", "test"):
+            p = getattr(ref, name)
+            if p:
+                loaded = load_file(p, ref, manager)
+                files.append(p)
+                issues += loaded.issues
+                rows_read += loaded.rows_read
+                text_col, label_col = loaded.text_column, loaded.label_column
+                parts[name] = loaded.examples
+        all_examples = [ex for part in parts.values() for ex in part]
+        labels, warns = reconcile_labels(spec, all_examples)
+        train = parts["train"]
+        val, test = parts.get("validation"), parts.get("test")
+        if test is None or val is None:
+            # carve the missing split(s) out of train with the configured proportions
+            frac_val = split.validation / split.train if val is None else 0.0
+            frac_test = split.test / split.train if test is None else 0.0
+            sub = SplitConfig.model_construct(train=1 - frac_val - frac_test, validation=frac_val, test=max(frac_test, 1e-9))
+            tr, va, te, notes = stratified_split(train, sub, seed)
+            train = tr
+            val = val if val is not None else va
+            test = test if test is not None else te
+    if not train:
+        raise DataError(f"{', '.join(files)}: the training split is empty; give more labelled rows.")
+    if not test:
+        raise DataError(f"{', '.join(files)}: the test split is empty; give more labelled rows or a test file.")
+    counts = Counter(ex.label for ex in all_examples)
+    summary = DataSummary(
+        files=files, rows_read=rows_read, rows_used=len(all_examples), rows_skipped=len(issues),
+        skipped=issues[:MAX_REPORTED_ISSUES], label_counts={str(k): v for k, v in sorted(counts.items(), key=lambda kv: str(kv[0]))},
+        split_sizes={"train": len(train), "validation": len(val), "test": len(test)},
+        language=detect_language(ex.text for ex in all_examples[:2000]),
+        text_column=text_col, label_column=label_col,
+    )
+    return DataSplits(train, val, test, labels, summary, notes=warns + notes)

@@ -1,0 +1,71 @@
+"""Loading a saved model directory safely: safetensors only unless the user opts in,
+``trust_remote_code`` off unless asked, compressed variants through their compressor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .components import BuiltModel, read_model_meta
+from .errors import ModelLoadError
+
+PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "model.ckpt.index")
+
+
+def check_weights(directory: Path, allow_pickle: bool) -> bool:
+    """Return True when the directory has safetensors weights; refuse pickle-only weights."""
+    has_safe = any(directory.glob("*.safetensors")) or (directory / "model.safetensors.index.json").exists()
+    has_pickle = any((directory / name).exists() for name in PICKLE_WEIGHTS)
+    if not has_safe and has_pickle and not allow_pickle:
+        raise ModelLoadError(
+            f"{directory} holds only pickle weights ({', '.join(n for n in PICKLE_WEIGHTS if (directory / n).exists())}), "
+            f"which can run arbitrary code when loaded. Convert them to safetensors, or opt in with "
+            f"allow_pickle=True (CLI: --allow-pickle) if you trust where they came from."
+        )
+    return has_safe
+
+
+def load_model(directory: str | Path, *, allow_pickle: bool = False, trust_remote_code: bool = False,
+               manager: Any = None) -> BuiltModel:
+    """Load an exported run model, a compressed variant, or any Hugging Face sequence-classification
+    directory."""
+    directory = Path(directory)
+    if not directory.exists():
+        raise ModelLoadError(f"model directory {str(directory)!r} does not exist.")
+    if not directory.is_dir():
+        raise ModelLoadError(f"{str(directory)!r} is a file; give the model's directory (with config.json).")
+    meta = read_model_meta(directory) or {}
+    fmt = meta.get("format", "hf")
+    if fmt != "hf":
+        from .plugins import get_manager
+
+        manager = manager or get_manager()
+        compressor = manager.registry("compressor").get(fmt)
+        return compressor.load(directory, meta)
+    if not (directory / "config.json").exists():
+        raise ModelLoadError(f"{directory} has no config.json: it is not a Hugging Face model directory.")
+    has_safe = check_weights(directory, allow_pickle)
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from .schemas import CandidateSpec
+
+    task_type = meta.get("task_type", "text_classification")
+    if task_type != "text_classification":
+        raise ModelLoadError(
+            f"{directory} holds a {task_type!r} model; load_model() loads text classifiers. Use the task "
+            f"type's own loader (see the plugin that provides {task_type!r})."
+        )
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            directory, use_safetensors=has_safe, trust_remote_code=trust_remote_code
+        )
+        tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"{directory}: cannot load the model: {e}") from None
+    labels = meta.get("labels") or [model.config.id2label[i] for i in range(model.config.num_labels)]
+    cand = meta.get("candidate")
+    return BuiltModel(
+        model=model, tokenizer=tokenizer, labels=list(labels), task_type=task_type,
+        candidate=CandidateSpec.model_validate(cand) if cand else None,
+        variant=meta.get("variant", "fine-tuned"), format="hf", meta=meta.get("meta", {}),
+    )

@@ -1,0 +1,76 @@
+"""Helpers for tests of the core and of plugins: tiny models and data that build offline in seconds.
+
+    from autoglm_core.testing import tiny_text_classifier, sample_examples
+    built = tiny_text_classifier()            # BuiltModel: 2-layer, 64-dim BERT + WordPiece tokenizer
+    examples = sample_examples()              # labelled financial-news style sentences
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .components import BuiltModel
+from .data.types import Example
+
+LABELS = ("negative", "neutral", "positive")
+
+_POS = ["profit rose", "sales increased", "record revenue", "strong growth", "shares jumped", "beat forecasts",
+        "dividend raised", "orders surged"]
+_NEG = ["profit fell", "sales dropped", "heavy losses", "weak demand", "shares plunged", "missed forecasts",
+        "layoffs announced", "debt rose"]
+_NEU = ["annual meeting held", "board appointed", "report published", "office relocated", "contract signed",
+        "product listed", "results scheduled", "agenda released"]
+_COMPANIES = ["Nokia", "Acme", "Fortum", "Stora", "Kone", "Orion", "Wartsila", "Elisa"]
+
+
+def sample_examples(n: int = 96, seed: int = 0) -> list[Example]:
+    """Synthetic, learnable 3-class sentences (tests only; real data lives in ../shared/data)."""
+    rng = random.Random(seed)
+    out: list[Example] = []
+    pools = {"positive": _POS, "negative": _NEG, "neutral": _NEU}
+    for i in range(n):
+        label = LABELS[i % 3]
+        text = f"{rng.choice(_COMPANIES)} {rng.choice(pools[label])} in quarter {rng.randint(1, 4)}"
+        out.append(Example(text=text, label=label, file="<sample>", line=i + 1))
+    return out
+
+
+def tiny_text_classifier(labels: Sequence[str] = LABELS, texts: Sequence[str] | None = None, seed: int = 0,
+                         **config: Any) -> BuiltModel:
+    """An untrained 2-layer, 64-dim BERT classifier with a tokenizer trained on ``texts``."""
+    from .models.tiny import tiny_bert_classifier
+    from .schemas import CandidateSpec
+
+    texts = list(texts) if texts is not None else [ex.text for ex in sample_examples()]
+    model, tokenizer = tiny_bert_classifier(labels, texts, seed=seed, **config)
+    cand = CandidateSpec(name="tiny-bert", backbone="tiny-bert", builder="tiny-bert", family="bert")
+    return BuiltModel(model=model, tokenizer=tokenizer, labels=list(labels), task_type="text_classification",
+                      candidate=cand)
+
+
+def write_csv(path: str | Path, examples: Sequence[Example]) -> Path:
+    import csv
+
+    path = Path(path)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "label"])
+        for ex in examples:
+            w.writerow([ex.text, ex.label])
+    return path
+
+
+def shared_data_dir() -> Path | None:
+    """``../shared/data`` next to the project (or $AUTOGLM_SHARED_DATA), or None when absent."""
+    env = os.environ.get("AUTOGLM_SHARED_DATA")
+    candidates = [Path(env)] if env else []
+    here = Path(__file__).resolve().parent.parent
+    candidates += [here.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+    for c in candidates:
+        if c.is_dir():
+            return c
+    return None
