@@ -44,6 +44,12 @@ BUILTIN_MODULES = (
     "autoglm_core.builtin.zero_shot",
     "autoglm_core.builtin.evaluators",
     "autoglm_core.builtin.commands",
+    "autoglm_core.builtin.cmd_compress",
+    "autoglm_core.builtin.cmd_attack",
+    "autoglm_core.builtin.cmd_generate",
+    "autoglm_core.builtin.cmd_predict",
+    "autoglm_core.builtin.decoders",
+    "autoglm_core.builtin.text_generation",
 )
 
 # Components that optional plugins in plugins/ provide: named in "unknown name" errors.
