@@ -157,7 +157,8 @@ class TaskType(Component):
     def train(self, context: RunContext, candidate: CandidateSpec) -> BuiltModel:
         raise NotImplementedError
 
-    def evaluate(self, context: RunContext, built: BuiltModel, variant: str) -> VariantResult:
+    def evaluate(self, context: RunContext, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
+        """Evaluate on the test split; ``model_dir`` (where the variant is saved) gives the size on disk."""
         raise NotImplementedError
 
 

@@ -36,6 +36,11 @@ def load_model(directory: str | Path, *, allow_pickle: bool = False, trust_remot
         raise ModelLoadError(f"{str(directory)!r} is a file; give the model's directory (with config.json).")
     meta = read_model_meta(directory) or {}
     fmt = meta.get("format", "hf")
+    if fmt == "onnx":
+        raise ModelLoadError(
+            f"{directory} is an ONNX export; load it with autoglm_core.predictor.Predictor.load() "
+            f"(CLI: autoglm predict / autoglm serve), or load the fp32 directory it was exported from."
+        )
     if fmt != "hf":
         from .plugins import get_manager
 

