@@ -121,7 +121,7 @@ def parse_labels(text: str, language: str) -> tuple[list[str], str, float] | Non
     m = re.search(r"(?:[：:]|分为|分成|归为|判断为|识别为|标注为|为)\s*(" + _ZH_WORD + r"(?:\s*(?:、|，|,|/|和|或|及|与)\s*" + _ZH_WORD + r")+)", text)
     if m and re.search(r"[\u4e00-\u9fff]", m.group(1)):
         body = m.group(1)
-        if re.search(r"[、/]", body):  # with an enumeration comma, a full comma ends the list
+        if re.search(r"[、/和或及与]", body):  # with another separator, a full comma ends the list
             body = re.split(r"[，,]", body)[0]
         items = re.split(r"\s*(?:、|，|,|/|和|或|及|与)\s*", body)
         labels = _clean_labels(items)
@@ -135,7 +135,7 @@ def parse_labels(text: str, language: str) -> tuple[list[str], str, float] | Non
             return labels, m.group(0), 0.9
     # 3. English "as / into / between / labels: A, B(,) or|and C"
     m = _search(
-        r"\b(?:as|into|between|among|labels?\s*(?:are|:)|categories\s*(?:are|:)|classes\s*(?:are|:)|either)\s+"
+        r"\b(?:as|into|between|among|is|whether|labels?\s*(?:are|:)|categories\s*(?:are|:)|classes\s*(?:are|:)|either)\s+"
         r"((?:" + _EN_WORD + r"(?:\s+" + _EN_WORD + r")?)(?:\s*,\s*(?:" + _EN_WORD + r"(?:\s+" + _EN_WORD + r")?))*"
         r"\s*,?\s*(?:or|and|vs\.?|versus)\s+" + _EN_WORD + r")",
         text,
@@ -145,6 +145,12 @@ def parse_labels(text: str, language: str) -> tuple[list[str], str, float] | Non
         labels = _clean_labels(items)
         if 2 <= len(labels) <= 20:
             return labels, m.group(0), 0.85
+    # 3b. English comma list after a colon: "intent: greeting, booking, cancellation, other"
+    m = re.search(r":\s*(" + _EN_WORD + r"(?:\s*,\s*" + _EN_WORD + r"){1,})\s*(?:[;.]|$)", text)
+    if m:
+        labels = _clean_labels(m.group(1).split(","))
+        if 2 <= len(labels) <= 20:
+            return labels, m.group(0), 0.8
     # 4. "X or Y" in Chinese: "是正面还是负面", "正面或负面"
     m = re.search(r"是([\u4e00-\u9fff]{1,4}?)(?:还是|或者|或)([\u4e00-\u9fff]{1,4})", text) or re.search(
         r"([\u4e00-\u9fff]{2})(?:还是|或者|或)([\u4e00-\u9fff]{2})", text)

@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import DataError, UnknownNameError
 from ..schemas import DataRef, DataSummary, RowIssue, SplitConfig, TaskSpec
 from .language import detect_language
+from .reading import check_file
 from .types import DataSplits, Example, LoadedRows
 
 MAX_REPORTED_ISSUES = 100
@@ -32,6 +33,7 @@ def loader_for(path: Path, fmt: str | None, manager: Any) -> Any:
 
 def load_file(path: str | Path, ref: DataRef, manager: Any, require_label: bool = True) -> LoadedRows:
     path = Path(path)
+    check_file(path)
     try:
         loader = loader_for(path, ref.format, manager)
     except UnknownNameError as e:
@@ -41,6 +43,7 @@ def load_file(path: str | Path, ref: DataRef, manager: Any, require_label: bool 
         loaded = loader.load(path, require_label=require_label, **kwargs)
     except TypeError:  # third-party loaders may not take require_label
         loaded = loader.load(path, **kwargs)
+    loaded.issues.sort(key=lambda i: i.line)
     if not loaded.examples:
         first = loaded.issues[0] if loaded.issues else None
         why = f" First problem: line {first.line}: {first.reason}." if first else ""
@@ -100,10 +103,10 @@ def stratified_split(examples: list[Example], split: SplitConfig, seed: int) -> 
             notes.append(f"label {label!r} has only {n} example(s): all go to the training split.")
             train += items
             continue
-        n_test = max(1, round(n * split.test))
+        n_test = max(1, round(n * split.test)) if split.test > 0 else 0
         n_val = max(1, round(n * split.validation)) if split.validation > 0 else 0
         if n_test + n_val >= n:
-            n_test, n_val = 1, (1 if split.validation > 0 and n > 2 else 0)
+            n_test, n_val = (1 if split.test > 0 else 0), (1 if split.validation > 0 and n > 2 else 0)
         test += items[:n_test]
         val += items[n_test : n_test + n_val]
         train += items[n_test + n_val :]
@@ -149,7 +152,7 @@ def load_splits(spec: TaskSpec, split: SplitConfig, seed: int, manager: Any) -> 
             # carve the missing split(s) out of train with the configured proportions
             frac_val = split.validation / split.train if val is None else 0.0
             frac_test = split.test / split.train if test is None else 0.0
-            sub = SplitConfig.model_construct(train=1 - frac_val - frac_test, validation=frac_val, test=max(frac_test, 1e-9))
+            sub = SplitConfig.model_construct(train=1 - frac_val - frac_test, validation=frac_val, test=frac_test)
             tr, va, te, notes = stratified_split(train, sub, seed)
             train = tr
             val = val if val is not None else va

@@ -28,7 +28,9 @@ class FGSMAdversarialTraining(Defense):
         random_start: bool = Field(True, description="uniform random start and step alpha (Wong et al. 2020)")
         alpha: float | None = Field(None, gt=0, description="step size; default 1.25*epsilon with random start")
         adv_weight: float = Field(0.5, ge=0, le=1, description="weight of the adversarial loss (rest: clean loss)")
-        epochs: int | None = Field(None, ge=1, description="default: the run's training epochs")
+        epochs: int = Field(3, ge=1, description="epochs of adversarial fine-tuning, starting from the given model")
+        early_stopping: bool = Field(False, description="keep the best clean-validation epoch instead of the last "
+                                     "(clean validation scores say little about robustness)")
         learning_rate: float | None = Field(None, gt=0)
         max_steps: int | None = Field(None, ge=1)
 
@@ -69,8 +71,9 @@ class FGSMAdversarialTraining(Defense):
             adv = model(inputs_embeds=embeds + delta, **extra).loss
             return (1 - o.adv_weight) * clean + o.adv_weight * adv
 
-        cfg = train_config(built, context, epochs=o.epochs, learning_rate=o.learning_rate, max_steps=o.max_steps)
-        result = fine_tune(out.model, built.tokenizer, train, validation, built.labels, cfg, seed=seed,
+        cfg = train_config(built, context, epochs=o.epochs, learning_rate=o.learning_rate, max_steps=o.max_steps,
+                           patience=max(o.epochs, 1))
+        result = fine_tune(out.model, built.tokenizer, train, validation if o.early_stopping else [], built.labels, cfg, seed=seed,
                            compute_loss=compute_loss, progress=False, desc="adv-train")
         out.model = result.model
         out.meta["defenses"] = [*built.meta.get("defenses", []), self.name]

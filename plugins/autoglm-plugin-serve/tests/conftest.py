@@ -1,0 +1,81 @@
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import socket  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+def _trained_tiny(seed: int = 0, steps: int = 40):
+    """A tiny classifier trained a few steps, so probabilities differ between texts."""
+    import torch
+
+    from autoglm_core.testing import sample_examples, tiny_text_classifier
+
+    built = tiny_text_classifier(seed=seed)
+    examples = sample_examples(48)
+    enc = built.tokenizer([e.text for e in examples], padding=True, return_tensors="pt")
+    y = torch.tensor([built.labels.index(e.label) for e in examples])
+    torch.manual_seed(seed)
+    opt = torch.optim.AdamW(built.model.parameters(), lr=3e-3)
+    built.model.train()
+    for step in range(steps):
+        idx = torch.arange(step * 16, step * 16 + 16) % len(examples)
+        loss = built.model(**{k: v[idx] for k, v in enc.items()}, labels=y[idx]).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    built.model.eval()
+    return built
+
+
+@pytest.fixture(scope="session")
+def serve_model_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("serve") / "model"
+    _trained_tiny().save(d)
+    return d
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(app, timeout: float = 30.0):
+    """Run ``app`` with uvicorn on a free loopback port in a thread; stop it afterwards."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
+        assert not thread.is_alive(), "server did not stop"
+
+
+@pytest.fixture
+def serve_server():
+    return running_server
+
+
+@pytest.fixture
+def serve_free_port():
+    return free_port
