@@ -26,7 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "compression-bench"
-TEACHER_SETTINGS = {"lr": 1.5e-4, "epochs": 6, "batch_size": 32, "max_length": 64, "seed": 0, "patience": 2}
+TEACHER_SETTINGS = {"lr": 1.5e-4, "epochs": 4, "batch_size": 32, "max_length": 64, "seed": 0, "patience": 2}
 
 
 def load_data():

@@ -32,6 +32,10 @@ class Distillation(Compressor):
         temperature: float = Field(2.0, gt=0, description="softmax temperature T of the soft targets")
         alpha: float = Field(0.5, ge=0, le=1, description="weight of the distillation term (1 - alpha: cross-entropy)")
 
+    def needs_training_data(self) -> bool:
+        """Whether compress() trains (`autoglm compress` then holds out a test split)."""
+        return True
+
     def compress(self, built: BuiltModel, context: Any = None) -> BuiltModel:
         import torch
         import torch.nn.functional as F

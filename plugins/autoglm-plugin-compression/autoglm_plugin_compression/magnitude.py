@@ -27,6 +27,10 @@ class MagnitudePruning(Compressor):
             "encoder", description="encoder: Linear layers of the encoder; all: also pooler and classifier head")
         fine_tune: bool = Field(False, description="fine-tune after pruning (the pruning masks stay fixed)")
 
+    def needs_training_data(self) -> bool:
+        """Whether compress() trains (`autoglm compress` then holds out a test split)."""
+        return bool(self.options.fine_tune)
+
     def compress(self, built: BuiltModel, context: Any = None) -> BuiltModel:
         import torch
         from torch import nn

@@ -31,6 +31,10 @@ class StructuredPruning(Compressor):
         ffn_sparsity: float | None = Field(None, ge=0, lt=1, description="fraction of FFN neurons removed (default: sparsity)")
         fine_tune: bool = Field(False, description="fine-tune after pruning to recover accuracy")
 
+    def needs_training_data(self) -> bool:
+        """Whether compress() trains (`autoglm compress` then holds out a test split)."""
+        return bool(self.options.fine_tune)
+
     def compress(self, built: BuiltModel, context: Any = None) -> BuiltModel:
         check_classifier(built, self.name)
         o = self.options

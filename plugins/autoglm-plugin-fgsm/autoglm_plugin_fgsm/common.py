@@ -18,6 +18,11 @@ def check_epsilons(values: Sequence[Any], field: str = "epsilons") -> list[float
     """Epsilons must be finite, non-negative numbers (bools and strings are refused)."""
     out: list[float] = []
     for v in values:
+        if isinstance(v, str):
+            try:
+                v = float(v)
+            except ValueError:
+                raise ValueError(f"{field}: {v!r} is not a number (give e.g. [0.01, 0.05])") from None
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)) or v < 0:
             raise ValueError(f"{field}: {v!r} is not a non-negative number (give e.g. [0.01, 0.05])")
         out.append(float(v))
