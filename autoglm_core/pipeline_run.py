@@ -70,15 +70,14 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
     spec, config, manager = task.spec, task.config, task.manager
     run_dir = Path(task.out)
     started = now()
-    prepare_run_dir(run_dir, spec, config, resume, overwrite)
     ctx = RunContext(run_dir=run_dir, spec=spec, config=config, manager=manager,
                      candidates=list(pipeline.candidates), progress=progress)
-    runner = StageRunner(ctx, resume)
     task_type = manager.registry("task type").get(spec.task_type)()
-    warnings: list[str] = list(spec.warnings) + list(pipeline.notes)
-
-    # data: always re-read (cheap, deterministic); the stage records the summary
+    # data first: always re-read (cheap, deterministic), and a data error leaves no run folder behind
     ctx.splits = task_type.load_data(ctx)
+    prepare_run_dir(run_dir, spec, config, resume, overwrite)
+    runner = StageRunner(ctx, resume)
+    warnings: list[str] = list(spec.warnings) + list(pipeline.notes)
     summary = ctx.splits.summary
     runner.run("data", "data", None, lambda: StageOutput(metrics={"summary": summary.model_dump(mode="json")},
                                                          notes=list(ctx.splits.notes)))

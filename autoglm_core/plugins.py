@@ -56,6 +56,9 @@ BUILTIN_MODULES = (
 INSTALL_HINTS: dict[str, dict[str, str]] = {
     "compressor": {
         "int8": "pip install ./plugins/autoglm-plugin-int8",
+        "prune-magnitude": "pip install ./plugins/autoglm-plugin-compression",
+        "prune-structured": "pip install ./plugins/autoglm-plugin-compression",
+        "distill": "pip install ./plugins/autoglm-plugin-compression",
     },
     "attack": {
         "fgsm": "pip install ./plugins/autoglm-plugin-fgsm",

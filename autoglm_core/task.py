@@ -48,10 +48,8 @@ class AutoTask:
             hints["task_type"] = task_type
         if dataset is not None:
             hints["data"] = dataset if isinstance(dataset, dict) else str(dataset)
-        if not description:
-            if not task_type:
-                raise ConfigError("give a description of the task, or at least task_type=..., to AutoTask.create().")
-            description = task_type.replace("_", " ")
+        if not description and task_type:
+            description = task_type.replace("_", " ")  # the task type alone is a valid, if terse, description
         spec = manager.hook.autoglm_parse_task(description=description, hints=hints)
         if spec is None:
             raise ConfigError("no parser could read the description (all parser plugins returned None).")
@@ -106,6 +104,11 @@ class AutoTask:
             manager.registry("zero-shot scorer").get(config.zero_shot.method)
         if spec.data is None:
             raise ConfigError("no data given: pass dataset='file.csv' (CLI: --data FILE).")
+        from .data.reading import check_file
+
+        for path in (spec.data.path, spec.data.train, spec.data.validation, spec.data.test):
+            if path:
+                check_file(Path(path))  # a missing or empty file fails at plan time, before any work
         return Pipeline(task=self, candidates=candidates, compress=list(compress), notes=notes)
 
 

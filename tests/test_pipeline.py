@@ -151,3 +151,50 @@ def test_plan_time_errors(news_csv, tmp_path):
 def test_from_description_infers_the_task_type(news_csv):
     task = AutoTask.from_description("判断新闻是正面还是负面", dataset=news_csv)
     assert task.spec.task_type == "text_classification" and task.spec.language == "zh"
+
+
+def test_attack_and_defense_stages_feed_robustness_and_selection(news_csv, tmp_path):
+    import copy
+
+    from autoglm_core import Attack, Defense
+
+    class DropWords(Attack):
+        """Keeps only the first word of each text: a crude, deterministic attack."""
+
+        name = "drop-words"
+
+        def attack(self, built, examples, context):
+            texts = [e.text.split()[0] for e in examples]
+            pred = built.predict(texts)
+            acc = sum(p == e.label for p, e in zip(pred, examples)) / len(examples)
+            return {"accuracy_under_attack": acc, "examples": len(examples)}
+
+    class Copy(Defense):
+        name = "copy"
+
+        def defend(self, built, context):
+            out = copy.deepcopy(built)
+            out.meta = {"note": "identity defense (test)"}
+            return out
+
+    class Plugin:
+        @hookimpl
+        def autoglm_register_attacks(self, register):
+            register(DropWords)
+
+        @hookimpl
+        def autoglm_register_defenses(self, register):
+            register(Copy)
+
+    get_manager().register(Plugin(), name="robustness-test")
+    config = {**FAST, "attack": ["drop-words"], "defend": ["copy"]}
+    report = make_task(news_csv, tmp_path / "run", config=config, min_robust_accuracy=0.99).auto_build().launch(progress=False)
+    tuned = next(v for v in report.variants if v.variant == "fine-tuned")
+    defended = next(v for v in report.variants if v.variant == "copy")
+    assert 0 <= tuned.robustness["drop-words:accuracy_under_attack"] <= 1
+    assert tuned.robustness["robust_accuracy"] == tuned.robustness["drop-words:accuracy_under_attack"]
+    assert defended.robustness["robust_accuracy"] == pytest.approx(tuned.robustness["robust_accuracy"])
+    assert "note: identity defense (test)" in defended.notes
+    assert not report.best.meets_objectives  # nobody keeps 99% accuracy with one word
+    assert "robust accuracy" in " ".join(report.best.notes)
+    assert "drop-words:accuracy_under_attack" in (tmp_path / "run" / "report.md").read_text()

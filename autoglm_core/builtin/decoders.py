@@ -17,7 +17,7 @@ from ..hookspecs import hookimpl
 from ..schemas import validate
 
 
-class _Common(BaseModel):
+class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_new_tokens: int = Field(32, ge=1, description="tokens to generate after the prompt")
@@ -26,7 +26,7 @@ class _Common(BaseModel):
 
 
 class _BaseDecoder(Decoder):
-    Options = _Common
+    Options = Options
 
     def _settings(self, overrides: dict[str, Any]) -> Any:
         if not overrides:
@@ -68,7 +68,7 @@ class SampleDecoder(_BaseDecoder):
     name = "sample"
     description = "multinomial sampling with temperature, top-k, top-p and repetition penalty"
 
-    class Options(_Common):
+    class Options(Options):
         temperature: float = Field(1.0, gt=0, description="> 0; use the greedy decoder for temperature 0")
         top_k: int = Field(50, ge=0, description="keep the k most likely tokens; 0 disables (generate's default is 50)")
         top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass in (0, 1]; 1 disables")
@@ -91,7 +91,7 @@ class BeamDecoder(_BaseDecoder):
     name = "beam"
     description = "beam search with length penalty and early stopping (token-identical to model.generate(num_beams=n))"
 
-    class Options(_Common):
+    class Options(Options):
         num_beams: int = Field(4, ge=1)
         length_penalty: float = Field(1.0, description="exponent on the new length when scoring finished beams")
         early_stopping: bool | Literal["never"] = Field(False, description="True, False or 'never' (as in generate)")

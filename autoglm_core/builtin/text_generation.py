@@ -264,7 +264,7 @@ def train_causal_lm(model: Any, tokenizer: Any, train: Sequence[str], validation
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             steps += 1
             if steps >= total:
                 stop = "max_steps"

@@ -91,20 +91,22 @@ def training_data(context: Any, options: TrainingOptions, who: str, labels: list
 
 
 def train_config(context: Any, built: BuiltModel, options: TrainingOptions, **defaults: Any) -> Any:
-    """The run's train config (when there is a run) or TrainConfig(**defaults), overridden by the options."""
+    """The run's train config (batch size, max length, patience, time budget; when there is a run)
+    with the compressor's own defaults (``epochs``, ``learning_rate``: recovering from pruning or
+    distilling needs a different schedule than fine-tuning from scratch), overridden by the options."""
     from autoglm_core.schemas import TrainConfig
 
     base = None
     if context is not None and hasattr(context, "train_config"):
         try:
             base = context.train_config(built.candidate)
-        except Exception:  # a context without a candidate-specific config: fall back to defaults
+        except Exception:  # a context without a usable train config: fall back to defaults
             base = None
     if base is None:
-        base = TrainConfig(**defaults)
+        base = TrainConfig()
     over = {k: getattr(options, k) for k in ("epochs", "learning_rate", "batch_size", "max_length", "max_steps")
             if getattr(options, k) is not None}
-    cfg = base.model_copy(update={"method": "full", **over})
+    cfg = base.model_copy(update={"method": "full", **defaults, **over})
     return TrainConfig.model_validate(cfg.model_dump())
 
 

@@ -14,7 +14,15 @@ from pydantic import Field
 
 from autoglm_core.components import BuiltModel, Compressor
 
-from .common import TrainingOptions, check_classifier, clone_model, copy_built, device_of, train_config, training_data
+from .common import (
+    TrainingOptions,
+    check_classifier,
+    clone_model,
+    copy_built,
+    device_of,
+    train_config,
+    training_data,
+)
 
 
 class MagnitudePruning(Compressor):

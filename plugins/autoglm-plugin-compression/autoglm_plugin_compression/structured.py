@@ -17,8 +17,16 @@ from pydantic import Field
 from autoglm_core.components import BuiltModel, Compressor
 from autoglm_core.errors import ConfigError
 
-from .common import (TrainingOptions, check_classifier, clone_model, copy_built, device_of, encoder_layers,
-                     train_config, training_data)
+from .common import (
+    TrainingOptions,
+    check_classifier,
+    clone_model,
+    copy_built,
+    device_of,
+    encoder_layers,
+    train_config,
+    training_data,
+)
 
 
 class StructuredPruning(Compressor):

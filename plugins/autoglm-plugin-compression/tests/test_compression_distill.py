@@ -31,7 +31,6 @@ def test_distill_student_layers_choice():
 
 def test_distill_student_copies_teacher_layers(distill_teacher):
     import torch
-
     from autoglm_plugin_compression.distill import make_student
 
     student = make_student(distill_teacher.model, [1, 3])
@@ -64,7 +63,6 @@ def test_distill_trains_student_with_kd_loss_and_reloads(distill_teacher, tmp_pa
     assert len(out.model.bert.encoder.layer) == 2 and out.variant == "distill-2L"
     # the loss really is alpha*T^2*KL + (1-alpha)*CE: zero KL when student == teacher
     import torch
-
     from autoglm_plugin_compression.distill import make_student
 
     ex = sample_examples(8)

@@ -120,7 +120,7 @@ class Denoiser:
             w = "".join(CONFUSABLES.get(c, c) for c in w)
             if any(c.isdigit() or c in "@$" for c in w) and any(c.isalpha() for c in w):
                 leet = "".join(LEET.get(c, c) for c in w)
-                w = leet if self.known(leet) or not self.known(w) and leet.isalpha() else w
+                w = leet if self.known(leet) else w  # only when it makes a known word: "Q3" stays
         if self.symbols and not self.known(w):
             stripped = _INNER_SYMBOLS.sub("", w)
             if stripped != w and (self.known(stripped) or not re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]?", w)):

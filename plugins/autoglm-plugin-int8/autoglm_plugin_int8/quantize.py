@@ -24,7 +24,11 @@ def quantize_model(model: Any, *, linear: bool = True, embeddings: bool = True) 
     """A quantized copy of ``model`` (the input is left untouched)."""
     import torch
     from torch import nn
-    from torch.ao.quantization import default_dynamic_qconfig, float_qparams_weight_only_qconfig, quantize_dynamic
+    from torch.ao.quantization import (
+        default_dynamic_qconfig,
+        float_qparams_weight_only_qconfig,
+        quantize_dynamic,
+    )
 
     spec: dict[Any, Any] = {}
     if linear:
