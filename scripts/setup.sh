@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up a virtual environment with the core, the embedded model and every plugin in plugins/.
+# Idempotent: re-running only installs what is missing. Usage: bash scripts/setup.sh [VENV_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${1:-.venv}"
+PY="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+fi
+PIP="$VENV/bin/python -m pip"
+$PIP install -q -U pip wheel setuptools 2>&1 | grep -v "is ignored" || true
+# The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
+if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+  $PIP install -q "torch==2.13.0" 2>&1 | grep -v "is ignored" || true
+fi
+plugins=()
+for p in plugins/autoglm-plugin-*/; do
+  [ -f "$p/pyproject.toml" ] && plugins+=("-e" "$p")
+done
+# transformers<5 is pinned by the core (textattack -> flair needs it; without it pip backtracks for ages)
+$PIP install -q -e ".[embedded,dev]" "${plugins[@]}" 2>&1 | grep -v "is ignored" || true
+# WordNet files for WordNet-based attacks (optional; Debian package, needs root)
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null && [ ! -d /usr/share/wordnet ]; then
+  (apt-get install -y -q wordnet >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wordnet >/dev/null 2>&1; }) || \
+    echo "note: Debian package 'wordnet' not installed; WordNet-based attacks will be listed as unavailable" >&2
+fi
+"$VENV/bin/python" -c "import autoglm_core, torch; print('autoglm-core', autoglm_core.__version__, 'torch', torch.__version__)"
