@@ -41,6 +41,9 @@ def load_model(directory: str | Path, *, allow_pickle: bool = False, trust_remot
             f"{directory} is an ONNX export; load it with autoglm_core.predictor.Predictor.load() "
             f"(CLI: autoglm predict / autoglm serve), or load the fp32 directory it was exported from."
         )
+    task_loader = _task_type_loader(meta.get("task_type", "text_classification"), manager)
+    if task_loader is not None:  # image, multimodal, ...: the task type rebuilds its own models
+        return task_loader(directory, meta, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     if fmt != "hf":
         from .plugins import get_manager
 
@@ -74,3 +77,13 @@ def load_model(directory: str | Path, *, allow_pickle: bool = False, trust_remot
         candidate=CandidateSpec.model_validate(cand) if cand else None,
         variant=meta.get("variant", "fine-tuned"), format="hf", meta=meta.get("meta", {}),
     )
+
+
+def _task_type_loader(task_type: str, manager: Any) -> Any:
+    """A registered TaskType's ``load_model(directory, meta, **kw)`` classmethod, if it has one."""
+    if task_type == "text_classification":
+        return None
+    from .plugins import get_manager
+
+    registry = (manager or get_manager()).registry("task type")
+    return getattr(registry.get(task_type), "load_model", None) if task_type in registry else None

@@ -11,6 +11,7 @@ the largest probability difference in the metadata (``onnx.max_abs_diff``).
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import warnings
@@ -65,6 +66,9 @@ class OnnxBackend:
         if not path.exists():
             raise ModelLoadError(f"{directory}: autoglm_model.json says format 'onnx' but {path.name} is missing.")
         opts = ort.SessionOptions()
+        # ONNX Runtime ignores OMP_NUM_THREADS and takes every core by default; honour it like torch does.
+        env_threads = os.environ.get("OMP_NUM_THREADS", "")
+        threads = threads or (int(env_threads) if env_threads.isdigit() and int(env_threads) > 0 else None)
         if threads:
             opts.intra_op_num_threads = threads
         try:
@@ -125,7 +129,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, *, int8: bool = Fals
             self.inner = inner
 
         def forward(self, *args: Any) -> Any:
-            return self.inner(**dict(zip(input_names, args))).logits
+            return self.inner(**dict(zip(input_names, args, strict=False))).logits
 
     dynamic = {n: {0: "batch", 1: "sequence"} for n in input_names}
     dynamic["logits"] = {0: "batch"}
@@ -143,9 +147,9 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, *, int8: bool = Fals
                 opset_version=opset, dynamo=False,
             )
         if int8:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
             import logging
+
+            from onnxruntime.quantization import QuantType, quantize_dynamic
 
             # quantize_dynamic logs a "consider pre-processing" hint on the root logger; it is noise here.
             root = logging.getLogger()

@@ -48,8 +48,12 @@ BUILTIN_MODULES = (
     "autoglm_core.builtin.cmd_attack",
     "autoglm_core.builtin.cmd_generate",
     "autoglm_core.builtin.cmd_predict",
+    "autoglm_core.builtin.cmd_monitor",
     "autoglm_core.builtin.decoders",
     "autoglm_core.builtin.text_generation",
+    "autoglm_core.builtin.vision",
+    "autoglm_core.builtin.multimodal",
+    "autoglm_core.builtin.cmd_data",
 )
 
 # Components that optional plugins in plugins/ provide: named in "unknown name" errors.

@@ -119,7 +119,7 @@ class Predictor:
             best = int(row.argmax())
             rows.append({
                 "label": self.labels[best],
-                "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, row)},
+                "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, row, strict=False)},
             })
         return rows
 
@@ -142,7 +142,7 @@ class Predictor:
                 bar.update(len(texts[i : i + chunk]))
         probs = np.concatenate(parts) if parts else np.zeros((0, len(self.labels)), dtype=np.float32)
         lines = []
-        for r, pred in zip(rows, self.format_rows(probs)):
+        for r, pred in zip(rows, self.format_rows(probs), strict=False):
             lines.append(json.dumps({**r, **pred}, ensure_ascii=False))
         _atomic_write_lines(Path(output_path), lines)
         return len(rows)

@@ -172,8 +172,19 @@ class TrainConfig(StrictModel):
     max_steps: int | None = Field(None, ge=1, description="hard cap on optimizer steps (tests, smoke runs)")
     time_budget_s: float | None = Field(None, gt=0)
     lora: LoraSettings = Field(default_factory=LoraSettings)
-    num_processes: int = Field(1, ge=1)
+    num_processes: int = Field(
+        1, ge=1, description="training processes (DDP through accelerate; CPU: gloo, GPU: NCCL); see docs/distributed.md"
+    )
     gradient_accumulation_steps: int = Field(1, ge=1)
+    # distributed training (issue 7): how the processes keep their models in step
+    sync_mode: Literal["sync", "accumulate", "local-sgd"] = Field(
+        "sync", description="sync: all-reduce gradients every step; accumulate: every sync_every micro-batches "
+        "(no_sync in between); local-sgd: average parameters every sync_every steps (accelerate LocalSGD)",
+    )
+    sync_every: int = Field(4, ge=1, description="K for sync_mode 'accumulate' and 'local-sgd'")
+    dist_timeout_s: float = Field(
+        1800.0, gt=0, description="a collective that waits longer than this fails the run (no hang on a dead worker)"
+    )
 
 
 class ZeroShotConfig(StrictModel):
@@ -202,6 +213,29 @@ class SplitConfig(StrictModel):
         return self
 
 
+class SearchConfig(StrictModel):
+    """Budgeted hyper-parameter and backbone search with Optuna (docs/distributed.md)."""
+
+    trials: int = Field(8, ge=1, description="at most this many trials")
+    timeout_s: float | None = Field(None, gt=0, description="stop starting new trials after this many seconds")
+    storage: str | None = Field(
+        None, description="Optuna storage URL; None: sqlite:///<run_dir>/search.db. Any RDB URL (postgresql://...) "
+        "lets several machines share one study",
+    )
+    study_name: str | None = Field(None, description="None: derived from the run's spec hash")
+    space: dict[str, list[Any]] = Field(
+        default_factory=lambda: {"learning_rate": [1e-5, 5e-4, "log"], "epochs": [2, 8]},
+        description="name -> [low, high] or [low, high, 'log'] (numbers), or a list of choices; 'backbone' "
+        "chooses among backbones; other names are TrainConfig fields",
+    )
+    backbones: list[str] = Field(default_factory=list, description="backbone choices; [] = the planned candidates")
+    pruner: Literal["median", "none"] = "median"
+    metric: Literal["accuracy", "macro_f1", "loss"] | None = Field(
+        None, description="validation metric to maximise (loss is minimised); None: train.early_stopping_metric"
+    )
+    sampler_seed: int | None = Field(None, description="None: the pipeline seed")
+
+
 class PipelineConfig(StrictModel):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -215,6 +249,9 @@ class PipelineConfig(StrictModel):
     attack: list[ComponentRef] = Field(default_factory=list)
     defend: list[ComponentRef] = Field(default_factory=list)
     export: bool = True
+    search: SearchConfig | None = Field(
+        None, description="budgeted Optuna search; replaces the fixed candidate list when set"
+    )
 
     @classmethod
     def from_file(cls, path: str | Path) -> PipelineConfig:

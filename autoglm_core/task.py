@@ -88,6 +88,10 @@ class AutoTask:
         config = self.config
         compress = config.compress
         notes: list[str] = []
+        task_default = getattr(manager.registry("task type").get(spec.task_type), "default_compress", None)
+        if compress is None and task_default is not None:  # a task type may pick its own default
+            compress = [ComponentRef(name=n) for n in task_default if n in manager.registry("compressor")]
+            notes.append(f"compress: {', '.join(task_default) or 'none'} by default for {spec.task_type}")
         if compress is None:
             if "int8" in manager.registry("compressor"):
                 compress = [ComponentRef(name="int8")]
@@ -107,7 +111,7 @@ class AutoTask:
         from .data.reading import check_file
 
         for path in (spec.data.path, spec.data.train, spec.data.validation, spec.data.test):
-            if path:
+            if path and not Path(path).is_dir():  # folders (image data) are checked by their task type
                 check_file(Path(path))  # a missing or empty file fails at plan time, before any work
         return Pipeline(task=self, candidates=candidates, compress=list(compress), notes=notes)
 

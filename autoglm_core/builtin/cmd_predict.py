@@ -67,7 +67,7 @@ def run_predict(args: argparse.Namespace) -> int:
                                    text_column=args.text_column, progress=not args.no_progress)
         print(f"wrote {n} predictions to {args.output}", file=sys.stderr)
         return 0
-    for text, pred in zip(args.texts, predictor.predict(args.texts, batch_size=args.batch_size)):
+    for text, pred in zip(args.texts, predictor.predict(args.texts, batch_size=args.batch_size), strict=False):
         print(json.dumps({"text": text, **pred}, ensure_ascii=False))
     return 0
 

@@ -44,10 +44,10 @@ class _BaseDecoder(Decoder):
             yield int(next_tokens[0])
 
     def decode(self, model: Any, input_ids: Any, attention_mask: Any = None, **kwargs: Any) -> Any:
-        sequences = None
-        for _, sequences in self._iterate(model, input_ids, attention_mask, self._settings(kwargs)):
-            pass
-        return sequences
+        last = None
+        for step in self._iterate(model, input_ids, attention_mask, self._settings(kwargs)):
+            last = step
+        return last[1] if last is not None else input_ids
 
     def _iterate(self, model: Any, input_ids: Any, attention_mask: Any, opts: Any) -> Iterator[tuple[Any, Any]]:
         raise NotImplementedError

@@ -230,7 +230,8 @@ def train_causal_lm(model: Any, tokenizer: Any, train: Sequence[str], validation
 
     set_seed(seed)
     if config.method == "lora":
-        from peft import LoraConfig, TaskType as PeftTask, get_peft_model
+        from peft import LoraConfig, get_peft_model
+        from peft import TaskType as PeftTask
 
         model = get_peft_model(model, LoraConfig(task_type=PeftTask.CAUSAL_LM, r=config.lora.r,
                                                  lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
@@ -463,7 +464,7 @@ class LMLikelihoodScorer(ZeroShotScorer):
         prefix = label_prefix(lang)
         label_ids = [tok(prefix + lab, add_special_tokens=False)["input_ids"] for lab in labels]
         if any(not ids for ids in label_ids):
-            raise ConfigError(f"a label tokenizes to nothing: {[lab for lab, i in zip(labels, label_ids) if not i]}.")
+            raise ConfigError(f"a label tokenizes to nothing: {[lab for lab, i in zip(labels, label_ids, strict=True) if not i]}.")
         scores = np.zeros((len(texts), len(labels)), dtype=np.float64)
         pairs = []
         for ti, text in enumerate(texts):

@@ -196,13 +196,15 @@ def _missing_data_error(catalog: TaskCatalog, specs: list[str], exc: BaseExcepti
 
     index = catalog.manager.task_index
     leaves: list[str] = []
+    seen: set[str] = set()
     todo = list(specs)
     while todo:
         name = todo.pop(0)
         entry = index.get(name)
-        if entry is None or name in leaves:
+        if entry is None or name in seen:
             continue
-        if entry.tags:
+        seen.add(name)
+        if entry.kind.name == "TAG":  # a tag's Entry.tags are its member tasks
             todo.extend(sorted(entry.tags))
             continue
         leaves.append(name)
@@ -218,7 +220,8 @@ def _missing_data_error(catalog: TaskCatalog, specs: list[str], exc: BaseExcepti
         if isinstance(cfg.get("task"), list):  # a group: look at its members too
             for member in cfg["task"]:
                 m = member if isinstance(member, str) else member.get("task") if isinstance(member, dict) else None
-                if isinstance(m, str) and m in index and m not in leaves:
+                if isinstance(m, str) and m in index and m not in seen:
+                    seen.add(m)
                     leaves.append(m)
             continue
         files = data_files_of(cfg)
@@ -283,7 +286,10 @@ def run_lm_eval(model_dir: str | Path, tasks: list[str], *, batch_size: int | st
     catalog, specs = select_tasks(list(tasks), metadata=dict(model_args), manager=manager, root=cache)
 
     import lm_eval
+    import torch
 
+    # lm-eval's HF model defaults to "cuda" even where torch has no CUDA
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     kwargs: dict[str, Any] = {}
     stack = contextlib.ExitStack()
     if use_cache:
