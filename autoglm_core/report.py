@@ -32,6 +32,22 @@ def variants_table(report: RunReport) -> str:
     return "\n".join(lines)
 
 
+def ablation_tables(report: RunReport) -> str:
+    """Fusion ablations that a task type recorded as ``ablation`` rows in its train stage metrics
+    (multimodal: text only, image only, concatenation, gated cross-attention)."""
+    out = []
+    for st in report.stages:
+        rows = st.metrics.get("ablation") if st.stage == "train" else None
+        if not rows:
+            continue
+        lines = [f"### {st.candidate}\n", "| fusion | accuracy | macro-F1 | params | train s |", "|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r.get('fusion')} | {_fmt(r.get('accuracy'))} | {_fmt(r.get('macro_f1'))} | "
+                         f"{r.get('params', '-'):,} | {_fmt(r.get('train_seconds'), 1)} |")
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
 def plot_confusion(v: VariantResult, labels: list[str], path: Path) -> bool:
     if not v.confusion_matrix:
         return False
@@ -106,6 +122,9 @@ def write_report(report: RunReport, run_dir: Path) -> Path:
         if report.exported_model:
             parts.append(f"Exported to `{report.exported_model}/` (Hugging Face layout, safetensors, model card).\n")
     parts.append("## All variants (zero-shot baseline, fine-tuned, compressed, defended)\n\n" + variants_table(report) + "\n")
+    ablation = ablation_tables(report)
+    if ablation:
+        parts.append("## Ablation (same split, test set)\n\n" + ablation + "\n")
     labels = list(report.data.label_counts) if report.data else list(s.labels)
     if report.best and report.best.confusion_matrix:
         labels = list(report.best.per_class) or labels

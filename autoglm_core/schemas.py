@@ -85,9 +85,24 @@ class DataRef(StrictModel):
     text_column: str | None = None
     label_column: str | None = None
     format: str | None = Field(None, description="data loader name; inferred from the suffix when absent")
+    label_map: dict[str, str] | None = Field(
+        None, description="rename the data's labels, e.g. {'1': 'positive', '0': 'negative'}; every label in "
+                          "the data must be a key (several keys may share a name to merge labels)")
+
+    @field_validator("label_map", mode="before")
+    @classmethod
+    def _label_map_keys(cls, v: Any) -> Any:
+        # YAML reads `1: positive` with an int key; labels in data files are strings
+        if isinstance(v, dict):
+            return {str(k).strip(): str(val).strip() if val is not None else val for k, val in v.items()}
+        return v
 
     @model_validator(mode="after")
     def _some_file(self) -> DataRef:
+        if self.label_map is not None:
+            names = list(self.label_map.values())
+            if any(not n for n in names):
+                raise ValueError("label_map values must be non-empty label names")
         if not self.path and not self.train:
             raise ValueError("give either 'path' (one file, split by seed) or 'train' (+ 'validation'/'test')")
         return self

@@ -65,9 +65,27 @@ class AutoTask:
         """Like :meth:`create`, but the task type is inferred from the description."""
         return cls.create(task_type=None, dataset=dataset, description=description, **kwargs)
 
+    def _language_from_data(self) -> None:
+        """A Chinese data set gets Chinese-capable candidates even when the description is in English
+        (the parser only sees the description); an explicit language hint wins."""
+        spec = self.spec
+        ev = spec.evidence.get("language")
+        if spec.data is None or spec.language == "zh" or (ev is not None and ev.source == "hint"):
+            return
+        from .data.load import peek_language
+        from .schemas import Evidence
+
+        if peek_language(spec.data, self.manager) == "zh":
+            evidence = {**spec.evidence, "language": Evidence(value="zh", evidence="most data texts contain Chinese "
+                                                               "characters", confidence=0.9, source="data")}
+            warnings = [*spec.warnings, f"language: the description reads as {spec.language!r} but the data is "
+                                        f"Chinese; using 'zh' (give --language to override)."]
+            self.spec = spec.model_copy(update={"language": "zh", "evidence": evidence, "warnings": warnings})
+
     def auto_build(self) -> Pipeline:
         """Plan the run: candidates and stages. Nothing is trained yet; unknown backbones and
         component names fail here, before any work."""
+        self._language_from_data()
         spec, manager = self.spec, self.manager
         proposed: list[CandidateSpec] = []
         for group in manager.hook.autoglm_generate_candidates(spec=spec):
@@ -106,6 +124,10 @@ class AutoTask:
                 registry.get(ref.name)(ref.options, where=f"config {kind} {ref.name!r} (item {i}) options")
         if config.zero_shot.enabled:
             manager.registry("zero-shot scorer").get(config.zero_shot.method)
+        if config.train.num_processes > 1:  # issue 7: N larger than the machine can run fails before any work
+            from .distributed import check_num_processes, resolve_device
+
+            check_num_processes(config.train.num_processes, resolve_device(config.device))
         if spec.data is None:
             raise ConfigError("no data given: pass dataset='file.csv' (CLI: --data FILE).")
         from .data.reading import check_file

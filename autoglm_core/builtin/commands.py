@@ -29,7 +29,22 @@ def _data(args: argparse.Namespace) -> dict[str, Any] | None:
            if getattr(args, k, None)}
     if args.data:
         ref["path"] = args.data
+    if getattr(args, "label_map", None):
+        ref["label_map"] = _label_map(args.label_map)
     return ref or None
+
+
+def _label_map(text: str) -> dict[str, str]:
+    """'1=positive,0=negative' -> {'1': 'positive', '0': 'negative'}."""
+    from ..errors import ConfigError
+
+    out: dict[str, str] = {}
+    for item in (x for x in text.replace("，", ",").split(",") if x.strip()):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"--label-map: {item.strip()!r} is not DATA_LABEL=NAME; e.g. --label-map 1=positive,0=negative.")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def _read_description(text: str) -> str:
@@ -50,6 +65,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides.setdefault("train", {})["epochs"] = args.epochs
     if args.seed is not None:
         overrides["seed"] = args.seed
+    if args.num_processes is not None:  # issue 7: distributed training
+        overrides.setdefault("train", {})["num_processes"] = args.num_processes
     if args.compress is not None:
         overrides["compress"] = [x for x in args.compress.split(",") if x]
     if args.attack:
@@ -186,6 +203,8 @@ def autoglm_add_commands(subparsers: Any) -> None:
     p.add_argument("--text-column", dest="text_column")
     p.add_argument("--label-column", dest="label_column")
     p.add_argument("--format", help="data loader name when the suffix does not tell (csv, tsv, jsonl, phrasebank)")
+    p.add_argument("--label-map", dest="label_map", metavar="MAP",
+                   help="rename data labels: DATA=NAME pairs, e.g. '1=正面,0=负面' or '1=positive,0=negative'")
     p.add_argument("--out", help="run directory (default runs/<task type>)")
     p.add_argument("--config", help="pipeline config (.yaml/.json); see `autoglm schema PipelineConfig`")
     p.add_argument("--resume", action="store_true", help="continue a run: finished stages are skipped")
@@ -194,6 +213,8 @@ def autoglm_add_commands(subparsers: Any) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--max-steps", type=int, dest="max_steps", help="cap optimizer steps (smoke runs)")
     p.add_argument("--seed", type=int)
+    p.add_argument("--num-processes", type=int, dest="num_processes",
+                   help="train in N processes (DDP via accelerate; CPU: gloo, GPU: NCCL); see docs/distributed.md")
     p.add_argument("--compress", help="comma-separated compressors ('' for none; default int8 when installed)")
     p.add_argument("--attack", help="comma-separated attacks to run on every variant")
     p.add_argument("--no-zero-shot", action="store_true", dest="no_zero_shot")

@@ -68,6 +68,21 @@ STOP_LABEL_WORDS = {"a", "an", "the", "one", "of", "either", "class", "classes",
                     "categories", "sentiment", "news", "texts", "text", "reviews", "ones"}
 
 
+MODALITY_WORDS = r"^((image|photo|picture|caption|text|review|comment|description)s?|图片|图像|照片|评论|文字|文本|描述|标题)$"
+_MODALITY_RULES = (("image", r"image|photo|picture|图片|图像|照片"),
+                   ("text", r"caption|text|review|comment|description|评论|文字|文本|描述|标题"))
+
+
+def split_modalities(matched: str) -> list[dict[str, str]]:
+    """The modalities a multimodal description names, each with the words that named it."""
+    out = []
+    for name, pattern in _MODALITY_RULES:
+        m = _search(pattern, matched)
+        if m:
+            out.append({"modality": name, "evidence": m.group(0)})
+    return out
+
+
 def check_description(description: Any) -> str:
     if isinstance(description, bytes | bytearray):
         try:
@@ -205,6 +220,8 @@ def parse_description(description: Any, hints: dict[str, Any] | None = None) -> 
             task_type, ev, conf = tt, m.group(0), c
             break
     evidence["task_type"] = Evidence(value=task_type, evidence=ev, confidence=conf)
+    if task_type == "multimodal_classification":
+        evidence["modalities"] = Evidence(value=split_modalities(ev), evidence=ev, confidence=conf)
 
     language, ev, conf = detect_description_language(text)
     evidence["language"] = Evidence(value=language, evidence=ev, confidence=conf)
@@ -212,6 +229,8 @@ def parse_description(description: Any, hints: dict[str, Any] | None = None) -> 
     labels: list[str] = []
     if task_type not in LABEL_FREE_TASKS:
         parsed = parse_labels(text, language)
+        if parsed and task_type == "multimodal_classification" and all(_search(MODALITY_WORDS, x) for x in parsed[0]):
+            parsed = None  # "photos and captions" names the inputs, not the classes
         if parsed:
             labels, ev, conf = parsed
             evidence["labels"] = Evidence(value=labels, evidence=ev, confidence=conf)

@@ -179,7 +179,7 @@ def train_loop(model: Any, forward: Any, train_batches: Any, n_train: int, val_e
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             step += 1
             if cfg.max_steps is not None and step >= cfg.max_steps:
                 break

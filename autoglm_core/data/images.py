@@ -312,3 +312,35 @@ def export_digits(dst: str | Path, *, limit: int | None = None, upscale: int = 1
         im.save(out)
         counts[cls] += 1
     return dict(sorted(counts.items()))
+
+
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+CAPTION_TEMPLATES = ("a handwritten {w}", "this is the digit {w}", "a photo of the number {w}",
+                     "scan showing a {w}", "the figure {w} written by hand")
+
+
+def export_digit_captions(dst: str | Path, *, limit: int | None = None, seed: int = 0) -> Path:
+    """A text+image matching set built from scikit-learn's digits: every image appears twice, once
+    with a caption naming its digit (label ``match``) and once with a caption naming another digit
+    (``mismatch``). Neither modality alone says whether they match. Writes ``dst/images/*.png`` and
+    ``dst/pairs.csv`` (columns text, image, label); returns the CSV path."""
+    import csv
+    import random
+
+    counts = export_digits(Path(dst) / "images", limit=limit)
+    rng = random.Random(seed)
+    rows = []
+    for png in sorted((Path(dst) / "images").rglob("*.png")):
+        digit = int(png.parent.name)
+        other = rng.choice([d for d in range(10) if d != digit])
+        rel = png.relative_to(dst).as_posix()
+        for d, label in ((digit, "match"), (other, "mismatch")):
+            rows.append((rng.choice(CAPTION_TEMPLATES).format(w=DIGIT_WORDS[d]), rel, label))
+    rng.shuffle(rows)
+    out = Path(dst) / "pairs.csv"
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "image", "label"])
+        w.writerows(rows)
+    del counts
+    return out

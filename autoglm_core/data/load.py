@@ -44,11 +44,39 @@ def load_file(path: str | Path, ref: DataRef, manager: Any, require_label: bool 
     except TypeError:  # third-party loaders may not take require_label
         loaded = loader.load(path, **kwargs)
     loaded.issues.sort(key=lambda i: i.line)
+    if ref.label_map is not None:
+        apply_label_map(loaded.examples, ref.label_map, path)
     if not loaded.examples:
         first = loaded.issues[0] if loaded.issues else None
         why = f" First problem: line {first.line}: {first.reason}." if first else ""
         raise DataError(f"{path}: no usable rows ({loaded.rows_read} read, {len(loaded.issues)} unusable).{why}")
     return loaded
+
+
+def apply_label_map(examples: list[Example], label_map: dict[str, str], path: Path) -> None:
+    """Rename labels in place; a data label the map does not name is an error naming file and line."""
+    for ex in examples:
+        if ex.label is None:
+            continue
+        if ex.label not in label_map:
+            raise DataError(
+                f"{path}:{ex.line}: label {ex.label!r} is not in label_map (keys: {', '.join(map(repr, label_map))}). "
+                f"Add it to label_map, or fix the data."
+            )
+        ex.label = label_map[ex.label]
+
+
+def peek_language(ref: DataRef, manager: Any, limit: int = 2000) -> str | None:
+    """The language of a data set's texts ('zh', 'en', 'multi'), or None when it cannot be read now
+    (the data stage reports problems with the data properly)."""
+    path = ref.path or ref.train
+    if not path:
+        return None
+    try:
+        loaded = load_file(path, ref, manager, require_label=False)
+    except Exception:  # noqa: BLE001 - only a hint; the data stage reports real errors
+        return None
+    return detect_language(ex.text for ex in loaded.examples[:limit])
 
 
 def reconcile_labels(spec: TaskSpec, examples: list[Example]) -> tuple[list[str], list[str]]:

@@ -11,16 +11,32 @@ from typing import Any
 
 
 def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int = 2000, lowercase: bool = True) -> Any:
-    """A BERT-style WordPiece tokenizer trained on ``texts``; Chinese characters become single tokens."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    """A BERT-style WordPiece tokenizer built from ``texts``: every character (alone and as a
+    ``##`` continuation) plus the most frequent words. Chinese characters become single tokens.
+
+    Built by counting rather than with the ``tokenizers`` WordPiece trainer because the trainer
+    breaks frequency ties in hash order, so the same texts gave different vocabularies (and so
+    different models for the same seed) from run to run.
+    """
+    from collections import Counter
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase, handle_chinese_chars=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=special, min_frequency=1, show_progress=False)
-    tok.train_from_iterator(list(texts), trainer=trainer)
+    normalizer = normalizers.BertNormalizer(lowercase=lowercase, handle_chinese_chars=True)
+    pre = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(w for w, _ in pre.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted({ch for word in counts for ch in word})
+    vocab = special + chars + ["##" + ch for ch in chars]
+    budget = max(vocab_size - len(vocab), 0)
+    words = [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if len(w) > 1][:budget]
+    vocab += words
+    tok = Tokenizer(models.WordPiece(vocab={t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",

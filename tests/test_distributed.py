@@ -1,0 +1,150 @@
+"""Training in 2 processes (torch.distributed.run + accelerate, gloo on CPU) with a tiny BERT.
+
+Correctness: with the global batch B split across 2 ranks (accelerate ``split_batches``), every
+optimizer step sees the same B examples as one process with batch B, and DDP averages the two
+half-batch mean gradients = the full-batch mean gradient. The end parameters must agree with the
+single-process run within ATOL (measured ~2e-7: float summation order and per-slice padding).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from autoglm_core.distributed import DistributedTrainingError, usable_cpus
+from autoglm_core.errors import ConfigError
+from autoglm_core.schemas import PipelineConfig, TrainConfig, validate
+from autoglm_core.testing import sample_examples, tiny_text_classifier, write_csv
+from autoglm_core.training import fine_tune
+
+ATOL = 1e-5  # max |param_2proc - param_1proc| after 8 AdamW steps; the params themselves move ~4e-3
+
+needs_two_cpus = pytest.mark.skipif(usable_cpus() < 2, reason="needs 2 CPU cores for 2 processes")
+
+BASE = dict(epochs=2, learning_rate=1e-3, batch_size=16, warmup_ratio=0.0, max_length=32)
+
+
+@pytest.fixture(scope="module")
+def dist_setup():
+    """One tokenizer and one initial model for every run (the WordPiece trainer is not deterministic
+    between trainings, so building twice would compare two different tokenizers)."""
+    examples = sample_examples(64)  # 64 = 4 full batches of 16: no padded last batch
+    built = tiny_text_classifier(texts=[e.text for e in examples])
+    cfg = built.model.config
+    cfg.hidden_dropout_prob = 0.0  # dropout masks differ per rank; without dropout the maths is identical
+    cfg.attention_probs_dropout_prob = 0.0
+    return examples, built, cfg, {k: v.clone() for k, v in built.model.state_dict().items()}
+
+
+def fresh(setup):
+    _, built, cfg, state = setup
+    model = type(built.model)(cfg)
+    model.load_state_dict(state)
+    return model
+
+
+def max_diff(a, b) -> float:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    return max(float((sa[k] - sb[k]).abs().max()) for k in sa)
+
+
+def train(setup, validation=(), **overrides):
+    examples, built, _, _ = setup
+    return fine_tune(fresh(setup), built.tokenizer, examples, list(validation), built.labels,
+                     TrainConfig(**(BASE | overrides)), seed=0, device="cpu", progress=False)
+
+
+@needs_two_cpus
+def test_sync_two_processes_end_with_the_parameters_of_one_process(dist_setup):
+    one = train(dist_setup)
+    two = train(dist_setup, num_processes=2)
+    assert two.num_processes == 2 and one.num_processes == 1
+    assert two.steps == one.steps == 8 and two.syncs == 8  # one gradient all-reduce per step
+    moved = max_diff(one.model, fresh(dist_setup))
+    assert moved > 1e-3  # training really changed the weights, so agreement below means something
+    assert max_diff(one.model, two.model) < ATOL
+    # control: what each rank would do alone (batch B/2) is far outside the tolerance
+    half = train(dist_setup, batch_size=8, max_steps=8)
+    assert max_diff(half.model, two.model) > 100 * ATOL
+    assert [round(h["train_loss"], 4) for h in two.history] == [round(h["train_loss"], 4) for h in one.history]
+
+
+@needs_two_cpus
+def test_accumulate_syncs_every_k_micro_batches_and_matches_one_process(dist_setup):
+    two = train(dist_setup, num_processes=2, sync_mode="accumulate", sync_every=2)
+    assert two.steps == 4 and two.syncs == 4  # 8 micro-batches, an all-reduce every 2nd
+    one = train(dist_setup, gradient_accumulation_steps=2)
+    assert max_diff(one.model, two.model) < ATOL
+
+
+@needs_two_cpus
+def test_local_sgd_with_lora_averages_parameters_and_returns_a_merged_model(dist_setup):
+    examples = dist_setup[0]
+    res = train(dist_setup, validation=examples[:12], num_processes=2, sync_mode="local-sgd", sync_every=2,
+                method="lora", learning_rate=5e-3)
+    assert type(res.model).__name__ == "BertForSequenceClassification"  # LoRA merged, no peft wrapper
+    assert not any("lora" in k for k in res.model.state_dict())
+    assert res.steps == 8 and res.syncs == 8 // 2 + 2  # every 2 steps + once per epoch before validation
+    assert [h["epoch"] for h in res.history] == [1, 2] and "val_macro_f1" in res.history[0]
+    assert res.best_epoch in (1, 2)
+    assert max_diff(res.model, fresh(dist_setup)) > 1e-4  # merged LoRA deltas changed the weights
+
+
+def test_more_processes_than_cores_is_a_clear_error(dist_setup, tmp_path):
+    too_many = usable_cpus() + 1
+    with pytest.raises(ConfigError, match=rf"train.num_processes={too_many} asks for more training processes than "
+                                          rf"this machine can run: it has {usable_cpus()} usable CPU"):
+        train(dist_setup, num_processes=too_many, batch_size=16 * too_many)
+    # the CLI says it at plan time, before any work, in one paragraph with exit code 2
+    from autoglm_core.cli import main
+
+    csv = write_csv(tmp_path / "d.csv", sample_examples(30))
+    assert main(["run", "Classify news sentiment", "--data", str(csv), "--backbone", "tiny-bert",
+                 "--num-processes", str(too_many), "--out", str(tmp_path / "r")]) == 2
+    assert not (tmp_path / "r").exists()
+
+
+@needs_two_cpus
+def test_batch_that_does_not_split_evenly_is_a_clear_error(dist_setup):
+    with pytest.raises(ConfigError, match=r"train.batch_size=15 cannot be split evenly across train.num_processes=2"):
+        train(dist_setup, num_processes=2, batch_size=15)
+
+
+def test_unknown_sync_mode_names_the_field_and_the_choices():
+    with pytest.raises(ConfigError) as err:
+        validate(PipelineConfig, {"train": {"sync_mode": "async"}}, source="cfg.yaml")
+    msg = str(err.value)
+    assert "cfg.yaml" in msg and "train.sync_mode" in msg and "'async'" in msg
+    assert "'sync', 'accumulate' or 'local-sgd'" in msg
+
+
+@needs_two_cpus
+def test_a_crashing_worker_stops_the_run_with_its_rank_and_error_and_the_run_resumes(tmp_path, monkeypatch):
+    from autoglm_core import AutoTask
+
+    csv = write_csv(tmp_path / "news.csv", sample_examples(60))
+    config = {"train": {"epochs": 2, "batch_size": 8, "num_processes": 2}, "compress": [],
+              "zero_shot": {"enabled": False}, "evaluate": {"latency_repeats": 1, "latency_examples": 4}}
+
+    def task():
+        return AutoTask.create(task_type="text_classification", dataset=csv, out=tmp_path / "run", config=config,
+                               description="Classify news sentiment", backbones=["tiny-bert"])
+
+    # rank 1 raises at its 3rd micro-batch while rank 0 waits in the gradient all-reduce
+    monkeypatch.setenv("AUTOGLM_DIST_FAULT", "1:3")
+    t0 = time.perf_counter()
+    with pytest.raises(DistributedTrainingError) as err:
+        task().auto_build().launch(progress=False)
+    assert time.perf_counter() - t0 < 240  # torchrun stops rank 0: no hang
+    msg = str(err.value)
+    assert "worker rank 1 of 2 raised RuntimeError: injected fault" in msg and "--resume" in msg
+    stages = tmp_path / "run" / "stages"
+    assert (stages / "data.json").exists() and not (stages / "c0-tiny-bert__train.json").exists()
+
+    monkeypatch.delenv("AUTOGLM_DIST_FAULT")
+    report = task().auto_build().launch(resume=True, progress=False)
+    train_stage = next(s for s in report.stages if s.key == "c0-tiny-bert/train")
+    assert train_stage.status == "ok" and train_stage.metrics["train_config"]["num_processes"] == 2
+    assert report.best is not None and (tmp_path / "run" / "model" / "model.safetensors").exists()
