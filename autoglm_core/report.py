@@ -48,6 +48,31 @@ def ablation_tables(report: RunReport) -> str:
     return "\n\n".join(out)
 
 
+def compression_table(report: RunReport) -> str | None:
+    """Each compressed variant against its candidate's fine-tuned fp32 model."""
+    compressors = {st.key.rsplit("/", 1)[-1] for st in report.stages if st.stage == "compress"}
+    rows = []
+    for v in report.variants:
+        if v.variant not in compressors:
+            continue
+        base = next((b for b in report.variants if b.candidate == v.candidate and b.variant == "fine-tuned"), None)
+        if base is None:
+            continue
+
+        def ratio(a: float | None, b: float | None) -> str:
+            return f"{a / b:.2f}x" if a and b else "-"
+
+        drop = (base.metrics.get("accuracy", 0) - v.metrics.get("accuracy", 0)) * 100
+        rows.append(f"| {v.candidate} | {v.variant} | {drop:+.1f} | {ratio(base.latency_ms.get('1'), v.latency_ms.get('1'))} | "
+                    f"{ratio(base.latency_ms.get('32'), v.latency_ms.get('32'))} | {ratio(v.size_mb, base.size_mb)} | "
+                    f"{'; '.join(n for n in v.notes if not n.startswith('misses'))[:120]} |")
+    if not rows:
+        return None
+    head = ("| candidate | variant | accuracy drop (points) | speed-up b1 | speed-up b32 | size vs fp32 | notes |\n"
+            "|---|---|---|---|---|---|---|")
+    return head + "\n" + "\n".join(rows)
+
+
 def plot_confusion(v: VariantResult, labels: list[str], path: Path) -> bool:
     if not v.confusion_matrix:
         return False
@@ -125,13 +150,18 @@ def write_report(report: RunReport, run_dir: Path) -> Path:
     ablation = ablation_tables(report)
     if ablation:
         parts.append("## Ablation (same split, test set)\n\n" + ablation + "\n")
+    table = compression_table(report)
+    if table:
+        parts.append("## Compression (against the fine-tuned fp32 model)\n\n" + table + "\n")
     labels = list(report.data.label_counts) if report.data else list(s.labels)
     if report.best and report.best.confusion_matrix:
         labels = list(report.best.per_class) or labels
         if plot_confusion(report.best, labels, run_dir / "confusion_matrix.png"):
             parts.append("## Confusion matrix (selected model, test split)\n\n![confusion matrix](confusion_matrix.png)\n")
     if plot_tradeoff(report, run_dir / "tradeoff.png"):
-        parts.append("## Accuracy vs latency\n\n![metric vs latency](tradeoff.png)\n")
+        parts.append("## Accuracy vs latency and size\n\nEvery variant; marker area grows with size on disk; the "
+                     "Pareto front (no other variant is both more accurate and faster) is outlined in red.\n\n"
+                     "![metric vs latency](tradeoff.png)\n")
     stage_rows = ["| stage | status | seconds | notes |", "|---|---|---|---|"]
     for st in report.stages:
         stage_rows.append(f"| {st.key} | {st.status} | {st.duration_s:.1f} | {'; '.join(st.notes)[:200]} |")

@@ -19,7 +19,7 @@ def _tree(root):
     Image.new("RGBA", (6, 6), (255, 0, 0, 0)).save(root / "cats" / "clear.png")  # transparent
     Image.new("RGB", (6, 6), (0, 0, 255)).save(root / "cats" / "blue.bmp")
     Image.new("RGB", (6, 6), (0, 255, 0)).save(root / "cats" / "blue.png")  # same stem as blue.bmp
-    frames = [Image.new("P", (6, 6), i) for i in (1, 2)]
+    frames = [Image.new("L", (6, 6), i).convert("P") for i in (10, 200)]
     frames[0].save(root / "dogs" / "anim.gif", save_all=True, append_images=frames[1:])
     Image.new("L", (6, 6), 90).save(root / "dogs" / "grey.tiff")
     Image.new("RGB", (6, 6), (9, 9, 9)).save(root / "dogs" / "puppies" / "p.webp")
@@ -41,7 +41,7 @@ def test_convert_to_jpeg_keeps_layout_reports_bad_files_and_never_touches_source
     r = convert_folder(src, dst, "jpg")
     assert _hashes(src) == before
     outs = sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file())
-    assert outs == ["cats/blue.bmp.jpg", "cats/blue.jpg", "cats/clear.jpg", "dogs/already.jpg", "dogs/anim.jpg",
+    assert outs == ["cats/blue.jpg", "cats/blue.png.jpg", "cats/clear.jpg", "dogs/already.jpg", "dogs/anim.jpg",
                     "dogs/grey.jpg", "dogs/puppies/p.jpg"]
     for p in dst.rglob("*.jpg"):
         with Image.open(p) as im:

@@ -88,21 +88,21 @@ def test_monitor_jsonl_counts_every_line_and_alerts(tmp_path, monitor_model_dir,
                "--out", str(out), "--batch-size", "2"])
     assert rc == 0
     s = _check_accounting(out)
-    assert s["counts"] == {"read": 9, "predicted": 4, "duplicates": 1, "empty": 2, "rejected": 2}
+    assert s["counts"] == {"read": 9, "predicted": 3, "duplicates": 1, "empty": 2, "rejected": 3}
     rejected = {r["line"]: r["reason"] for r in _lines(out / "rejected.jsonl")}
     assert rejected[2].startswith("not JSON")
     assert "no text field" in rejected[3] and "headline_typo" in rejected[3]
     assert rejected[4] == "duplicate" and rejected[5] == "empty line" and rejected[6] == "empty after cleaning"
     assert "not a JSON object" in rejected[7]
     preds = _lines(out / "predictions.jsonl")
-    assert [p["line"] for p in preds] == [1, 8, 9, 10] or [p["line"] for p in preds] == [1, 8, 9]
+    assert [p["line"] for p in preds] == [1, 8, 9]
     assert preds[0]["text"] == "Nokia profit fell" and preds[0]["id"] == 1 and preds[0]["entities"] == ["Nokia"]
     assert all(p["label"] == "negative" for p in preds)
     alerts = _lines(out / "alerts.jsonl")
     # Nokia reaches 2 negative documents at line 8; Kone has only one document: no alert.
     assert [(a["rule"], a["entity"], a["triggered_by"]["line"]) for a in alerts] == [("negative-spike", "Nokia", 8)]
     assert alerts[0]["share"] == 1.0 and alerts[0]["evidence"] == ["news.jsonl:1", "news.jsonl:8"]
-    assert "rejected 2" in capsys.readouterr().out
+    assert "rejected 3" in capsys.readouterr().out
     assert "Nokia" in (out / "summary.md").read_text(encoding="utf-8")
 
 

@@ -198,3 +198,20 @@ def test_attack_and_defense_stages_feed_robustness_and_selection(news_csv, tmp_p
     assert not report.best.meets_objectives  # nobody keeps 99% accuracy with one word
     assert "robust accuracy" in " ".join(report.best.notes)
     assert "drop-words:accuracy_under_attack" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_default_compression_is_int8_when_installed_and_reported(news_csv, tmp_path):
+    if "int8" not in get_manager().registry("compressor"):
+        pytest.skip("autoglm-plugin-int8 is not installed")
+    config = {k: v for k, v in FAST.items() if k != "compress"}  # compress left unset: the default applies
+    pipeline = make_task(news_csv, tmp_path / "run", config=config).auto_build()
+    assert [r.name for r in pipeline.compress] == ["int8"]
+    report = pipeline.launch(progress=False)
+    int8 = next(v for v in report.variants if v.variant == "int8")
+    tuned = next(v for v in report.variants if v.variant == "fine-tuned")
+    assert int8.size_mb < tuned.size_mb
+    assert abs(int8.metrics["accuracy"] - tuned.metrics["accuracy"]) <= 0.2
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "## Compression (against the fine-tuned fp32 model)" in md and "| c0-tiny-bert | int8 |" in md
+    again = load_model(tmp_path / "run" / "candidates" / "c0-tiny-bert" / "int8")
+    assert again.format == "int8"

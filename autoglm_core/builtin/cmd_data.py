@@ -75,7 +75,7 @@ def convert_folder(src: str | Path, dst: str | Path, to: str = "jpg", *, quality
             report["failed"].append({"path": str(path), "reason": why})
             continue
         report["modes"][im.mode] += 1
-        frames = getattr(im, "n_frames", 1)
+        frames = _frame_count(path)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             same = path.suffix.lower() in (".jpg", ".jpeg") and fmt == "JPEG" and im.mode in ("RGB", "L")
@@ -96,6 +96,16 @@ def convert_folder(src: str | Path, dst: str | Path, to: str = "jpg", *, quality
         report["converted"].append(entry)
     report["modes"] = dict(report["modes"])
     return report
+
+
+def _frame_count(path: Path) -> int:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return int(getattr(im, "n_frames", 1))
+    except (OSError, ValueError):
+        return 1
 
 
 def _print_convert(report: dict[str, Any]) -> None:
