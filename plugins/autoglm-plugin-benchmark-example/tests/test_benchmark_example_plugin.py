@@ -24,7 +24,7 @@ def test_benchmark_example_registered():
 def test_benchmark_example_data_matches_yaml(yaml_name):
     cfg = yaml.safe_load((ex.TASKS_DIR / yaml_name).read_text(encoding="utf-8"))
     assert cfg["task"] == yaml_name[:-5] and cfg["dataset_path"] == "json"
-    for split, rel in cfg["dataset_kwargs"]["data_files"].items():
+    for _split, rel in cfg["dataset_kwargs"]["data_files"].items():
         rows = [json.loads(line) for line in (ex.TASKS_DIR / rel).read_text(encoding="utf-8").splitlines()]
         assert rows, f"{rel} is empty"
         for i, row in enumerate(rows, 1):

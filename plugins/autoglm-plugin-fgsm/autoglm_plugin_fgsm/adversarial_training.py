@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from autoglm_core.components import Defense
 from pydantic import Field, field_validator
+
+from autoglm_core.components import Defense
 
 from .common import AttackError, check_epsilons, copy_built, seed_of, train_config, train_splits
 

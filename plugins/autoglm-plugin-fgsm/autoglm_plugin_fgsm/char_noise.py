@@ -16,8 +16,9 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from autoglm_core.components import Attack
 from pydantic import Field
+
+from autoglm_core.components import Attack
 
 from .common import examples_for, label_ids
 from .noise import apply_variant, attackable, char_variants, is_cjk, units, word_variants
@@ -39,7 +40,7 @@ class CharNoiseAttack(Attack):
         examples = examples_for(built, examples, context, "attack 'char-noise'")
         y = label_ids(built, examples, "attack 'char-noise'")
         rng = random.Random(self.options.seed)
-        outcomes = [self.attack_one(built, ex.text, t, rng) for ex, t in zip(examples, y)]
+        outcomes = [self.attack_one(built, ex.text, t, rng) for ex, t in zip(examples, y, strict=True)]
         return summarise(outcomes)
 
     # ------------------------------------------------------------------ one example

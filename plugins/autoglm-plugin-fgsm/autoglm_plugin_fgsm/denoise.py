@@ -24,8 +24,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from autoglm_core.components import Defense
 from pydantic import Field
+
+from autoglm_core.components import Defense
 
 from .common import copy_built
 from .noise import CONFUSABLES, INVISIBLE, LEET

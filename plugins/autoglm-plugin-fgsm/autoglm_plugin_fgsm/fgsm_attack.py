@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from autoglm_core.components import Attack
 from pydantic import Field, field_validator
+
+from autoglm_core.components import Attack
 
 from .common import AttackError, check_epsilons, examples_for, label_ids
 
@@ -61,9 +62,9 @@ class FGSMAttack(Attack):
                                         who="attack 'fgsm'")
             preds, zero = out["predictions"], out["zero_gradient"]
         n = len(y)
-        acc = {eps: sum(int(p == t) for p, t in zip(preds[eps], y)) / n for eps in epsilons}
-        clean_ok = [p == t for p, t in zip(preds[0.0], y)]
-        flipped = sum(1 for ok, p, t in zip(clean_ok, preds[o.epsilon], y) if ok and p != t)
+        acc = {eps: sum(int(p == t) for p, t in zip(preds[eps], y, strict=True)) / n for eps in epsilons}
+        clean_ok = [p == t for p, t in zip(preds[0.0], y, strict=True)]
+        flipped = sum(1 for ok, p, t in zip(clean_ok, preds[o.epsilon], y, strict=True) if ok and p != t)
         result: dict[str, float] = {eps_key(e): acc[e] for e in epsilons}
         result |= {
             "clean_accuracy": acc[0.0],

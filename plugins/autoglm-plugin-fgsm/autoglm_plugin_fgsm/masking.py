@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from autoglm_core.components import Defense
 from pydantic import Field
+
+from autoglm_core.components import Defense
 
 from .common import AttackError, copy_built
 

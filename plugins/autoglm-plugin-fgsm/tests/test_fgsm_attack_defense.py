@@ -4,11 +4,11 @@ import copy
 
 import pytest
 import torch
-from autoglm_core.errors import AutoGLMError
-from autoglm_core.plugins import get_manager
-
 from autoglm_plugin_fgsm.char_noise import CharNoiseAttack
 from autoglm_plugin_fgsm.fgsm_attack import FGSMAttack
+
+from autoglm_core.errors import AutoGLMError
+from autoglm_core.plugins import get_manager
 
 
 def test_registered_through_entry_point():

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from autoglm_core.cli import main
 from autoglm_core.testing import write_csv
 

@@ -38,11 +38,11 @@ def test_pixel_fgsm_stays_in_range_and_adversarial_training_helps():
 
 
 def test_fgsm_attack_on_image_examples():
-    from autoglm_core.components import BuiltModel
-    from autoglm_core.data.types import Example
-
     from autoglm_plugin_fgsm.adversarial_training import fgsm_train_images
     from autoglm_plugin_fgsm.fgsm_attack import FGSMAttack
+
+    from autoglm_core.components import BuiltModel
+    from autoglm_core.data.types import Example
 
     x, y = _digits()
     torch.manual_seed(0)
@@ -50,7 +50,7 @@ def test_fgsm_attack_on_image_examples():
     model = fgsm_train_images(net, x[:800], y[:800], epsilon=0.0, epochs=15)
     built = BuiltModel(model=model, tokenizer=None, labels=[str(i) for i in range(10)],
                        task_type="image_classification")
-    examples = [Example(text="", label=str(t), meta={"pixels": img}) for img, t in zip(x[1500:1600], y[1500:1600])]
+    examples = [Example(text="", label=str(t), meta={"pixels": img}) for img, t in zip(x[1500:1600], y[1500:1600], strict=True)]
     res = FGSMAttack({"epsilons": [0.1, 0.3], "epsilon": 0.3}).attack(built, examples, None)
     assert res["clean_accuracy"] > 0.8
     assert res["accuracy_eps_0.3"] < res["accuracy_eps_0.1"] <= res["clean_accuracy"]

@@ -109,6 +109,6 @@ def _fmt(v: float | None) -> str:
 def _print_table(header: tuple[str, ...], rows: list[tuple[Any, ...]], out: Any) -> None:
     widths = [max([len(str(h))] + [len(str(r[i])) for r in rows]) for i, h in enumerate(header)]
     widths[-1] = 0  # the last column is not padded
-    out.write("  ".join(str(h).ljust(w) for h, w in zip(header, widths)).rstrip() + "\n")
+    out.write("  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True)).rstrip() + "\n")
     for r in rows:
-        out.write("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() + "\n")
+        out.write("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n")

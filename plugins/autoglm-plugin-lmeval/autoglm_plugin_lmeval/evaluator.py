@@ -7,9 +7,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from autoglm_core.components import BuiltModel, Evaluator
 from autoglm_core.errors import ConfigError
-from pydantic import BaseModel, ConfigDict, Field
 
 from .run import LmEvalResult, run_lm_eval
 

@@ -61,9 +61,8 @@ def lmeval_direct_task_dir(dest):
     itself (not by the plugin), so lm-eval can be called directly on it."""
     from pathlib import Path
 
-    import yaml
-
     import autoglm_plugin_benchmark_example as ex
+    import yaml
 
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)

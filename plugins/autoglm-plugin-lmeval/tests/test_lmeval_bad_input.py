@@ -4,6 +4,7 @@ import shutil
 import warnings
 
 import pytest
+
 from autoglm_core import hookimpl
 from autoglm_core.errors import AutoGLMError, ConfigError, DataError, ModelLoadError
 

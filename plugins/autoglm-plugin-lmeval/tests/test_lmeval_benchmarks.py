@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from autoglm_core.components import Benchmark
 from autoglm_core.errors import ConfigError, UnknownNameError
 

@@ -13,8 +13,9 @@ import dataclasses
 import random
 from typing import Any, Literal
 
-from autoglm_core.components import Defense
 from pydantic import Field
+
+from autoglm_core.components import Defense
 
 from .recipes import TextAttackError
 
@@ -90,7 +91,7 @@ class TextAttackAugmentation(Defense):
         chosen = [ex for ex in train if rng.random() < o.fraction]
         copies = self.augment([ex.text for ex in chosen], seed)
         extra = [dataclasses.replace(ex, text=t, meta={**ex.meta, "augmented": True})
-                 for ex, texts in zip(chosen, copies) for t in texts]
+                 for ex, texts in zip(chosen, copies, strict=True) for t in texts]
         model = copy.deepcopy(built.model)
         result = fine_tune(model, built.tokenizer, train + extra, list(splits.validation or []), built.labels, cfg,
                            seed=seed, progress=False, desc="augment-train")

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import Field
+
 from autoglm_core.components import Attack
 from autoglm_core.errors import AutoGLMError, did_you_mean
-from pydantic import Field
 
 
 class TextAttackError(AutoGLMError):
@@ -122,7 +123,7 @@ def run_attack(recipe: Recipe, built: Any, texts: Sequence[str], labels: Sequenc
 
     random.seed(seed)
     np.random.seed(seed)
-    results = [attack.attack(text, int(label)) for text, label in zip(texts, labels)]
+    results = [attack.attack(text, int(label)) for text, label in zip(texts, labels, strict=True)]
     n = len(results)
     ok = sum(isinstance(r, SuccessfulAttackResult) for r in results)
     failed = sum(isinstance(r, FailedAttackResult) for r in results)

@@ -1,10 +1,10 @@
 """TextAttack recipes offline, the recipe listing, and augmentation training."""
 
 import pytest
+from autoglm_plugin_textattack.recipes import get_recipe, recipe_table
+
 from autoglm_core.errors import AutoGLMError
 from autoglm_core.plugins import get_manager
-
-from autoglm_plugin_textattack.recipes import get_recipe, recipe_table
 
 
 def test_recipes_are_registered_and_unavailable_ones_say_why(textattack_trained_tiny):
@@ -24,10 +24,9 @@ def test_unknown_recipe_suggests_a_name():
 
 
 def test_nltk_data_is_built_in_the_cache(tmp_path, monkeypatch):
-    import autoglm_plugin_textattack.offline as off
-
     import os
 
+    import autoglm_plugin_textattack.offline as off
     import nltk
 
     monkeypatch.setenv("AUTOGLM_CACHE_DIR", str(tmp_path))
@@ -46,7 +45,6 @@ def test_nltk_data_is_built_in_the_cache(tmp_path, monkeypatch):
 def test_deepwordbug_pwws_and_augmentation_training(textattack_trained_tiny):
     """One test imports textattack (15-20 s the first time) and runs the offline recipes."""
     import torch
-
     from autoglm_plugin_textattack.augmentation import TextAttackAugmentation
 
     built, ctx = textattack_trained_tiny
