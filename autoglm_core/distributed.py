@@ -244,6 +244,8 @@ def fine_tune_distributed(model: Any, tokenizer: Any, train: Sequence[Example], 
     finally:
         if not given:
             shutil.rmtree(job_dir, ignore_errors=True)
+        else:  # workers started later on other machines must not pick up this finished job
+            (job_dir / "job.json").unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- worker side

@@ -243,6 +243,10 @@ def plot_trials(metrics: dict[str, Any], path: Path) -> bool:
     for state, colour in colours.items():
         if any(t["state"] == state for t in trials):
             a1.scatter([], [], color=colour, label=state)
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (a1, a2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     a1.legend(fontsize=8)
     a1.set_xlabel("trial")
     a1.set_ylabel(metrics.get("metric", "value"))

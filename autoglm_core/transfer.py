@@ -140,6 +140,9 @@ def train_and_evaluate(task: Any, candidate: CandidateSpec, setting: str, train_
     validation = [ex for lang in train_langs for ex in lang.validation]
     ctx = _context(task, run_dir, train, validation, [], labels, [str(lang.folder) for lang in train_langs])
     cfg = ctx.train_config(candidate)
+    epochs = task.config.transfer.all_languages_epochs if setting == "all-languages" else None
+    if epochs:
+        cfg = cfg.model_copy(update={"epochs": epochs})
     built = build(ctx, candidate)
     t0 = time.perf_counter()
     res = fine_tune(built.model, built.tokenizer, train, validation, labels, cfg, seed=ctx.seed, device=ctx.device,

@@ -81,6 +81,11 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, help="override the candidate's epochs (default: its recommendation, 8)")
     ap.add_argument("--out", help="keep the run directory here (default: a temporary folder)")
     args = ap.parse_args()
+    import logging
+
+    # per-epoch validation lines on stderr: these runs take minutes on a shared CPU
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
+    logging.getLogger("autoglm_core.training").setLevel(logging.INFO)
 
     from autoglm_core.task import AutoTask
 

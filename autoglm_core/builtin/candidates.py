@@ -81,6 +81,7 @@ def resolve_backbone(name: str, index: int) -> CandidateSpec:
         if not (path / "config.json").exists():
             raise ConfigError(f"backbone {key!r} is a folder without config.json: not a Hugging Face model directory.")
         return CandidateSpec(name=f"c{index}-{_slug(path.name)}", backbone=str(path.resolve()), builder="hf",
+                             family="causal-lm" if _is_causal_lm(path) else None,
                              reason="local model directory given by the user", train_overrides=HF_TRAIN)
     if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", key) and _in_hf_cache(key):
         return CandidateSpec(name=f"c{index}-{_slug(key)}", backbone=key, builder="hf",
@@ -91,6 +92,18 @@ def resolve_backbone(name: str, index: int) -> CandidateSpec:
         f"not a local model directory, and not in the Hugging Face cache (downloads are off: HF_HUB_OFFLINE).{hint} "
         f"Give a local directory with config.json, or one of the built-ins."
     )
+
+
+def _is_causal_lm(path: Path) -> bool:
+    """A decoder-only checkpoint (GPT-2, Llama, ...): its zero-shot baseline scores label likelihoods."""
+    import json
+
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    archs = config.get("architectures") or []
+    return any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs)
 
 
 def _slug(text: str) -> str:
@@ -157,6 +170,10 @@ def _build_hf(path: str, candidate: CandidateSpec, labels: list[str]) -> tuple[A
         )
     except OSError as e:
         raise ModelLoadError(f"backbone {candidate.backbone!r}: cannot load it offline: {e}") from None
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:  # GPT-2 style: pad with EOS
+        tokenizer.pad_token = tokenizer.eos_token
+    if getattr(model.config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
+        model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
 
 

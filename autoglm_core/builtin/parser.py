@@ -245,7 +245,7 @@ def parse_description(description: Any, hints: dict[str, Any] | None = None) -> 
     if task_type == "text_generation":
         metric = "perplexity"
     elif task_type == "code_generation":
-        metric = "pass@1"
+        metric = "perplexity"  # pass@k comes from the HumanEval evaluator, not from every run
     if m and task_type not in LABEL_FREE_TASKS:
         metric = "macro_f1"
         evidence["metric"] = Evidence(value=metric, evidence=m.group(0), confidence=0.9)
@@ -304,6 +304,9 @@ def apply_hints(spec: dict[str, Any], hints: dict[str, Any]) -> None:
         if spec["task_type"] in LABEL_FREE_TASKS and "labels" not in hints:
             spec["labels"] = []
             evidence.pop("labels", None)
+        if evidence.get("metric") is None or evidence["metric"].source == "default":
+            spec["metric"] = "perplexity" if spec["task_type"] in LABEL_FREE_TASKS else "accuracy"
+            spec["objectives"]["primary_metric"] = spec["metric"]
     if hints.get("labels"):
         labels = hints["labels"]
         if isinstance(labels, str):

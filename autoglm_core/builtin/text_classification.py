@@ -51,12 +51,22 @@ class TextClassification(TaskType):
         cfg = context.config.zero_shot
         if not cfg.enabled:
             return None
-        scorer = context.manager.registry("zero-shot scorer").get(cfg.method)(cfg.options, where="config zero_shot.options")
-        built = build(context, candidate)
+        method, scorers = cfg.method, context.manager.registry("zero-shot scorer")
+        if candidate.family == "causal-lm" and method == "similarity" and "lm-likelihood" in scorers:
+            # a decoder-only backbone has no sentence embedding worth comparing: score label likelihoods
+            from .text_generation import load_causal_lm
+
+            method = "lm-likelihood"
+            model, tokenizer = load_causal_lm(candidate.backbone, candidate.trust_remote_code)
+            built = BuiltModel(model=model, tokenizer=tokenizer, labels=list(context.splits.labels),
+                               task_type="text_generation", candidate=candidate)
+        else:
+            built = build(context, candidate)
+        scorer = scorers.get(method)(cfg.options if method == cfg.method else {}, where="config zero_shot.options")
         test = context.splits.test
         probs = scorer.predict_proba(built, [ex.text for ex in test], built.labels, context.splits.summary.language)
         m = score(built.labels, [ex.label for ex in test], probs)
-        return variant_result(candidate, "zero-shot", m, notes=[f"zero-shot scorer {cfg.method!r}, no training"])
+        return variant_result(candidate, "zero-shot", m, notes=[f"zero-shot scorer {method!r}, no training"])
 
     def train(self, context: Any, candidate: CandidateSpec) -> BuiltModel:
         from ..training import fine_tune

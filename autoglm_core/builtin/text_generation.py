@@ -377,6 +377,16 @@ class TextGeneration(TaskType):
     def extra_metrics(self, built: BuiltModel, completions: list[str], prompts: list[str]) -> dict[str, float]:
         return {}
 
+    @classmethod
+    def load_model(cls, directory: Path, meta: dict[str, Any], *, allow_pickle: bool = False,
+                   trust_remote_code: bool = False, **_: Any) -> BuiltModel:
+        """Reload a saved causal LM (the runner's resume and ``autoglm_core.load_model`` use this)."""
+        model, tokenizer = load_causal_lm(str(directory), trust_remote_code, allow_pickle)
+        cand = meta.get("candidate")
+        return BuiltModel(model=model, tokenizer=tokenizer, labels=[], task_type=meta.get("task_type", cls.name),
+                          candidate=CandidateSpec.model_validate(cand) if cand else None,
+                          variant=meta.get("variant", "fine-tuned"), meta=meta.get("meta", {}))
+
     def evaluate(self, context: Any, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
         from .evaluators import parameter_count, size_on_disk_mb
 
@@ -390,6 +400,9 @@ class TextGeneration(TaskType):
         if tps is not None:
             metrics["generate_tokens_per_s"] = tps
         metrics.update(self.extra_metrics(built, completions, prompts))
+        for ref in context.config.evaluate.evaluators:  # e.g. lm-eval benchmarks on the causal LM
+            evaluator = context.manager.registry("evaluator").get(ref.name)(ref.options, where=f"evaluator {ref.name!r} options")
+            metrics.update(evaluator.evaluate(built, context))
         cand = built.candidate or CandidateSpec(name="model", backbone="unknown")
         return VariantResult(candidate=cand.name, variant=variant, backbone=cand.backbone, metrics=metrics,
                              params=parameter_count(built.model), size_mb=size_on_disk_mb(model_dir),
