@@ -27,9 +27,34 @@ def check_weights(directory: Path, allow_pickle: bool) -> bool:
 
 def load_model(directory: str | Path, *, allow_pickle: bool = False, trust_remote_code: bool = False,
                manager: Any = None) -> BuiltModel:
-    """Load an exported run model, a compressed variant, or any Hugging Face sequence-classification
-    directory."""
-    directory = Path(directory)
+    """Load an exported run model, a compressed or defended variant, or any Hugging Face
+    sequence-classification directory. Inference-time defenses recorded in the model's metadata
+    (input denoising, ...) are re-attached, so predictions match those measured in the run."""
+    built = _load(Path(directory), allow_pickle, trust_remote_code, manager)
+    return restore_defenses(built, manager)
+
+
+def restore_defenses(built: BuiltModel, manager: Any = None) -> BuiltModel:
+    """Re-attach the inference-time defenses named in ``meta["defenses"]`` through their ``restore``."""
+    names = built.meta.get("defenses", []) if isinstance(built.meta, dict) else []
+    if not names:
+        return built
+    from .plugins import get_manager
+
+    registry = (manager or get_manager()).registry("defense")
+    for name in names:
+        if name not in registry:
+            raise ModelLoadError(
+                f"the model was saved with defense {name!r}, which no installed plugin provides; install it "
+                f"(e.g. pip install ./plugins/autoglm-plugin-fgsm) so that predictions match the measured ones."
+            )
+        restore = getattr(registry.get(name), "restore", None)
+        if callable(restore):
+            built = restore(built)
+    return built
+
+
+def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager: Any) -> BuiltModel:
     if not directory.exists():
         raise ModelLoadError(f"model directory {str(directory)!r} does not exist.")
     if not directory.is_dir():

@@ -198,13 +198,15 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
 
 def _optional(runner: StageRunner, key: str, stage: str, candidate: str, fn: Any, warnings: list[str]) -> Any:
     """Compress/defend/attack stages: a failing component is recorded and the run goes on (its
-    stage is retried on --resume); configuration errors still stop the run."""
+    stage is retried on --resume). Names and options were validated at plan time, so an AutoGLMError
+    here means the component does not apply to this variant (e.g. a gradient attack on an INT8
+    model): the stage is marked skipped with the component's explanation."""
 
     def guarded() -> StageOutput:
         try:
             return fn()
-        except AutoGLMError:
-            raise
+        except AutoGLMError as exc:
+            return StageOutput(status="skipped", notes=[f"not applicable: {exc}"])
         except Exception as exc:  # a broken optional component must not cost the whole run
             log.warning("stage %s failed: %s", key, exc, exc_info=True)
             return StageOutput(status="failed", notes=[f"{type(exc).__name__}: {exc}"])
@@ -212,4 +214,6 @@ def _optional(runner: StageRunner, key: str, stage: str, candidate: str, fn: Any
     res = runner.run(key, stage, candidate, guarded)
     if res.status == "failed":
         warnings.append(f"stage {key} failed: {'; '.join(res.notes)}")
+    elif res.status == "skipped":
+        warnings.append(f"stage {key} skipped: {'; '.join(res.notes)}")
     return res

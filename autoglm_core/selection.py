@@ -71,5 +71,5 @@ def select_best(variants: list[VariantResult], objectives: Objectives) -> tuple[
                   f"{metric} ({sign * best_value:.4f}), {best.candidate}/{best.variant} has the lowest {cost_key}.")
     else:
         best = max(eligible, key=lambda v: (sign * v.metrics.get(metric, float("-inf")), -v.latency_ms.get("1", 0.0)))
-        reason = f"{prefix}highest {metric}: {best.metrics.get(metric, float('nan')):.4f} ({best.candidate}/{best.variant})."
+        reason = f"{prefix}best {metric} ({'highest' if higher_is_better else 'lowest'}): {best.metrics.get(metric, float('nan')):.4f} ({best.candidate}/{best.variant})."
     return best, reason

@@ -43,17 +43,6 @@ def autoglm_add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_attack)
 
 
-def restore_defenses(built: Any, manager: Any) -> Any:
-    """Re-attach inference-time defenses named in ``meta["defenses"]`` (their ``restore``)."""
-    registry = manager.registry("defense")
-    for name in built.meta.get("defenses", []):
-        if name in registry:
-            restore = getattr(registry.get(name), "restore", None)
-            if callable(restore):
-                built = restore(built)
-    return built
-
-
 def list_attacks(manager: Any, as_json: bool) -> int:
     rows = [{"attack": e.name, "plugin": e.plugin, "description": getattr(e.obj, "description", "")}
             for e in manager.registry("attack").entries()]
@@ -106,8 +95,8 @@ def run_attack(args: argparse.Namespace) -> int:
     loaded = load_file(args.data, DataRef(path=args.data, text_column=args.text_column,
                                           label_column=args.label_column), manager)
     examples = loaded.examples[: args.limit] if args.limit else loaded.examples
-    built = restore_defenses(load_model(Path(args.model_dir), allow_pickle=args.allow_pickle,
-                                        trust_remote_code=args.trust_remote_code), manager)
+    built = load_model(Path(args.model_dir), allow_pickle=args.allow_pickle,
+                       trust_remote_code=args.trust_remote_code, manager=manager)
     start = time.perf_counter()
     metrics = dict(attack.attack(built, examples, None))
     metrics["seconds"] = round(time.perf_counter() - start, 2)
