@@ -27,8 +27,7 @@ BASE = dict(epochs=2, learning_rate=1e-3, batch_size=16, warmup_ratio=0.0, max_l
 
 @pytest.fixture(scope="module")
 def dist_setup():
-    """One tokenizer and one initial model for every run (the WordPiece trainer is not deterministic
-    between trainings, so building twice would compare two different tokenizers)."""
+    """One tokenizer and one initial model shared by every run, so that only the number of processes differs."""
     examples = sample_examples(64)  # 64 = 4 full batches of 16: no padded last batch
     built = tiny_text_classifier(texts=[e.text for e in examples])
     cfg = built.model.config

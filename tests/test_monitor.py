@@ -116,6 +116,13 @@ def test_monitor_csv_with_multiline_field_and_bad_row(tmp_path, monitor_model_di
     preds = _lines(out / "predictions.jsonl")
     assert preds[0]["text"] == "Nokia profit fell sharply" and preds[0]["line"] == 2 and preds[1]["line"] == 5
     assert "field(s), the header has 2" in _lines(out / "rejected.jsonl")[0]["reason"]
+    # resume: the header read in the first session parses the appended rows
+    with src.open("a", encoding="utf-8") as fh:
+        fh.write("4,Nokia shares plunged\n")
+    s = Monitor(monitor_model_dir, str(src), out, rules=_rules(tmp_path)).run()
+    assert s.counts["predicted"] == 3 and s.session_documents == 1
+    last = _lines(out / "predictions.jsonl")[-1]
+    assert last == {**last, "id": "4", "text": "Nokia shares plunged", "line": 6}
 
 
 def test_monitor_follows_a_growing_folder_and_resumes(tmp_path, monitor_model_dir):

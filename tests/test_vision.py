@@ -102,7 +102,13 @@ def test_train_val_layout_and_errors(tmp_path):
 def test_cnn_and_vit_forward_save_and_reload(tmp_path, digits):
     import torch
 
-    from autoglm_core.builtin.vision import ImageBuiltModel, ImageProcessor, build_image_model, cnn_candidate, vit_candidate
+    from autoglm_core.builtin.vision import (
+        ImageBuiltModel,
+        ImageProcessor,
+        build_image_model,
+        cnn_candidate,
+        vit_candidate,
+    )
     from autoglm_core.model_io import load_model
 
     labels = [str(i) for i in range(10)]
@@ -172,13 +178,19 @@ def test_pipeline_end_to_end_reload_and_fgsm(tmp_path, digits):
 def test_fgsm_lowers_accuracy_of_a_trained_cnn(tmp_path):
     pytest.importorskip("autoglm_plugin_fgsm")
     import torch
+    from autoglm_plugin_fgsm.fgsm_attack import FGSMAttack
     from sklearn.datasets import load_digits
 
-    from autoglm_core.builtin.vision import (ImageBuiltModel, ImageProcessor, batches_of, build_image_model,
-                                             cnn_candidate, train_loop)
+    from autoglm_core.builtin.vision import (
+        ImageBuiltModel,
+        ImageProcessor,
+        batches_of,
+        build_image_model,
+        cnn_candidate,
+        train_loop,
+    )
     from autoglm_core.data.types import Example
     from autoglm_core.schemas import TrainConfig
-    from autoglm_plugin_fgsm.fgsm_attack import FGSMAttack
 
     d = load_digits()
     x = torch.tensor(d.images[:300, None] / 16.0, dtype=torch.float32)
@@ -188,7 +200,7 @@ def test_fgsm_lowers_accuracy_of_a_trained_cnn(tmp_path):
                lambda m: None, TrainConfig(epochs=4, batch_size=32, warmup_ratio=0.0), seed=0, default_lr=3e-3)
     built = ImageBuiltModel(model=model, tokenizer=ImageProcessor((8, 8), "L"), labels=[str(i) for i in range(10)],
                             task_type="image_classification")
-    examples = [Example(text="", label=str(int(t)), meta={"pixels": img.numpy()}) for img, t in zip(x[250:], y[250:])]
+    examples = [Example(text="", label=str(int(t)), meta={"pixels": img.numpy()}) for img, t in zip(x[250:], y[250:], strict=True)]
     res = FGSMAttack({"epsilons": [0.3], "epsilon": 0.3}).attack(built, examples, None)
     assert res["clean_accuracy"] > 0.6, res
     assert res["accuracy_eps_0.3"] < res["clean_accuracy"] - 0.2, res

@@ -352,7 +352,7 @@ def build_image_model(candidate: CandidateSpec, labels: list[str], size: tuple[i
     use_safe = check_weights(local, bool(candidate.options.get("allow_pickle"))) if local.is_dir() else True
     try:
         hf = AutoModelForImageClassification.from_pretrained(
-            path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
+            path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)},
             ignore_mismatched_sizes=True, trust_remote_code=candidate.trust_remote_code, use_safetensors=use_safe)
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"image backbone {candidate.backbone!r}: cannot load it offline: {e}") from None

@@ -299,7 +299,7 @@ def export_digits(dst: str | Path, *, limit: int | None = None, upscale: int = 1
     dst = Path(dst)
     d = load_digits()
     counts: Counter[str] = Counter()
-    for i, (img, target) in enumerate(zip(d.images, d.target)):
+    for i, (img, target) in enumerate(zip(d.images, d.target, strict=True)):
         cls = str(int(target))
         if limit is not None and counts[cls] >= limit:
             continue
