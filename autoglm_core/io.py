@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,19 @@ from .errors import ConfigError
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` via a temporary file and ``os.replace`` (atomic on POSIX)."""
+    return atomic_write_lines(path, [text], newline="")
+
+
+def atomic_write_lines(path: str | Path, lines: Iterable[str], newline: str = "\n") -> Path:
+    """Stream ``lines`` into a temporary file in the same folder, then ``os.replace`` it over
+    ``path``: a killed process never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            for line in lines:
+                fh.write(line + newline)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

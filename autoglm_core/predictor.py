@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import AutoGLMError, DataError
+from .io import atomic_write_lines
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -144,7 +143,7 @@ class Predictor:
         lines = []
         for r, pred in zip(rows, self.format_rows(probs), strict=False):
             lines.append(json.dumps({**r, **pred}, ensure_ascii=False))
-        _atomic_write_lines(Path(output_path), lines)
+        atomic_write_lines(Path(output_path), lines)
         return len(rows)
 
     def __repr__(self) -> str:
@@ -247,21 +246,3 @@ def read_texts(path: Path, text_column: str | None = None) -> list[dict[str, Any
         raise DataError(f"{path}: no rows to predict.")
     return rows
 
-
-def _atomic_write_lines(path: Path, lines: list[str]) -> None:
-    # Streamed into a temp file in the same folder, then os.replace: a killed run never leaves half a file.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for line in lines:
-                fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise

@@ -52,6 +52,29 @@ def tiny_text_classifier(labels: Sequence[str] = LABELS, texts: Sequence[str] | 
                       candidate=cand)
 
 
+def trained_tiny_classifier(seed: int = 0, steps: int = 40) -> BuiltModel:
+    """A tiny classifier trained for a few steps on :func:`sample_examples`, so that probabilities
+    differ clearly between texts (an untrained one gives nearly the same row everywhere, which would
+    hide ordering and batching mistakes in prediction and serving tests)."""
+    import torch
+
+    built = tiny_text_classifier(seed=seed)
+    examples = sample_examples(48)
+    enc = built.tokenizer([e.text for e in examples], padding=True, return_tensors="pt")
+    y = torch.tensor([built.labels.index(e.label) for e in examples])
+    torch.manual_seed(seed)
+    opt = torch.optim.AdamW(built.model.parameters(), lr=3e-3)
+    built.model.train()
+    for step in range(steps):
+        idx = torch.arange(step * 16, step * 16 + 16) % len(examples)
+        loss = built.model(**{k: v[idx] for k, v in enc.items()}, labels=y[idx]).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    built.model.eval()
+    return built
+
+
 def write_csv(path: str | Path, examples: Sequence[Example]) -> Path:
     import csv
 

@@ -16,40 +16,18 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 from autoglm_core.errors import AutoGLMError, ModelLoadError  # noqa: E402
+from autoglm_core.testing import trained_tiny_classifier
 
 TEXTS = ["Nokia profit rose in quarter 2", "Acme heavy losses", "board appointed",
          "Kone sales dropped in quarter 4 while debt rose and layoffs announced " * 3, "x", "Elisa contract signed"]
 
 
-def _sharp_tiny(seed: int = 0, steps: int = 40):
-    """A tiny classifier trained for a few steps on the synthetic sentences, so that probabilities
-    differ clearly between texts (an untrained one gives nearly the same row everywhere, which
-    would hide ordering and batching mistakes)."""
-    import torch
-
-    from autoglm_core.testing import sample_examples, tiny_text_classifier
-
-    built = tiny_text_classifier(seed=seed)
-    examples = sample_examples(48)
-    enc = built.tokenizer([e.text for e in examples], padding=True, return_tensors="pt")
-    y = torch.tensor([built.labels.index(e.label) for e in examples])
-    torch.manual_seed(seed)
-    opt = torch.optim.AdamW(built.model.parameters(), lr=3e-3)
-    built.model.train()
-    for step in range(steps):
-        idx = torch.arange(step * 16, step * 16 + 16) % len(examples)
-        loss = built.model(**{k: v[idx] for k, v in enc.items()}, labels=y[idx]).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    built.model.eval()
-    return built
 
 
 @pytest.fixture(scope="module")
 def onnx_src_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("onnx") / "model"
-    _sharp_tiny(seed=1).save(d)
+    trained_tiny_classifier(seed=1).save(d)
     return d
 
 

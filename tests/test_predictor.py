@@ -11,40 +11,18 @@ import numpy as np
 import pytest
 
 from autoglm_core.errors import AutoGLMError, DataError, ModelLoadError
+from autoglm_core.testing import trained_tiny_classifier
 
 TEXTS = ["Nokia profit rose in quarter 2", "Acme heavy losses", "board appointed",
          "Kone sales dropped in quarter 4 while debt rose and layoffs announced", "x"]
 
 
-def _sharp_tiny(seed: int = 0, steps: int = 40):
-    """A tiny classifier trained for a few steps on the synthetic sentences, so that probabilities
-    differ clearly between texts (an untrained one gives nearly the same row everywhere, which
-    would hide ordering and batching mistakes)."""
-    import torch
-
-    from autoglm_core.testing import sample_examples, tiny_text_classifier
-
-    built = tiny_text_classifier(seed=seed)
-    examples = sample_examples(48)
-    enc = built.tokenizer([e.text for e in examples], padding=True, return_tensors="pt")
-    y = torch.tensor([built.labels.index(e.label) for e in examples])
-    torch.manual_seed(seed)
-    opt = torch.optim.AdamW(built.model.parameters(), lr=3e-3)
-    built.model.train()
-    for step in range(steps):
-        idx = torch.arange(step * 16, step * 16 + 16) % len(examples)
-        loss = built.model(**{k: v[idx] for k, v in enc.items()}, labels=y[idx]).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    built.model.eval()
-    return built
 
 
 @pytest.fixture(scope="module")
 def predict_model_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("pred") / "model"
-    _sharp_tiny().save(d)
+    trained_tiny_classifier().save(d)
     return d
 
 

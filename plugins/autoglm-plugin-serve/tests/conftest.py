@@ -12,34 +12,13 @@ from contextlib import contextmanager  # noqa: E402
 
 import pytest  # noqa: E402
 
-
-def _trained_tiny(seed: int = 0, steps: int = 40):
-    """A tiny classifier trained a few steps, so probabilities differ between texts."""
-    import torch
-
-    from autoglm_core.testing import sample_examples, tiny_text_classifier
-
-    built = tiny_text_classifier(seed=seed)
-    examples = sample_examples(48)
-    enc = built.tokenizer([e.text for e in examples], padding=True, return_tensors="pt")
-    y = torch.tensor([built.labels.index(e.label) for e in examples])
-    torch.manual_seed(seed)
-    opt = torch.optim.AdamW(built.model.parameters(), lr=3e-3)
-    built.model.train()
-    for step in range(steps):
-        idx = torch.arange(step * 16, step * 16 + 16) % len(examples)
-        loss = built.model(**{k: v[idx] for k, v in enc.items()}, labels=y[idx]).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    built.model.eval()
-    return built
+from autoglm_core.testing import trained_tiny_classifier
 
 
 @pytest.fixture(scope="session")
 def serve_model_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("serve") / "model"
-    _trained_tiny().save(d)
+    trained_tiny_classifier().save(d)
     return d
 
 
