@@ -73,15 +73,43 @@ def compression_table(report: RunReport) -> str | None:
     return head + "\n" + "\n".join(rows)
 
 
-def plot_confusion(v: VariantResult, labels: list[str], path: Path) -> bool:
-    if not v.confusion_matrix:
-        return False
+CJK_FONTS = ["WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "SimHei",
+             "Microsoft YaHei", "PingFang SC"]
+
+
+def _pyplot():
+    """matplotlib (Agg) with a CJK-capable fallback font when one is installed, so Chinese labels
+    render (Debian: fonts-wqy-microhei); without one, labels show boxes and no warning floods the log."""
+    import warnings
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    if not any(f in installed for f in CJK_FONTS):  # installed after matplotlib cached its font list
+        for path in font_manager.findSystemFonts():
+            if any(k in path.lower() for k in ("wqy", "notosanscjk", "notosanssc", "sourcehansans")):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError):
+                    pass
+        installed = {f.name for f in font_manager.fontManager.ttflist}
+    fallbacks = [f for f in CJK_FONTS if f in installed]
+    matplotlib.rcParams["font.family"] = ["DejaVu Sans", *fallbacks]  # a list enables per-glyph fallback
+    if not fallbacks:
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
+    return plt
+
+
+def plot_confusion(v: VariantResult, labels: list[str], path: Path) -> bool:
+    if not v.confusion_matrix:
+        return False
     import numpy as np
 
+    plt = _pyplot()
     cm = np.array(v.confusion_matrix)
     fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 2, 1.2 * len(labels) + 1.5))
     ax.imshow(cm, cmap="Blues")
@@ -105,11 +133,7 @@ def plot_tradeoff(report: RunReport, path: Path) -> bool:
     pts = [v for v in report.variants if v.latency_ms.get("1") is not None and metric in v.metrics]
     if not pts:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     front = set(pareto_front(pts, metric))
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for i, v in enumerate(pts):
