@@ -6,7 +6,8 @@
 2. Text+image fusion on digits with captions that may or may not name the digit (label: match /
    mismatch): text only, image only, concatenation and gated cross-attention, same split.
 
-Run:  OMP_NUM_THREADS=2 python benchmarks/vision.py [--out /tmp/vision-bench]
+Run:  OMP_NUM_THREADS=1 python benchmarks/vision.py [--out DIR] [--skip-images] [--skip-fusion]
+(one thread: on a shared, oversubscribed CPU two threads were up to 50x slower)
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="/tmp/autoglm-vision-bench")
     ap.add_argument("--skip-fusion", action="store_true")
+    ap.add_argument("--skip-images", action="store_true")
     args = ap.parse_args()
     out = Path(args.out)
     if out.exists():
@@ -121,8 +123,9 @@ def main() -> None:
     import torch
 
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}\n")
-    print("### Image classification (digits)\n")
-    print("\n".join(image_benchmark(out)))
+    if not args.skip_images:
+        print("### Image classification (digits)\n")
+        print("\n".join(image_benchmark(out)), flush=True)
     if not args.skip_fusion:
         print("\n### Text + image fusion (digits with captions)\n")
         print("\n".join(fusion_benchmark(out)))
