@@ -200,10 +200,12 @@ class Compressor(Component):
     def compress(self, built: BuiltModel, context: RunContext | None) -> BuiltModel:
         raise NotImplementedError
 
-    def save(self, built: BuiltModel, directory: Path) -> None:
+    @classmethod
+    def save(cls, built: BuiltModel, directory: Path) -> None:
         """Save a model whose ``format`` is this compressor's name (the metadata file is written
-        by :meth:`BuiltModel.save`)."""
-        raise NotImplementedError(f"compressor {self.name!r} does not save custom formats")
+        by :meth:`BuiltModel.save`). A classmethod, like :meth:`load`: saving and loading need no
+        options, only what the model's metadata records."""
+        raise NotImplementedError(f"compressor {cls.name!r} does not save custom formats")
 
     @classmethod
     def load(cls, directory: Path, meta: dict[str, Any]) -> BuiltModel:

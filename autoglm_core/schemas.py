@@ -261,6 +261,7 @@ class TransferConfig(StrictModel):
     targets: list[str] | None = Field(None, description="evaluation languages; None = every language found")
     train_on_all: bool = Field(True, description="also train on all languages (source + targets) as the reference")
     max_train_per_language: int | None = Field(None, ge=1, description="cap training rows per language (quick runs)")
+    max_test_per_language: int | None = Field(None, ge=1, description="cap test rows per language (quick runs)")
     all_languages_epochs: int | None = Field(None, ge=1, description="epochs of the all-languages setting (it has "
                                                                        "N times the data); None = train.epochs")
     text_column: str | None = None

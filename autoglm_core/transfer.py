@@ -97,6 +97,8 @@ def load_language(name: str, folder: Path, cfg: TransferConfig, manager: Any) ->
         parts[split] = examples
     if cfg.max_train_per_language:
         parts["train"] = parts["train"][: cfg.max_train_per_language]
+    if cfg.max_test_per_language:
+        parts["test"] = parts["test"][: cfg.max_test_per_language]
     return Language(name, folder, parts["train"], parts["validation"], parts["test"])
 
 

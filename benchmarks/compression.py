@@ -117,6 +117,9 @@ def main(argv=None) -> int:
     ap.add_argument("--prune-fine-tune-epochs", type=int, default=1, help="0: no fine-tuning after pruning")
     ap.add_argument("--distill-epochs", type=int, default=4)
     ap.add_argument("--skip", default="", help="comma-separated: int8,magnitude,structured,distill")
+    ap.add_argument("--remeasure", action="store_true",
+                    help="re-evaluate the variants a previous run saved, timing them in interleaved rounds "
+                         "(fairer on a shared CPU whose load changes during the long run)")
     args = ap.parse_args(argv)
     import torch
 
@@ -126,6 +129,8 @@ def main(argv=None) -> int:
     teacher = get_teacher(train, val, labels)
     if args.teacher_only:
         return 0
+    if args.remeasure:
+        return remeasure(test, args.repeats)
     from types import SimpleNamespace
 
     from autoglm_core.builtin.cmd_compress import format_table
@@ -174,6 +179,50 @@ def main(argv=None) -> int:
         print(f"- {n}")
     (CACHE / "results.json").write_text(json.dumps({"rows": rows, "notes": notes, "args": vars(args)}, indent=2))
     return 0
+
+
+def remeasure(test, repeats: int) -> int:
+    """Accuracy and size of every saved variant, latency interleaved: each round times every
+    variant once, the median over rounds is reported, so a load change hits all variants alike."""
+    import statistics
+
+    from autoglm_core.builtin.cmd_compress import evaluate_variant, format_table
+    from autoglm_core.builtin.evaluators import measure_latency
+    from autoglm_core.model_io import load_model
+
+    previous = json.loads((CACHE / "results.json").read_text())
+    order = [("fp32 (MiniLM-L6 fine-tuned)", CACHE / "teacher")]
+    for row in previous["rows"][1:]:
+        label = row["variant"]
+        sub = next((d for d in sorted((CACHE / "variants").iterdir()) if _matches(label, d.name)), None)
+        if sub is not None:
+            order.append((label, sub))
+    models = [(label, load_model(d), d) for label, d in order]
+    rows = []
+    for label, built, d in models:
+        r = evaluate_variant(built, test, d, repeats=1, latency_examples=64, max_length=64)
+        r["variant"] = label
+        rows.append(r)
+    texts = [ex.text for ex in test][:64]
+    timings: dict[str, dict[str, list[float]]] = {label: {"1": [], "32": []} for label, _, _ in models}
+    for _ in range(repeats):
+        for label, built, _ in models:
+            for bs, ms in measure_latency(built, texts, [1, 32], repeats=1, max_length=64).items():
+                timings[label][bs].append(ms)
+    for r in rows:
+        for bs in ("1", "32"):
+            r[f"latency_ms_b{bs}"] = round(statistics.median(timings[r["variant"]][bs]), 3)
+    print(format_table(rows))
+    (CACHE / "results-remeasured.json").write_text(json.dumps({"rows": rows, "repeats": repeats}, indent=2))
+    return 0
+
+
+def _matches(label: str, dirname: str) -> bool:
+    if dirname.startswith("structured-"):
+        return label.startswith("prune-structured") and f"{float(dirname.split('-')[1]):.0%}" in label
+    return {"int8": label.startswith("int8"), "magnitude-0.5": label.startswith("prune-magnitude"),
+            "distill-3L": label.startswith("distill") and "int8" not in label,
+            "distill-3L-int8": label.startswith("distill") and "int8" in label}.get(dirname, False)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=8, help="epochs when training on English (500 rows)")
     ap.add_argument("--all-epochs", type=int, default=3, help="epochs when training on all languages")
     ap.add_argument("--max-train-per-language", type=int, help="cap training rows per language")
+    ap.add_argument("--max-test-per-language", type=int, help="cap test rows per language")
     ap.add_argument("--max-length", type=int, default=64)
     ap.add_argument("--backbone", default="minilm")
     ap.add_argument("--out", help="keep the run directory here (default: a temporary folder)")
@@ -50,7 +51,8 @@ def main() -> None:
     if root is None or not (root / "nusax_senti").is_dir():
         sys.exit("../shared/data/nusax_senti is absent")
     transfer = {"data_root": str(root / "nusax_senti"), "source": ["en"], "train_on_all": True,
-                "max_train_per_language": args.max_train_per_language, "all_languages_epochs": args.all_epochs}
+                "max_train_per_language": args.max_train_per_language,
+                "max_test_per_language": args.max_test_per_language, "all_languages_epochs": args.all_epochs}
     config = PipelineConfig.model_validate({"seed": 0, "train": {"epochs": args.epochs, "max_length": args.max_length},
                                             "transfer": transfer})
     with tempfile.TemporaryDirectory(prefix="autoglm-xling-") as t:

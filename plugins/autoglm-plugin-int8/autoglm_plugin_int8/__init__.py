@@ -23,7 +23,7 @@ TORCH_AO = "torch-ao"
 TORCHAO = "torchao"
 BACKEND_REASON = {
     TORCH_AO: "torch.ao dynamic INT8 (fbgemm/x86 kernels) is the fastest INT8 path on CPU here: MiniLM batch 32 "
-              "~1.6x faster than fp32, while torchao's int8 CPU kernels measured slower than fp32",
+              "1.6-2.3x faster than fp32 (docs/benchmarks.md), while torchao's int8 CPU kernels measured slower than fp32",
     TORCHAO: "requested with backend='torchao'",
 }
 
