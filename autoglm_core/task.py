@@ -66,21 +66,26 @@ class AutoTask:
         return cls.create(task_type=None, dataset=dataset, description=description, **kwargs)
 
     def _language_from_data(self) -> None:
-        """A Chinese data set gets Chinese-capable candidates even when the description is in English
-        (the parser only sees the description); an explicit language hint wins."""
+        """The data's language decides the candidates (a Chinese data set gets Chinese-capable ones
+        even with an English description; mixed data gets both kinds) unless the language was given
+        as a hint or named in the description ("Chinese reviews"): the parser only sees the
+        description, whose script says little about the data."""
         spec = self.spec
         ev = spec.evidence.get("language")
-        if spec.data is None or spec.language == "zh" or (ev is not None and ev.source == "hint"):
+        if spec.data is None or (ev is not None and (ev.source == "hint" or ev.confidence >= 0.9)):
             return
         from .data.load import peek_language
         from .schemas import Evidence
 
-        if peek_language(spec.data, self.manager) == "zh":
-            evidence = {**spec.evidence, "language": Evidence(value="zh", evidence="most data texts contain Chinese "
-                                                               "characters", confidence=0.9, source="data")}
-            warnings = [*spec.warnings, f"language: the description reads as {spec.language!r} but the data is "
-                                        f"Chinese; using 'zh' (give --language to override)."]
-            self.spec = spec.model_copy(update={"language": "zh", "evidence": evidence, "warnings": warnings})
+        found = peek_language(spec.data, self.manager)
+        if found is None or found == spec.language:
+            return
+        what = {"zh": "most data texts contain Chinese characters", "en": "few data texts contain Chinese characters",
+                "multi": "the data mixes Chinese and non-Chinese texts"}[found]
+        evidence = {**spec.evidence, "language": Evidence(value=found, evidence=what, confidence=0.9, source="data")}
+        warnings = [*spec.warnings, f"language: the description reads as {spec.language!r} but {what}; using "
+                                    f"{found!r} (give --language to override)."]
+        self.spec = spec.model_copy(update={"language": found, "evidence": evidence, "warnings": warnings})
 
     def auto_build(self) -> Pipeline:
         """Plan the run: candidates and stages. Nothing is trained yet; unknown backbones and

