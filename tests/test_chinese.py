@@ -47,7 +47,7 @@ def test_chinese_data_with_english_description_gets_chinese_candidate(tmp_path):
     pipeline = task.auto_build()
     assert task.spec.language == "zh" and task.spec.evidence["language"].source == "data"
     assert [c.backbone for c in pipeline.candidates] == ["tiny-bert-zh"]
-    assert any("the data is Chinese" in w for w in task.spec.warnings)
+    assert any("most data texts contain Chinese characters" in w for w in task.spec.warnings)
     # an explicit language hint wins over the data
     hinted = AutoTask.create(dataset=str(data), description="Classify hotel review sentiment", language="en",
                              backbones=["tiny-bert"])
