@@ -148,7 +148,7 @@ def autoglm_generate_candidates(spec: TaskSpec) -> list[CandidateSpec]:
 
 def chinese_candidate(name: str = "tiny-bert-zh", reason: str = "") -> CandidateSpec:
     return CandidateSpec(
-        name=name, backbone="tiny-bert-zh", builder="tiny-bert", family="bert", params_estimate=1_800_000,
+        name=name, backbone="tiny-bert-zh", builder="tiny-bert", family="bert", params_estimate=1_150_000,
         reason=reason or ("Chinese text: a character-level WordPiece tokenizer trained on the task's own texts and "
                           "a 2-layer 128-dim BERT trained from scratch (the embedded MiniLM vocabulary covers only "
                           "244 CJK characters)"),
