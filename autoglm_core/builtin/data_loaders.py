@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -67,6 +68,90 @@ def rows_to_examples(
     return LoadedRows(examples, issues, rows_read, text_column, label_column)
 
 
+@dataclass
+class TableRows:
+    """A table as read from a file: header, (line, row) records, unusable rows, rows read."""
+
+    header: list[str]
+    records: list[tuple[int, dict[str, Any]]]
+    issues: list[RowIssue]
+    rows_read: int
+    encoding: str
+
+
+def read_delimited(path: Path, delimiter: str) -> TableRows:
+    """CSV/TSV with a header row; rows with the wrong field count become issues with their line."""
+    text, encoding = read_text(path)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise DataError(f"{path}: no header row.") from None
+    except csv.Error as e:
+        raise DataError(f"{path}: line 1: unreadable header: {e}.") from None
+    records: list[tuple[int, dict[str, Any]]] = []
+    issues: list[RowIssue] = []
+    rows_read = 0
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            issues.append(RowIssue(file=str(path), line=start, reason=f"unreadable row: {e}"))
+            continue
+        if not row or all(not c.strip() for c in row):
+            continue  # blank lines are not rows
+        rows_read += 1
+        if len(row) != len(header):
+            issues.append(RowIssue(file=str(path), line=start,
+                                   reason=f"{len(row)} fields where the header has {len(header)}"))
+            continue
+        records.append((start, dict(zip(header, row, strict=True))))
+    return TableRows(header, records, issues, rows_read, encoding)
+
+
+def read_json_rows(path: Path) -> TableRows:
+    """JSON Lines (or one JSON array) of objects; the header is the union of their keys."""
+    text, encoding = read_text(path)
+    issues: list[RowIssue] = []
+    if text.lstrip().startswith("["):  # a JSON array of objects
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}: line {e.lineno}: invalid JSON: {e.msg}.") from None
+        items = [(i + 1, x) for i, x in enumerate(data)]
+    else:
+        items = []
+        for n, raw in enumerate(text.splitlines(), start=1):
+            if not raw.strip():
+                continue
+            try:
+                items.append((n, json.loads(raw)))
+            except json.JSONDecodeError as e:
+                issues.append(RowIssue(file=str(path), line=n, reason=f"not valid JSON: {e.msg}"))
+    rows_read = len(items) + len(issues)
+    header: list[str] = []
+    records: list[tuple[int, dict[str, Any]]] = []
+    for n, obj in items:
+        if not isinstance(obj, dict):
+            issues.append(RowIssue(file=str(path), line=n, reason="not a JSON object"))
+            continue
+        header += [k for k in obj if k not in header]
+        records.append((n, obj))
+    issues.sort(key=lambda i: i.line)
+    return TableRows(header, records, issues, rows_read, encoding)
+
+
+def read_table_rows(path: Path) -> TableRows:
+    """Any table file by its suffix: .jsonl/.ndjson/.json, .tsv/.tab, otherwise CSV."""
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return read_json_rows(path)
+    return read_delimited(path, "\t" if suffix in (".tsv", ".tab") else ",")
+
+
 class DelimitedLoader(DataLoader):
     name = "csv"
     description = "comma-separated values with a header row"
@@ -75,15 +160,8 @@ class DelimitedLoader(DataLoader):
 
     def load(self, path: Path, *, text_column: str | None = None, label_column: str | None = None,
              require_label: bool = True) -> LoadedRows:
-        text, encoding = read_text(path)
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise DataError(f"{path}: no header row.") from None
-        except csv.Error as e:
-            raise DataError(f"{path}: line 1: unreadable header: {e}.") from None
-        header = [h.strip() for h in header]
+        table = read_delimited(path, self.delimiter)
+        header = table.header
         if len(header) < 2 and require_label:
             raise DataError(
                 f"{path}: the header has {len(header)} column ({header}); a {self.name.upper()} file needs a "
@@ -91,30 +169,8 @@ class DelimitedLoader(DataLoader):
             )
         tcol = _pick(header, text_column, TEXT_COLUMNS, "text", path, "--text-column")
         lcol = _pick(header, label_column, LABEL_COLUMNS, "label", path, "--label-column") if (require_label or label_column) else None
-        records: list[tuple[int, dict[str, Any]]] = []
-        issues: list[RowIssue] = []
-        rows_read = 0
-        line = reader.line_num
-        while True:
-            start = reader.line_num + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as e:
-                issues.append(RowIssue(file=str(path), line=start, reason=f"unreadable row: {e}"))
-                continue
-            line = start
-            if not row or all(not c.strip() for c in row):
-                continue  # blank lines are not rows
-            rows_read += 1
-            if len(row) != len(header):
-                issues.append(RowIssue(file=str(path), line=line,
-                                       reason=f"{len(row)} fields where the header has {len(header)}"))
-                continue
-            records.append((line, dict(zip(header, row, strict=True))))
-        loaded = rows_to_examples(records, path, tcol, lcol, rows_read, issues)
-        loaded.encoding = encoding
+        loaded = rows_to_examples(table.records, path, tcol, lcol, table.rows_read, table.issues)
+        loaded.encoding = table.encoding
         return loaded
 
 
@@ -132,42 +188,15 @@ class JsonlLoader(DataLoader):
 
     def load(self, path: Path, *, text_column: str | None = None, label_column: str | None = None,
              require_label: bool = True) -> LoadedRows:
-        text, encoding = read_text(path)
-        issues: list[RowIssue] = []
-        records: list[tuple[int, dict[str, Any]]] = []
-        stripped = text.lstrip()
-        if stripped.startswith("["):  # a JSON array of objects
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}: line {e.lineno}: invalid JSON: {e.msg}.") from None
-            items = [(i + 1, x) for i, x in enumerate(data)]
-        else:
-            items = []
-            for n, raw in enumerate(text.splitlines(), start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    items.append((n, json.loads(raw)))
-                except json.JSONDecodeError as e:
-                    issues.append(RowIssue(file=str(path), line=n, reason=f"not valid JSON: {e.msg}"))
-        rows_read = len(items) + len(issues)
-        keys: list[str] = []
-        for n, obj in items:
-            if not isinstance(obj, dict):
-                issues.append(RowIssue(file=str(path), line=n, reason="not a JSON object"))
-                continue
-            for k in obj:
-                if k not in keys:
-                    keys.append(k)
-            records.append((n, obj))
+        table = read_json_rows(path)
+        records, issues, keys = table.records, table.issues, table.header
         if not records:
             raise DataError(f"{path}: no JSON object rows found ({len(issues)} unreadable lines; first: "
                             f"{issues[0].reason if issues else 'none'} at line {issues[0].line if issues else '-'}).")
         tcol = _pick(keys, text_column, TEXT_COLUMNS, "text", path, "--text-column")
         lcol = _pick(keys, label_column, LABEL_COLUMNS, "label", path, "--label-column") if (require_label or label_column) else None
-        loaded = rows_to_examples(records, path, tcol, lcol, rows_read, issues)
-        loaded.encoding = encoding
+        loaded = rows_to_examples(records, path, tcol, lcol, table.rows_read, issues)
+        loaded.encoding = table.encoding
         return loaded
 
 

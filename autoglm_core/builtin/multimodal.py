@@ -10,8 +10,6 @@ train stage's metrics, rendered by the report).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections import Counter
@@ -41,49 +39,10 @@ MODEL_DEFAULTS = {"dim": 64, "layers": 1, "heads": 4, "dropout": 0.1}
 
 def read_table_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]], list[RowIssue]]:
     """Header and (line, row) pairs of a CSV/TSV/JSONL table; malformed rows become issues."""
-    from ..data.reading import read_text
+    from .data_loaders import read_table_rows as read
 
-    text, _ = read_text(path)
-    issues: list[RowIssue] = []
-    rows: list[tuple[int, dict[str, Any]]] = []
-    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        header: list[str] = []
-        for n, raw in enumerate(text.splitlines(), start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as e:
-                issues.append(RowIssue(file=str(path), line=n, reason=f"not valid JSON: {e.msg}"))
-                continue
-            if not isinstance(obj, dict):
-                issues.append(RowIssue(file=str(path), line=n, reason="not a JSON object"))
-                continue
-            header += [k for k in obj if k not in header]
-            rows.append((n, obj))
-        return header, rows, issues
-    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise DataError(f"{path}: no header row.") from None
-    while True:
-        start = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            issues.append(RowIssue(file=str(path), line=start, reason=f"unreadable row: {e}"))
-            continue
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(row) != len(header):
-            issues.append(RowIssue(file=str(path), line=start, reason=f"{len(row)} fields where the header has {len(header)}"))
-            continue
-        rows.append((start, dict(zip(header, row, strict=True))))
-    return header, rows, issues
+    table = read(path)
+    return table.header, table.records, table.issues
 
 
 def find_image_column(header: list[str]) -> str | None:
