@@ -76,21 +76,29 @@ def resolve_backbone(name: str, index: int) -> CandidateSpec:
         return tiny_candidate(f"c{index}-tiny-bert", reason="requested by the user")
     if alias == "tiny-bert-zh":
         return chinese_candidate(f"c{index}-tiny-bert-zh", reason="requested by the user")
+    return local_or_cached_candidate(key, index, builder="hf", kind="backbone", aliases=ALIASES,
+                                     train_overrides=HF_TRAIN)
+
+
+def local_or_cached_candidate(key: str, index: int, *, builder: str, kind: str, aliases: dict[str, str],
+                              train_overrides: dict[str, Any]) -> CandidateSpec:
+    """A backbone named by a local Hugging Face directory or a hub name already in the local cache
+    (downloads are off); anything else is an unknown name with did-you-mean over ``aliases``. Shared
+    by the text, generation and image candidate generators."""
     path = Path(key).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists():
-            raise ConfigError(f"backbone {key!r} is a folder without config.json: not a Hugging Face model directory.")
-        return CandidateSpec(name=f"c{index}-{_slug(path.name)}", backbone=str(path.resolve()), builder="hf",
+            raise ConfigError(f"{kind} {key!r} is a folder without config.json: not a Hugging Face model directory.")
+        return CandidateSpec(name=f"c{index}-{_slug(path.name)}", backbone=str(path.resolve()), builder=builder,
                              family="causal-lm" if _is_causal_lm(path) else None,
-                             reason="local model directory given by the user", train_overrides=HF_TRAIN)
+                             reason="local model directory given by the user", train_overrides=train_overrides)
     if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", key) and _in_hf_cache(key):
-        return CandidateSpec(name=f"c{index}-{_slug(key)}", backbone=key, builder="hf",
-                             reason="Hugging Face model from the local cache", train_overrides=HF_TRAIN)
-    hint = did_you_mean(key, list(ALIASES))
+        return CandidateSpec(name=f"c{index}-{_slug(key)}", backbone=key, builder=builder,
+                             reason="Hugging Face model from the local cache", train_overrides=train_overrides)
     raise UnknownNameError(
-        f"unknown backbone {key!r}: it is not a built-in backbone ({', '.join(sorted(set(ALIASES.values())))}), "
-        f"not a local model directory, and not in the Hugging Face cache (downloads are off: HF_HUB_OFFLINE).{hint} "
-        f"Give a local directory with config.json, or one of the built-ins."
+        f"unknown {kind} {key!r}: it is not a built-in ({', '.join(sorted(set(aliases.values())))}), not a local "
+        f"model directory, and not in the Hugging Face cache (downloads are off: HF_HUB_OFFLINE)."
+        f"{did_you_mean(key, list(aliases))} Give a local directory with config.json, or one of the built-ins."
     )
 
 

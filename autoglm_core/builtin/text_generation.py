@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..components import BuiltModel, DataLoader, TaskType, ZeroShotScorer
 from ..data.types import DataSplits, Example, LoadedRows
-from ..errors import ConfigError, DataError, ModelLoadError, UnknownNameError, did_you_mean
+from ..errors import ConfigError, DataError, ModelLoadError
 from ..hookspecs import hookimpl
 from ..schemas import CandidateSpec, DataSummary, RowIssue, TaskSpec, TrainConfig, VariantResult
 
@@ -87,23 +86,10 @@ def resolve_lm_backbone(name: str, index: int) -> CandidateSpec:
     key = name.strip()
     if ALIASES.get(key.lower()) == "tiny-gpt2":
         return tiny_gpt2_candidate(f"c{index}-tiny-gpt2", reason="requested by the user")
-    path = Path(key).expanduser()
-    slug = re.sub(r"[^a-z0-9]+", "-", (path.name if path.is_dir() else key).lower()).strip("-")[:40] or "lm"
-    if path.is_dir():
-        if not (path / "config.json").exists():
-            raise ConfigError(f"backbone {key!r} is a folder without config.json: not a Hugging Face model directory.")
-        return CandidateSpec(name=f"c{index}-{slug}", backbone=str(path.resolve()), builder="hf-causal-lm",
-                             reason="local causal LM directory given by the user", train_overrides=HF_LM_TRAIN)
-    from .candidates import _in_hf_cache
+    from .candidates import local_or_cached_candidate
 
-    if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", key) and _in_hf_cache(key):
-        return CandidateSpec(name=f"c{index}-{slug}", backbone=key, builder="hf-causal-lm",
-                             reason="Hugging Face causal LM from the local cache", train_overrides=HF_LM_TRAIN)
-    raise UnknownNameError(
-        f"unknown causal-LM backbone {key!r}: not 'tiny-gpt2', not a local model directory, and not in the "
-        f"Hugging Face cache (downloads are off).{did_you_mean(key, list(ALIASES))} Give a local directory with "
-        f"config.json, or tiny-gpt2."
-    )
+    return local_or_cached_candidate(key, index, builder="hf-causal-lm", kind="causal-LM backbone", aliases=ALIASES,
+                                     train_overrides=HF_LM_TRAIN)
 
 
 @hookimpl

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 from ..components import BuiltModel, TaskType
 from ..data.types import DataSplits
-from ..errors import ConfigError, DataError, ModelLoadError, UnknownNameError, did_you_mean
+from ..errors import DataError, ModelLoadError
 from ..hookspecs import hookimpl
 from ..schemas import CandidateSpec, TaskSpec, TrainConfig, VariantResult
 
@@ -277,20 +276,10 @@ def resolve_image_backbone(name: str, index: int) -> CandidateSpec:
         return cnn_candidate(f"c{index}-small-cnn", reason="requested by the user")
     if alias == "vit":
         return vit_candidate(f"c{index}-tiny-vit", reason="requested by the user")
-    path = Path(key).expanduser()
-    slug = re.sub(r"[^a-z0-9]+", "-", (path.name if path.is_dir() else key).lower()).strip("-")[:40] or "model"
-    if path.is_dir():
-        if not (path / "config.json").exists():
-            raise ConfigError(f"backbone {key!r} is a folder without config.json: not a Hugging Face model directory.")
-        return CandidateSpec(name=f"c{index}-{slug}", backbone=str(path.resolve()), builder="image-hf",
-                             reason="local image model directory given by the user", train_overrides=HF_TRAIN)
-    if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", key) and _in_hf_cache(key):
-        return CandidateSpec(name=f"c{index}-{slug}", backbone=key, builder="image-hf",
-                             reason="Hugging Face image model from the local cache", train_overrides=HF_TRAIN)
-    raise UnknownNameError(
-        f"unknown image backbone {key!r}: not a built-in ({', '.join(sorted(set(ALIASES.values())))}), not a local "
-        f"model directory and not in the Hugging Face cache (downloads are off).{did_you_mean(key, list(ALIASES))}"
-    )
+    from .candidates import local_or_cached_candidate
+
+    return local_or_cached_candidate(key, index, builder="image-hf", kind="image backbone", aliases=ALIASES,
+                                     train_overrides=HF_TRAIN)
 
 
 @hookimpl
