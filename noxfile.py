@@ -20,7 +20,7 @@ ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE"
 
 def install(session: nox.Session, plugins: bool = True) -> None:
     session.install("torch==2.13.0")  # the CPU build first
-    args = ["-e", ".[embedded,test]"]
+    args = ["-e", ".[all,test]"]
     if plugins:
         for p in PLUGINS:
             args += ["-e", p]

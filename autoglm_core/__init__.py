@@ -52,14 +52,28 @@ _LAZY = {
 
 if TYPE_CHECKING:  # pragma: no cover
     from .components import (  # noqa: F401
-        Attack, Benchmark, BuiltModel, Component, Compressor, DataLoader, Decoder, Defense,
-        Evaluator, TaskType, ZeroShotScorer,
+        Attack,
+        Benchmark,
+        BuiltModel,
+        Component,
+        Compressor,
+        DataLoader,
+        Decoder,
+        Defense,
+        Evaluator,
+        TaskType,
+        ZeroShotScorer,
     )
     from .errors import AutoGLMError  # noqa: F401
     from .model_io import load_model  # noqa: F401
     from .plugins import get_manager  # noqa: F401
     from .schemas import (  # noqa: F401
-        CandidateSpec, PipelineConfig, RunReport, StageResult, TaskSpec, VariantResult,
+        CandidateSpec,
+        PipelineConfig,
+        RunReport,
+        StageResult,
+        TaskSpec,
+        VariantResult,
     )
     from .task import AutoTask, Pipeline  # noqa: F401
 

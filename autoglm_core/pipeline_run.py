@@ -133,7 +133,7 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
                 vdir = cdir / ref.name
                 vhandle = LazyModel(vdir, manager=manager)
 
-                def make_variant(ref=ref, vdir=vdir, vhandle=vhandle, kind=kind) -> StageOutput:
+                def make_variant(ref=ref, vdir=vdir, vhandle=vhandle, kind=kind, handle=handle) -> StageOutput:
                     component = manager.registry(kind).get(ref.name)(ref.options, where=f"{kind} {ref.name!r} options")
                     src = handle.get()
                     out = component.compress(src, ctx) if kind == "compressor" else component.defend(src, ctx)

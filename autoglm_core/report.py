@@ -156,7 +156,7 @@ def plot_tradeoff(report: RunReport, path: Path) -> bool:
 
 def write_report(report: RunReport, run_dir: Path) -> Path:
     s = report.spec
-    parts = [f"# Open-AutoGLM run report\n", f"Task: **{s.task_type}** ({s.language}). Description: {s.description}\n"]
+    parts = ["# Open-AutoGLM run report\n", f"Task: **{s.task_type}** ({s.language}). Description: {s.description}\n"]
     parts.append(f"Labels: {', '.join(report.data and report.data.label_counts.keys() or s.labels)}. "
                  f"Metric: {s.objectives.primary_metric}. Emphasis: {', '.join(s.objectives.emphasis) or 'none'}.\n")
     if report.data:

@@ -119,9 +119,19 @@ def backbone_choices(dims: dict[str, dict[str, Any]], planned: list[CandidateSpe
     return out
 
 
+def require_optuna() -> Any:
+    """optuna, or a ConfigError that says how to get it (it is an optional extra)."""
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError("the 'search:' section needs Optuna: pip install 'autoglm-core[search]' "
+                          "(or pip install optuna), or remove 'search:' from the config.") from None
+    return optuna
+
+
 def run_search(ctx: Any, task_type: Any, planned: list[CandidateSpec]) -> tuple[CandidateSpec, dict[str, Any]]:
     """Run (or resume) the study; returns the best trial's candidate and the stage metrics."""
-    import optuna
+    optuna = require_optuna()
 
     from .training import fine_tune
 

@@ -10,7 +10,13 @@ from typing import Any
 
 from .errors import ConfigError, UnknownNameError
 from .schemas import (
-    CandidateSpec, ComponentRef, PipelineConfig, RunReport, TaskSpec, VariantResult, validate,
+    CandidateSpec,
+    ComponentRef,
+    PipelineConfig,
+    RunReport,
+    TaskSpec,
+    VariantResult,
+    validate,
 )
 
 log = logging.getLogger(__name__)
@@ -134,7 +140,9 @@ class AutoTask:
 
             check_num_processes(config.train.num_processes, resolve_device(config.device))
         if config.search is not None:  # issue 7: a bad search space fails at plan time
-            from .search import check_space
+            from .search import check_space, require_optuna
+
+            require_optuna()
 
             check_space(config.search, set(config.train.model_fields_set))
         if spec.data is None:

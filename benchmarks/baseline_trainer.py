@@ -13,13 +13,18 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset
 from sklearn.metrics import accuracy_score, f1_score
-from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                          TrainingArguments)
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainingArguments,
+)
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("train"); ap.add_argument("val"); ap.add_argument("test"); ap.add_argument("out")
+    ap.add_argument("train"); ap.add_argument("val"); ap.add_argument("test"); ap.add_argument("out")  # noqa: E702
     ap.add_argument("--model", required=True)
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1.5e-4)

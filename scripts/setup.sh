@@ -19,7 +19,7 @@ for p in plugins/autoglm-plugin-*/; do
   [ -f "$p/pyproject.toml" ] && plugins+=("-e" "$p")
 done
 # transformers<5 is pinned by the core (textattack -> flair needs it; without it pip backtracks for ages)
-$PIP install -q -e ".[embedded,dev]" "${plugins[@]}" 2>&1 | grep -v "is ignored" || true
+$PIP install -q -e ".[all,dev]" "${plugins[@]}" 2>&1 | grep -v "is ignored" || true
 # Optional Debian packages (root only): WordNet 3.0 files for WordNet-based attacks (PWWS, WordNet
 # augmentation), and a CJK font so that Chinese labels render in report plots.
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then

@@ -166,7 +166,7 @@ def test_attack_and_defense_stages_feed_robustness_and_selection(news_csv, tmp_p
         def attack(self, built, examples, context):
             texts = [e.text.split()[0] for e in examples]
             pred = built.predict(texts)
-            acc = sum(p == e.label for p, e in zip(pred, examples)) / len(examples)
+            acc = sum(p == e.label for p, e in zip(pred, examples, strict=True)) / len(examples)
             return {"accuracy_under_attack": acc, "examples": len(examples)}
 
     class Copy(Defense):
