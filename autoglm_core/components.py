@@ -161,6 +161,12 @@ class TaskType(Component):
         """Evaluate on the test split; ``model_dir`` (where the variant is saved) gives the size on disk."""
         raise NotImplementedError
 
+    # Task types whose models are not Hugging Face sequence classifiers also define
+    #     @classmethod
+    #     def load_model(cls, directory, meta, *, allow_pickle=False, trust_remote_code=False) -> BuiltModel
+    # which autoglm_core.load_model() calls for directories whose autoglm_model.json names the task type
+    # (resume, predict, compress and attack all reload models through it).
+
 
 class ZeroShotScorer(Component):
     """Scores texts against label names without training."""
