@@ -43,10 +43,23 @@ def size_on_disk_mb(model_dir: str | Path | None) -> float | None:
 
 
 def parameter_count(model: Any) -> int:
+    """Parameters, counting the packed weights of quantized modules too (torch.ao keeps them out of
+    ``parameters()``, which would make an INT8 MiniLM look like a 10k-parameter model)."""
     try:
-        return int(sum(p.numel() for p in model.parameters()))
+        total = sum(p.numel() for p in model.parameters())
     except AttributeError:
         return 0
+    for module in model.modules():
+        for name in ("weight", "bias"):
+            getter = getattr(type(module), name, None)
+            if callable(getter):  # quantized modules expose weight()/bias() methods
+                try:
+                    value = getattr(module, name)()
+                except (RuntimeError, TypeError, AttributeError):
+                    continue
+                if value is not None and hasattr(value, "numel"):
+                    total += value.numel()
+    return int(total)
 
 
 class LatencyEvaluator(Evaluator):
