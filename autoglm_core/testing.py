@@ -27,6 +27,29 @@ _NEU = ["annual meeting held", "board appointed", "report published", "office re
 _COMPANIES = ["Nokia", "Acme", "Fortum", "Stora", "Kone", "Orion", "Wartsila", "Elisa"]
 
 
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+               "TOKENIZERS_PARALLELISM": "false"}
+PLUGIN_ENV = ("AUTOGLM_LOAD_PLUGINS", "AUTOGLM_DISABLE_PLUGINS", "AUTOGLM_STRICT_PLUGINS")
+
+
+def use_offline_env() -> None:
+    """Call at the top of a conftest.py: nothing may be fetched from a model or data hub in tests."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def fresh_plugin_manager(monkeypatch: Any) -> Any:
+    """Fixture body for tests: a freshly loaded plugin manager and no allow/block variables from
+    outside. In a conftest.py: ``_fresh = pytest.fixture(autouse=True)(fresh_plugin_manager)``."""
+    from .plugins import reset_manager
+
+    for var in PLUGIN_ENV:
+        monkeypatch.delenv(var, raising=False)
+    reset_manager()
+    yield
+    reset_manager()
+
+
 def sample_examples(n: int = 96, seed: int = 0) -> list[Example]:
     """Synthetic, learnable 3-class sentences (tests only; real data lives in ../shared/data)."""
     rng = random.Random(seed)

@@ -1,9 +1,6 @@
-import os
+from autoglm_core.testing import trained_tiny_classifier, use_offline_env
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+use_offline_env()  # before anything imports transformers
 
 import socket  # noqa: E402
 import threading  # noqa: E402
@@ -11,8 +8,6 @@ import time  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 
 import pytest  # noqa: E402
-
-from autoglm_core.testing import trained_tiny_classifier
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,6 @@
-import os
+from autoglm_core.testing import use_offline_env
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+use_offline_env()  # before anything imports transformers
 
 import types  # noqa: E402
 
