@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .hookspecs import hookimpl, hookspec
+from autoglm_core.plugin.hookspecs import hookimpl, hookspec
 
 __version__ = "0.1.0"
 
@@ -26,32 +26,34 @@ __all__ = [
 ]
 
 _LAZY = {
-    "AutoTask": "autoglm_core.task",
-    "Pipeline": "autoglm_core.task",
-    "get_manager": "autoglm_core.plugins",
+    "AutoTask": "autoglm_core.engine.task",
+    "Pipeline": "autoglm_core.engine.task",
+    "get_manager": "autoglm_core.plugin.manager",
     "load_model": "autoglm_core.model_io",
-    "TaskSpec": "autoglm_core.schemas",
-    "CandidateSpec": "autoglm_core.schemas",
-    "PipelineConfig": "autoglm_core.schemas",
-    "StageResult": "autoglm_core.schemas",
-    "RunReport": "autoglm_core.schemas",
-    "VariantResult": "autoglm_core.schemas",
-    "BuiltModel": "autoglm_core.components",
-    "Component": "autoglm_core.components",
-    "Compressor": "autoglm_core.components",
-    "Attack": "autoglm_core.components",
-    "Defense": "autoglm_core.components",
-    "Evaluator": "autoglm_core.components",
-    "Decoder": "autoglm_core.components",
-    "DataLoader": "autoglm_core.components",
-    "TaskType": "autoglm_core.components",
-    "ZeroShotScorer": "autoglm_core.components",
-    "Benchmark": "autoglm_core.components",
-    "AutoGLMError": "autoglm_core.errors",
+    "TaskSpec": "autoglm_core.types.schemas",
+    "CandidateSpec": "autoglm_core.types.schemas",
+    "PipelineConfig": "autoglm_core.types.schemas",
+    "StageResult": "autoglm_core.types.schemas",
+    "RunReport": "autoglm_core.types.schemas",
+    "VariantResult": "autoglm_core.types.schemas",
+    "BuiltModel": "autoglm_core.plugin.components",
+    "Component": "autoglm_core.plugin.components",
+    "Compressor": "autoglm_core.plugin.components",
+    "Attack": "autoglm_core.plugin.components",
+    "Defense": "autoglm_core.plugin.components",
+    "Evaluator": "autoglm_core.plugin.components",
+    "Decoder": "autoglm_core.plugin.components",
+    "DataLoader": "autoglm_core.plugin.components",
+    "TaskType": "autoglm_core.plugin.components",
+    "ZeroShotScorer": "autoglm_core.plugin.components",
+    "Benchmark": "autoglm_core.plugin.components",
+    "AutoGLMError": "autoglm_core.types.errors",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .components import (  # noqa: F401
+    from autoglm_core.engine.task import AutoTask, Pipeline  # noqa: F401
+    from autoglm_core.model_io import load_model  # noqa: F401
+    from autoglm_core.plugin.components import (  # noqa: F401
         Attack,
         Benchmark,
         BuiltModel,
@@ -64,10 +66,9 @@ if TYPE_CHECKING:  # pragma: no cover
         TaskType,
         ZeroShotScorer,
     )
-    from .errors import AutoGLMError  # noqa: F401
-    from .model_io import load_model  # noqa: F401
-    from .plugins import get_manager  # noqa: F401
-    from .schemas import (  # noqa: F401
+    from autoglm_core.plugin.manager import get_manager  # noqa: F401
+    from autoglm_core.types.errors import AutoGLMError  # noqa: F401
+    from autoglm_core.types.schemas import (  # noqa: F401
         CandidateSpec,
         PipelineConfig,
         RunReport,
@@ -75,7 +76,6 @@ if TYPE_CHECKING:  # pragma: no cover
         TaskSpec,
         VariantResult,
     )
-    from .task import AutoTask, Pipeline  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from autoglm_core.types.errors import ConfigError
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .components import BuiltModel, read_model_meta
-from .errors import ModelLoadError
+from autoglm_core.plugin.components import BuiltModel, read_model_meta
+from autoglm_core.types.errors import ModelLoadError
 
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "model.ckpt.index")
 
@@ -39,7 +39,7 @@ def restore_defenses(built: BuiltModel, manager: Any = None) -> BuiltModel:
     names = built.meta.get("defenses", []) if isinstance(built.meta, dict) else []
     if not names:
         return built
-    from .plugins import get_manager
+    from autoglm_core.plugin.manager import get_manager
 
     registry = (manager or get_manager()).registry("defense")
     for name in names:
@@ -70,7 +70,7 @@ def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager:
     if task_loader is not None:  # image, multimodal, ...: the task type rebuilds its own models
         return task_loader(directory, meta, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     if fmt != "hf":
-        from .plugins import get_manager
+        from autoglm_core.plugin.manager import get_manager
 
         manager = manager or get_manager()
         compressor = manager.registry("compressor").get(fmt)
@@ -80,7 +80,7 @@ def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager:
     has_safe = check_weights(directory, allow_pickle)
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from .schemas import CandidateSpec
+    from autoglm_core.types.schemas import CandidateSpec
 
     task_type = meta.get("task_type", "text_classification")
     if task_type != "text_classification":
@@ -108,7 +108,7 @@ def _task_type_loader(task_type: str, manager: Any) -> Any:
     """A registered TaskType's ``load_model(directory, meta, **kw)`` classmethod, if it has one."""
     if task_type == "text_classification":
         return None
-    from .plugins import get_manager
+    from autoglm_core.plugin.manager import get_manager
 
     registry = (manager or get_manager()).registry("task type")
     return getattr(registry.get(task_type), "load_model", None) if task_type in registry else None

@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import AutoGLMError, ModelLoadError
+from autoglm_core.types.errors import AutoGLMError, ModelLoadError
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -103,9 +103,9 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, *, int8: bool = Fals
     _require("onnxruntime")
     import torch
 
-    from .components import MODEL_META_FILE
-    from .io import atomic_write_json
-    from .model_io import load_model
+    from autoglm_core.io import atomic_write_json
+    from autoglm_core.model_io import load_model
+    from autoglm_core.plugin.components import MODEL_META_FILE
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):

@@ -19,13 +19,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import AutoGLMError, DataError
-from .io import atomic_write_lines
+from autoglm_core.io import atomic_write_lines
+from autoglm_core.types.errors import AutoGLMError, DataError
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-    from .components import BuiltModel
+    from autoglm_core.plugin.components import BuiltModel
 
 TEXT_COLUMNS = ("text", "sentence", "content", "review", "input")
 
@@ -58,8 +58,8 @@ class Predictor:
     def load(cls, directory: str | Path, *, allow_pickle: bool = False, trust_remote_code: bool = False,
              max_length: int = 128, manager: Any = None) -> Predictor:
         """Load a model directory: fp32 / compressed variants (via ``load_model``) or an ONNX export."""
-        from .components import read_model_meta
-        from .errors import ModelLoadError
+        from autoglm_core.plugin.components import read_model_meta
+        from autoglm_core.types.errors import ModelLoadError
 
         directory = Path(directory)
         if directory.is_dir():
@@ -68,13 +68,13 @@ class Predictor:
             except json.JSONDecodeError as e:
                 raise ModelLoadError(f"{directory / 'autoglm_model.json'}: line {e.lineno}: invalid JSON: {e.msg}.") from None
             if meta.get("format") == "onnx":
-                from .onnx_export import OnnxBackend
+                from autoglm_core.onnx_export import OnnxBackend
 
                 backend = OnnxBackend(directory, meta)
                 info = _info_from_meta(meta, directory, backend="onnxruntime")
                 info["onnx_int8"] = bool(meta.get("onnx", {}).get("int8"))
                 return cls(backend, meta["labels"], info, max_length=max_length)
-        from .model_io import load_model
+        from autoglm_core.model_io import load_model
 
         built = load_model(directory, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, manager=manager)
         return cls.from_built(built, directory=directory, max_length=max_length)
@@ -182,7 +182,7 @@ def _check_texts(texts: Any) -> list[str]:
 def read_texts(path: Path, text_column: str | None = None) -> list[dict[str, Any]]:
     """Rows ``{"line": n, ["id": ...,] "text": ...}`` from a .jsonl (objects with a text field, or
     JSON strings) or .csv/.tsv file (a header row with a text column). Errors name file and line."""
-    from .data.reading import read_text
+    from autoglm_core.data.reading import read_text
 
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".csv", ".tsv"):

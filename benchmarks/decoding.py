@@ -54,7 +54,7 @@ def prompts(batch: int, length: int = 16):
 def run_once(impl: str, model, name: str, batch: int, new_tokens: int):
     import torch
 
-    from autoglm_core.plugins import get_manager
+    from autoglm_core.plugin.manager import get_manager
 
     ours, theirs = SETTINGS[name]
     ids, mask = prompts(batch)

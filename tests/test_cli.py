@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from autoglm_core.cli import main
+from autoglm_core.cli.main import main
 from autoglm_core.testing import sample_examples, write_csv
 
 TINY = ["--backbone", "tiny-bert", "--compress", "", "--epochs", "3", "--no-progress"]
@@ -63,7 +63,7 @@ def test_bad_input_exits_2_with_one_paragraph(news_csv, tmp_path, capsys, args, 
 def test_binary_and_huge_descriptions_from_stdin(news_csv):
     for payload, needle in ((b"\x00\x01\x02\x03\x04\x05 binary", b"control characters"),
                             (b"classify " * 1_200_000, b"characters long")):
-        proc = subprocess.run([sys.executable, "-m", "autoglm_core.cli", "run", "-", "--data", news_csv],
+        proc = subprocess.run([sys.executable, "-m", "autoglm_core.cli.main", "run", "-", "--data", news_csv],
                               input=payload, capture_output=True, timeout=120)
         assert proc.returncode == 2 and needle in proc.stderr and b"Traceback" not in proc.stderr
 
@@ -87,7 +87,7 @@ def test_schema_command_prints_json_schemas(capsys):
 
 
 def test_help_is_fast_and_does_not_import_torch():
-    code = "import sys; from autoglm_core.cli import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\nprint('torch' in sys.modules, 'transformers' in sys.modules)"
+    code = "import sys; from autoglm_core.cli.main import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\nprint('torch' in sys.modules, 'transformers' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip().endswith("False False"), proc.stdout + proc.stderr
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from autoglm_core.cli import main
-from autoglm_core.plugins import get_manager
+from autoglm_core.cli.main import main
+from autoglm_core.plugin.manager import get_manager
 from autoglm_core.testing import sample_examples, tiny_text_classifier, write_csv
 
 

@@ -6,8 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from autoglm_core.codegen.assistant import CodeAssistant, syntax_error, truncate_completion  # noqa: E402
-from autoglm_core.components import Decoder  # noqa: E402
+from autoglm_core.plugin.components import Decoder  # noqa: E402
+from autoglm_core.tasks.code_generation.assistant import CodeAssistant, syntax_error, truncate_completion  # noqa: E402
 
 REQUEST = "def add(a, b):\n    \"\"\"Return a + b.\"\"\"\n"
 TESTS = "def check(f):\n    assert f(2, 3) == 5\n    assert f(-1, 1) == 0\n"

@@ -7,7 +7,7 @@ from itertools import combinations
 
 import pytest
 
-from autoglm_core.codegen import humaneval as he
+from autoglm_core.tasks.code_generation import humaneval as he
 
 
 def test_pass_at_k_matches_the_combinatorial_definition():
@@ -39,7 +39,7 @@ def test_program_layout():
 
 
 def test_bad_file_is_named(tmp_path):
-    from autoglm_core.errors import DataError
+    from autoglm_core.types.errors import DataError
 
     bad = tmp_path / "he.jsonl"
     bad.write_text('{"task_id": "x"}\n', encoding="utf-8")

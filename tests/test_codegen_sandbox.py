@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from autoglm_core.codegen.sandbox import run_python
+from autoglm_core.tasks.code_generation.sandbox import run_python
 
 
 def test_ok_program_passes_and_captures_output():

@@ -9,10 +9,10 @@ import pytest
 
 from autoglm_core.builtin.parser import parse_description
 from autoglm_core.data.load import load_file, load_splits, stratified_split
-from autoglm_core.errors import DataError
-from autoglm_core.plugins import get_manager
-from autoglm_core.schemas import DataRef, SplitConfig
+from autoglm_core.plugin.manager import get_manager
 from autoglm_core.testing import sample_examples, write_csv
+from autoglm_core.types.errors import DataError
+from autoglm_core.types.schemas import DataRef, SplitConfig
 
 
 def load(path, **ref):

@@ -7,8 +7,8 @@ import hashlib
 
 import pytest
 
-from autoglm_core.builtin.cmd_data import convert_folder
-from autoglm_core.cli import main
+from autoglm_core.cli.commands.data import convert_folder
+from autoglm_core.cli.main import main
 
 
 def _tree(root):
@@ -59,7 +59,7 @@ def test_convert_to_jpeg_keeps_layout_reports_bad_files_and_never_touches_source
 
 
 def test_convert_refuses_to_write_over_or_around_the_source(tmp_path):
-    from autoglm_core.errors import AutoGLMError
+    from autoglm_core.types.errors import AutoGLMError
 
     src = tmp_path / "data" / "src"
     _tree(src)

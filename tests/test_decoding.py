@@ -6,8 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from autoglm_core.decoding import encode_prompts  # noqa: E402
-from autoglm_core.plugins import get_manager  # noqa: E402
+from autoglm_core.plugin.manager import get_manager  # noqa: E402
+from autoglm_core.tasks.text_generation.decoding import encode_prompts  # noqa: E402
 
 TEXTS = ["the quick brown fox jumps over the lazy dog", "hello world this is a test of tokens",
          "profit rose in the third quarter", "sales fell and shares dropped"] * 3
@@ -158,8 +158,8 @@ def test_call_arguments_override_options(gpt2):
 def test_third_party_decoder_through_a_plugin(gpt2):
     """A plugin object registered at run time adds a decoder that the registry and generate_text find."""
     from autoglm_core import hookimpl
-    from autoglm_core.components import Decoder
-    from autoglm_core.decoding import generate_text
+    from autoglm_core.plugin.components import Decoder
+    from autoglm_core.tasks.text_generation.decoding import generate_text
 
     class Repeat(Decoder):
         name = "repeat-last"
@@ -196,7 +196,7 @@ def test_third_party_decoder_through_a_plugin(gpt2):
     ("beam", {"num_beam": 3}, "num_beam"),
 ])
 def test_bad_options_name_the_field(name, options, field):
-    from autoglm_core.errors import ConfigError
+    from autoglm_core.types.errors import ConfigError
 
     with pytest.raises(ConfigError) as err:
         decoder(name, **options)
@@ -204,7 +204,7 @@ def test_bad_options_name_the_field(name, options, field):
 
 
 def test_bad_call_arguments_are_validated(gpt2):
-    from autoglm_core.errors import ConfigError
+    from autoglm_core.types.errors import ConfigError
 
     model, tok = gpt2
     ids, mask = encode_prompts(model, tok, ["hello"])
@@ -215,7 +215,7 @@ def test_bad_call_arguments_are_validated(gpt2):
 
 
 def test_prompt_longer_than_context(gpt2):
-    from autoglm_core.decoding import GenerationError
+    from autoglm_core.tasks.text_generation.decoding import GenerationError
 
     model, tok = gpt2  # context of 64 positions
     ids = torch.randint(0, 100, (1, 70))
@@ -227,7 +227,7 @@ def test_prompt_longer_than_context(gpt2):
 
 
 def test_empty_prompt(gpt2):
-    from autoglm_core.decoding import GenerationError, generate_text
+    from autoglm_core.tasks.text_generation.decoding import GenerationError, generate_text
 
     model, tok = gpt2
     with pytest.raises(GenerationError, match="non-empty"):

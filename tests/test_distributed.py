@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from autoglm_core.distributed import DistributedTrainingError, usable_cpus
-from autoglm_core.errors import ConfigError
-from autoglm_core.schemas import PipelineConfig, TrainConfig, validate
 from autoglm_core.testing import sample_examples, tiny_text_classifier, write_csv
-from autoglm_core.training import fine_tune
+from autoglm_core.training.distributed import DistributedTrainingError, usable_cpus
+from autoglm_core.training.finetune import fine_tune
+from autoglm_core.types.errors import ConfigError
+from autoglm_core.types.schemas import PipelineConfig, TrainConfig, validate
 
 ATOL = 1e-5  # max |param_2proc - param_1proc| after 8 AdamW steps; the params themselves move ~4e-3
 
@@ -97,7 +97,7 @@ def test_more_processes_than_cores_is_a_clear_error(dist_setup, tmp_path):
                                           rf"this machine can run: it has {usable_cpus()} usable CPU"):
         train(dist_setup, num_processes=too_many, batch_size=16 * too_many)
     # the CLI says it at plan time, before any work, in one paragraph with exit code 2
-    from autoglm_core.cli import main
+    from autoglm_core.cli.main import main
 
     csv = write_csv(tmp_path / "d.csv", sample_examples(30))
     assert main(["run", "Classify news sentiment", "--data", str(csv), "--backbone", "tiny-bert",

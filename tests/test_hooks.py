@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from autoglm_core import BuiltModel, DataLoader, Evaluator, TaskType, ZeroShotScorer, hookimpl, hookspecs
-from autoglm_core.cli import main
-from autoglm_core.data.types import Example, LoadedRows
-from autoglm_core.plugins import get_manager
-from autoglm_core.schemas import CandidateSpec, TaskSpec
+from autoglm_core import BuiltModel, DataLoader, Evaluator, TaskType, ZeroShotScorer, hookimpl
+from autoglm_core.plugin import hookspecs
+from autoglm_core.cli.main import main
+from autoglm_core.plugin.manager import get_manager
 from autoglm_core.testing import sample_examples, write_csv
+from autoglm_core.types.data import Example, LoadedRows
+from autoglm_core.types.schemas import CandidateSpec, TaskSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOKS = sorted(n for n, f in vars(hookspecs).items() if n.startswith("autoglm_") and callable(f))

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from autoglm_core.cli import main
-from autoglm_core.errors import ConfigError
+from autoglm_core.cli.main import main
 from autoglm_core.monitor import Monitor, RulesFile, load_rules
 from autoglm_core.monitor.alerts import AlertEngine
 from autoglm_core.monitor.clean import Deduplicator, clean_text, fingerprint
+from autoglm_core.types.errors import ConfigError
 
 RULES = """
 entities:
@@ -225,7 +225,7 @@ def test_alert_engine_window_threshold_and_rearm():
 def test_monitor_int8_variant(tmp_path, monitor_model_dir):
     pytest.importorskip("autoglm_plugin_int8")
     from autoglm_core.model_io import load_model
-    from autoglm_core.plugins import get_manager
+    from autoglm_core.plugin.manager import get_manager
 
     built = load_model(monitor_model_dir)
     int8 = get_manager().registry("compressor").get("int8")().compress(built, None)

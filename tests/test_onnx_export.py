@@ -15,8 +15,8 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from autoglm_core.errors import AutoGLMError, ModelLoadError  # noqa: E402
 from autoglm_core.testing import trained_tiny_classifier
+from autoglm_core.types.errors import AutoGLMError, ModelLoadError  # noqa: E402
 
 TEXTS = ["Nokia profit rose in quarter 2", "Acme heavy losses", "board appointed",
          "Kone sales dropped in quarter 4 while debt rose and layoffs announced " * 3, "x", "Elisa contract signed"]
@@ -32,7 +32,7 @@ def onnx_src_dir(tmp_path_factory):
 
 
 def _cli(argv):
-    from autoglm_core.builtin import cmd_predict
+    from autoglm_core.cli.main.commands import predict as cmd_predict
 
     parser = argparse.ArgumentParser(prog="autoglm")
     cmd_predict.autoglm_add_commands(parser.add_subparsers(dest="command"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from autoglm_core.builtin.parser import parse_description
-from autoglm_core.cli import main
-from autoglm_core.errors import ConfigError, DescriptionError
+from autoglm_core.cli.main import main
+from autoglm_core.types.errors import ConfigError, DescriptionError
 
 TC, GEN, CODE, IMG, MM = ("text_classification", "text_generation", "code_generation", "image_classification",
                           "multimodal_classification")

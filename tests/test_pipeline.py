@@ -7,9 +7,9 @@ import json
 import pytest
 
 from autoglm_core import AutoTask, Compressor, hookimpl, load_model
-from autoglm_core.errors import ConfigError, UnknownNameError
-from autoglm_core.plugins import get_manager
+from autoglm_core.plugin.manager import get_manager
 from autoglm_core.testing import sample_examples, write_csv
+from autoglm_core.types.errors import ConfigError, UnknownNameError
 
 FAST = {"train": {"epochs": 12, "learning_rate": 3e-3, "batch_size": 16}, "compress": [],
         "evaluate": {"latency_repeats": 1, "latency_examples": 8}}
@@ -92,7 +92,7 @@ def test_resume_skips_finished_stages_and_a_crash_loses_only_the_stage_in_flight
     with pytest.raises(ConfigError, match="already holds a run"):
         make_task(news_csv, tmp_path / "run", config=config).auto_build().launch(progress=False)
     # resume: training is not repeated; the crashing stage now "works"
-    from autoglm_core.builtin import text_classification
+    from autoglm_core.tasks.text_classification import plugin as text_classification
 
     def no_training(*a, **k):
         raise AssertionError("train ran again")

@@ -9,9 +9,9 @@ from importlib import metadata
 import pytest
 
 from autoglm_core import Compressor, hookimpl
-from autoglm_core.cli import main
-from autoglm_core.errors import PluginLoadError, RegistryCollisionError, UnknownNameError
-from autoglm_core.plugins import AutoGLMPluginManager, get_manager
+from autoglm_core.cli.main import main
+from autoglm_core.plugin.manager import AutoGLMPluginManager, get_manager
+from autoglm_core.types.errors import PluginLoadError, RegistryCollisionError, UnknownNameError
 
 
 class EchoCompressor(Compressor):
@@ -129,10 +129,10 @@ def test_allow_list_and_block_list(monkeypatch):
     assert pm.records["one"].status == "not-allowed" and pm.records["two"].status == "loaded"
     assert "echo" not in pm.registry("compressor")
     monkeypatch.delenv("AUTOGLM_LOAD_PLUGINS")
-    monkeypatch.setenv("AUTOGLM_DISABLE_PLUGINS", "one,autoglm_core.builtin.zero_shot")
+    monkeypatch.setenv("AUTOGLM_DISABLE_PLUGINS", "one,autoglm_core.tasks.text_classification.zero_shot")
     pm = AutoGLMPluginManager().load()
     assert pm.records["one"].status == "blocked"
-    assert pm.records["autoglm_core.builtin.zero_shot"].status == "blocked"
+    assert pm.records["autoglm_core.tasks.text_classification.zero_shot"].status == "blocked"
     assert "similarity" not in pm.registry("zero-shot scorer")
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autoglm_core.errors import AutoGLMError, DataError, ModelLoadError
 from autoglm_core.testing import trained_tiny_classifier
+from autoglm_core.types.errors import AutoGLMError, DataError, ModelLoadError
 
 TEXTS = ["Nokia profit rose in quarter 2", "Acme heavy losses", "board appointed",
          "Kone sales dropped in quarter 4 while debt rose and layoffs announced", "x"]
@@ -27,7 +27,7 @@ def predict_model_dir(tmp_path_factory) -> Path:
 
 
 def _cli(argv: list[str]) -> int:
-    from autoglm_core.builtin import cmd_predict
+    from autoglm_core.cli.main.commands import predict as cmd_predict
 
     parser = argparse.ArgumentParser(prog="autoglm")
     cmd_predict.autoglm_add_commands(parser.add_subparsers(dest="command"))
@@ -151,10 +151,10 @@ def test_cli_predict_texts_and_file(predict_model_dir, tmp_path, capsys):
 
 
 def test_int8_variant_if_plugin_installed(predict_model_dir, tmp_path):
-    from autoglm_core.errors import UnknownNameError
     from autoglm_core.model_io import load_model
-    from autoglm_core.plugins import get_manager
+    from autoglm_core.plugin.manager import get_manager
     from autoglm_core.predictor import Predictor
+    from autoglm_core.types.errors import UnknownNameError
 
     try:
         compressor_cls = get_manager().registry("compressor").get("int8")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from autoglm_core import AutoTask, load_model
-from autoglm_core.plugins import get_manager
+from autoglm_core.plugin.manager import get_manager
 from autoglm_core.testing import sample_examples, write_csv
 
 

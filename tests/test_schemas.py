@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from autoglm_core.errors import ConfigError
-from autoglm_core.schemas import SCHEMAS, ComponentRef, PipelineConfig, SplitConfig, TaskSpec, validate
+from autoglm_core.types.errors import ConfigError
+from autoglm_core.types.schemas import SCHEMAS, ComponentRef, PipelineConfig, SplitConfig, TaskSpec, validate
 
 
 def test_unknown_fields_are_rejected_and_named():

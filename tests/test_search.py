@@ -7,8 +7,8 @@ import json
 import pytest
 
 from autoglm_core import AutoTask
-from autoglm_core.errors import ConfigError
 from autoglm_core.testing import sample_examples, write_csv
+from autoglm_core.types.errors import ConfigError
 
 BASE = {"train": {"batch_size": 8, "patience": 10}, "compress": [], "zero_shot": {"enabled": False},
         "evaluate": {"latency_repeats": 1, "latency_examples": 4}}

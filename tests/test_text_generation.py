@@ -8,15 +8,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from autoglm_core.plugins import get_manager  # noqa: E402
-from autoglm_core.schemas import DataRef, PipelineConfig, TaskSpec, TrainConfig  # noqa: E402
+from autoglm_core.plugin.manager import get_manager  # noqa: E402
+from autoglm_core.types.schemas import DataRef, PipelineConfig, TaskSpec, TrainConfig  # noqa: E402
 
 CORPUS = [f"the company {c} reported that {w} in quarter {q}" for c in ("nokia", "acme", "kone", "orion")
           for w in ("profit rose", "sales fell", "orders grew") for q in (1, 2, 3)]
 
 
 def context(tmp_path, task="text_generation", fmt="text", lines=CORPUS, method="full", **train):
-    from autoglm_core.runner import RunContext
+    from autoglm_core.types.context import RunContext
 
     path = tmp_path / "corpus.txt"
     path.write_text("\n".join(lines) + "\n\n", encoding="utf-8")
@@ -45,7 +45,7 @@ def test_text_loader_one_document_per_line(tmp_path):
 
 
 def test_too_small_corpus_is_a_clear_error(tmp_path):
-    from autoglm_core.errors import DataError
+    from autoglm_core.types.errors import DataError
 
     ctx = context(tmp_path, lines=["only one line"])
     with pytest.raises(DataError, match="at least 3 documents"):
@@ -54,14 +54,14 @@ def test_too_small_corpus_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_train_lowers_perplexity(tmp_path, method):
-    from autoglm_core.builtin.text_generation import perplexity, tiny_gpt2_candidate
+    from autoglm_core.tasks.text_generation.plugin import perplexity, tiny_gpt2_candidate
 
     ctx = context(tmp_path, method=method, max_steps=30)
     tt = get_manager().registry("task type").get("text_generation")()
     ctx.splits = tt.load_data(ctx)
     cand = tiny_gpt2_candidate()
     assert tt.zero_shot(ctx, cand) is None  # random tiny model: no baseline
-    from autoglm_core.builtin.text_classification import build
+    from autoglm_core.tasks.text_classification.plugin import build
 
     before = build(ctx, cand)
     test = [ex.text for ex in ctx.splits.test]
@@ -83,7 +83,7 @@ def test_code_generation_reports_syntax_rate(tmp_path):
     ctx = context(tmp_path, task="code_generation", lines=lines, max_steps=2)
     tt = get_manager().registry("task type").get("code_generation")()
     ctx.splits = tt.load_data(ctx)
-    from autoglm_core.builtin.text_generation import tiny_gpt2_candidate
+    from autoglm_core.tasks.text_generation.plugin import tiny_gpt2_candidate
 
     built = tt.train(ctx, tiny_gpt2_candidate())
     result = tt.evaluate(ctx, built, "fine-tuned")
@@ -91,8 +91,8 @@ def test_code_generation_reports_syntax_rate(tmp_path):
 
 
 def test_unknown_lm_backbone_named():
-    from autoglm_core.builtin.text_generation import resolve_lm_backbone
-    from autoglm_core.errors import UnknownNameError
+    from autoglm_core.tasks.text_generation.plugin import resolve_lm_backbone
+    from autoglm_core.types.errors import UnknownNameError
 
     with pytest.raises(UnknownNameError, match="tiny-gpt3.*tiny-gpt2"):
         resolve_lm_backbone("tiny-gpt3", 0)
@@ -102,8 +102,8 @@ def test_unknown_lm_backbone_named():
 
 
 def test_prompt_registry():
-    from autoglm_core import prompts
-    from autoglm_core.errors import ConfigError, UnknownNameError
+    from autoglm_core.tasks.text_classification import prompts
+    from autoglm_core.types.errors import ConfigError, UnknownNameError
 
     assert prompts.render("classification", "zh", text="利润增长") == "文本：利润增长\n类别："
     assert prompts.render("classification", "en", text="x") == "Text: x\nCategory:"
@@ -120,10 +120,10 @@ def test_prompt_registry():
 
 def test_lm_likelihood_prefers_the_label_the_lm_learned(tmp_path):
     """Train a tiny LM on 'Text: ... Category: <label>' lines; the scorer must then recover the labels."""
-    from autoglm_core.builtin.text_generation import train_causal_lm
-    from autoglm_core.components import BuiltModel
     from autoglm_core.models.tiny import tiny_gpt2_lm
-    from autoglm_core.prompts import render
+    from autoglm_core.plugin.components import BuiltModel
+    from autoglm_core.tasks.text_classification.prompts import render
+    from autoglm_core.tasks.text_generation.plugin import train_causal_lm
 
     pos = ["profit rose", "sales increased", "orders surged"]
     neg = ["profit fell", "sales dropped", "heavy losses"]
@@ -140,8 +140,8 @@ def test_lm_likelihood_prefers_the_label_the_lm_learned(tmp_path):
 
 
 def test_lm_likelihood_rejects_an_encoder():
-    from autoglm_core.errors import ConfigError
     from autoglm_core.testing import tiny_text_classifier
+    from autoglm_core.types.errors import ConfigError
 
     scorer = get_manager().registry("zero-shot scorer").get("lm-likelihood")()
     with pytest.raises(ConfigError, match="needs a causal language model"):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from autoglm_core.schemas import TrainConfig
 from autoglm_core.testing import LABELS, sample_examples, tiny_text_classifier
-from autoglm_core.training import fine_tune
+from autoglm_core.training.finetune import fine_tune
+from autoglm_core.types.schemas import TrainConfig
 
 TRAIN, VAL, TEST = sample_examples(90, seed=1), sample_examples(15, seed=2), sample_examples(30, seed=3)
 

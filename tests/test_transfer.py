@@ -8,9 +8,9 @@ import random
 
 import pytest
 
-from autoglm_core.cli import main
-from autoglm_core.errors import ConfigError
+from autoglm_core.cli.main import main
 from autoglm_core.transfer import discover_languages, resolve_language
+from autoglm_core.types.errors import ConfigError
 
 WORDS = {  # label -> words per language; no word is shared between languages
     "english": {"positive": ["good", "great", "lovely"], "negative": ["bad", "awful", "terrible"],

@@ -8,10 +8,15 @@ import importlib.util
 import numpy as np
 import pytest
 
-from autoglm_core.cli import main
-from autoglm_core.data.images import export_digits, load_image_folder, open_image, scan_folder
-from autoglm_core.errors import DataError
-from autoglm_core.schemas import SplitConfig
+from autoglm_core.cli.main import main
+from autoglm_core.tasks.image_classification.images import (
+    export_digits,
+    load_image_folder,
+    open_image,
+    scan_folder,
+)
+from autoglm_core.types.errors import DataError
+from autoglm_core.types.schemas import SplitConfig
 
 FAST = {"train": {"epochs": 2, "batch_size": 16}, "evaluate": {"latency_repeats": 1, "latency_batch_sizes": [1, 8],
                                                              "latency_examples": 8}}
@@ -102,14 +107,14 @@ def test_train_val_layout_and_errors(tmp_path):
 def test_cnn_and_vit_forward_save_and_reload(tmp_path, digits):
     import torch
 
-    from autoglm_core.builtin.vision import (
+    from autoglm_core.model_io import load_model
+    from autoglm_core.tasks.image_classification.plugin import (
         ImageBuiltModel,
         ImageProcessor,
         build_image_model,
         cnn_candidate,
         vit_candidate,
     )
-    from autoglm_core.model_io import load_model
 
     labels = [str(i) for i in range(10)]
     x = torch.rand(3, 1, 8, 8)
@@ -132,7 +137,7 @@ def test_hugging_face_image_model_directory_is_a_backbone(tmp_path):
     import torch
     from transformers import ViTConfig, ViTForImageClassification
 
-    from autoglm_core.builtin.vision import build_image_model, resolve_image_backbone
+    from autoglm_core.tasks.image_classification.plugin import build_image_model, resolve_image_backbone
 
     hf_dir = tmp_path / "my-vit"
     cfg = ViTConfig(image_size=16, patch_size=4, num_channels=3, hidden_size=32, num_hidden_layers=1,
@@ -181,7 +186,7 @@ def test_fgsm_lowers_accuracy_of_a_trained_cnn(tmp_path):
     from autoglm_plugin_fgsm.fgsm_attack import FGSMAttack
     from sklearn.datasets import load_digits
 
-    from autoglm_core.builtin.vision import (
+    from autoglm_core.tasks.image_classification.plugin import (
         ImageBuiltModel,
         ImageProcessor,
         batches_of,
@@ -189,8 +194,8 @@ def test_fgsm_lowers_accuracy_of_a_trained_cnn(tmp_path):
         cnn_candidate,
         train_loop,
     )
-    from autoglm_core.data.types import Example
-    from autoglm_core.schemas import TrainConfig
+    from autoglm_core.types.data import Example
+    from autoglm_core.types.schemas import TrainConfig
 
     d = load_digits()
     x = torch.tensor(d.images[:300, None] / 16.0, dtype=torch.float32)

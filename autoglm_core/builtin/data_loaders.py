@@ -1,6 +1,6 @@
 """Built-in data loaders: CSV, TSV, JSONL/JSON and the Financial PhraseBank ``sentence@label`` format.
 
-Each returns :class:`~autoglm_core.data.types.LoadedRows`: usable examples plus every unusable row
+Each returns :class:`~autoglm_core.types.data.LoadedRows`: usable examples plus every unusable row
 with its line number and reason, so nothing is dropped silently.
 """
 
@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..components import DataLoader
-from ..data.reading import read_text
-from ..data.types import Example, LoadedRows
-from ..errors import DataError
-from ..hookspecs import hookimpl
-from ..schemas import RowIssue
+from autoglm_core.data.reading import read_text
+from autoglm_core.plugin.components import DataLoader
+from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.types.data import Example, LoadedRows
+from autoglm_core.types.errors import DataError
+from autoglm_core.types.schemas import RowIssue
 
 TEXT_COLUMNS = (
     "text", "sentence", "review", "content", "title", "headline", "news", "document", "input",

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..errors import ConfigError, DescriptionError
-from ..hookspecs import hookimpl
-from ..schemas import Budget, DataRef, Evidence, Objectives, TaskSpec, validate
+from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.types.errors import ConfigError, DescriptionError
+from autoglm_core.types.schemas import Budget, DataRef, Evidence, Objectives, TaskSpec, validate
 
 MAX_DESCRIPTION_CHARS = 20_000
 

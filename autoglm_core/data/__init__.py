@@ -1,5 +1,5 @@
 """Data loading: file formats (registered loaders), validation and stratified splits."""
 
-from .types import DataSplits, Example, LoadedRows
+from autoglm_core.types.data import DataSplits, Example, LoadedRows
 
 __all__ = ["DataSplits", "Example", "LoadedRows"]

@@ -7,11 +7,11 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError, UnknownNameError
-from ..schemas import DataRef, DataSummary, RowIssue, SplitConfig, TaskSpec
-from .language import detect_language
-from .reading import check_file
-from .types import DataSplits, Example, LoadedRows
+from autoglm_core.data.language import detect_language
+from autoglm_core.data.reading import check_file
+from autoglm_core.types.data import DataSplits, Example, LoadedRows
+from autoglm_core.types.errors import DataError, UnknownNameError
+from autoglm_core.types.schemas import DataRef, DataSummary, RowIssue, SplitConfig, TaskSpec
 
 MAX_REPORTED_ISSUES = 100
 

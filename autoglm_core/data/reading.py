@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import DataError
+from autoglm_core.types.errors import DataError
 
 
 def check_file(path: Path) -> None:

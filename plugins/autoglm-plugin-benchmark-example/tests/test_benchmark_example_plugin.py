@@ -9,8 +9,8 @@ import yaml
 
 
 def test_benchmark_example_registered():
-    from autoglm_core.components import Benchmark
-    from autoglm_core.plugins import get_manager, reset_manager
+    from autoglm_core.plugin.components import Benchmark
+    from autoglm_core.plugin.manager import get_manager, reset_manager
 
     reset_manager()
     entry = get_manager().registry("benchmark").entry("autoglm-example")

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from autoglm_core.components import BuiltModel
-from autoglm_core.errors import ConfigError
+from autoglm_core.plugin.components import BuiltModel
+from autoglm_core.types.errors import ConfigError
 
 
 class TrainingOptions(BaseModel):
@@ -73,8 +73,8 @@ def training_data(context: Any, options: TrainingOptions, who: str, labels: list
             f"data=FILE (a labelled .csv/.tsv/.jsonl/.txt file)."
         )
     from autoglm_core.data.load import load_file, stratified_split
-    from autoglm_core.plugins import get_manager
-    from autoglm_core.schemas import DataRef, SplitConfig
+    from autoglm_core.plugin.manager import get_manager
+    from autoglm_core.types.schemas import DataRef, SplitConfig
 
     path = Path(options.data)
     loaded = load_file(path, DataRef(path=str(path)), get_manager())
@@ -94,7 +94,7 @@ def train_config(context: Any, built: BuiltModel, options: TrainingOptions, **de
     """The run's train config (batch size, max length, patience, time budget; when there is a run)
     with the compressor's own defaults (``epochs``, ``learning_rate``: recovering from pruning or
     distilling needs a different schedule than fine-tuning from scratch), overridden by the options."""
-    from autoglm_core.schemas import TrainConfig
+    from autoglm_core.types.schemas import TrainConfig
 
     base = None
     if context is not None and hasattr(context, "train_config"):

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import Field
 
-from autoglm_core.components import BuiltModel, Compressor
-from autoglm_core.errors import ConfigError
+from autoglm_core.plugin.components import BuiltModel, Compressor
+from autoglm_core.types.errors import ConfigError
 
 from .common import (
     TrainingOptions,
@@ -72,7 +72,7 @@ class Distillation(Compressor):
             return alpha * kl + (1 - alpha) * out.loss
 
         cfg = train_config(context, built, o, epochs=4, learning_rate=1e-4)
-        from autoglm_core.training import fine_tune
+        from autoglm_core.training.finetune import fine_tune
 
         res = fine_tune(student, built.tokenizer, train, val, built.labels, cfg, seed=o.seed, device=device_of(context),
                         compute_loss=kd_loss, desc=f"distill {depth}->{len(chosen)} layers")

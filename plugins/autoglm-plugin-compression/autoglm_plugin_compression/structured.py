@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import Field
 
-from autoglm_core.components import BuiltModel, Compressor
-from autoglm_core.errors import ConfigError
+from autoglm_core.plugin.components import BuiltModel, Compressor
+from autoglm_core.types.errors import ConfigError
 
 from .common import (
     TrainingOptions,
@@ -65,7 +65,7 @@ class StructuredPruning(Compressor):
             "params_before": params_before, "params_after": sum(p.numel() for p in model.parameters()),
         }
         if o.fine_tune:
-            from autoglm_core.training import fine_tune
+            from autoglm_core.training.finetune import fine_tune
 
             cfg = train_config(context, built, o, epochs=2, learning_rate=5e-5)
             res = fine_tune(model, built.tokenizer, train, val, built.labels, cfg, seed=o.seed,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autoglm_core.errors import AutoGLMError
 from autoglm_core.model_io import load_model
-from autoglm_core.plugins import get_manager
+from autoglm_core.plugin.manager import get_manager
 from autoglm_core.testing import sample_examples, tiny_text_classifier, write_csv
+from autoglm_core.types.errors import AutoGLMError
 
 
 def _distill(**options):
@@ -44,7 +44,7 @@ def test_distill_student_copies_teacher_layers(distill_teacher):
 
 
 def test_distill_trains_student_with_kd_loss_and_reloads(distill_teacher, tmp_path, monkeypatch):
-    import autoglm_core.training as training
+    import autoglm_core.training.finetune as training
 
     seen = {}
     real = training.fine_tune

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from autoglm_core.components import Defense
+from autoglm_core.plugin.components import Defense
 
 from .common import AttackError, check_epsilons, copy_built, seed_of, train_config, train_splits
 
@@ -41,7 +41,7 @@ class FGSMAdversarialTraining(Defense):
             return check_epsilons([v], "epsilon")[0]
 
     def defend(self, built: Any, context: Any) -> Any:
-        from autoglm_core.training import fine_tune
+        from autoglm_core.training.finetune import fine_tune
 
         from .gradients import embedding_layer, embedding_scale, perturb_embeddings, special_ids_of
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import Field
 
-from autoglm_core.components import Attack
+from autoglm_core.plugin.components import Attack
 
 from .common import examples_for, label_ids
 from .noise import apply_variant, attackable, char_variants, is_cjk, units, word_variants

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from autoglm_core.errors import AutoGLMError
+from autoglm_core.types.errors import AutoGLMError
 
 
 class AttackError(AutoGLMError):
@@ -57,7 +57,7 @@ def examples_for(built: Any, examples: Sequence[Any] | None, context: Any, who: 
 
 def train_config(built: Any, context: Any, **overrides: Any) -> Any:
     """The run's training settings for this candidate (or the defaults), with overrides applied."""
-    from autoglm_core.schemas import TrainConfig
+    from autoglm_core.types.schemas import TrainConfig
 
     cfg = None
     if context is not None and hasattr(context, "train_config") and built.candidate is not None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import Field
 
-from autoglm_core.components import Defense
+from autoglm_core.plugin.components import Defense
 
 from .common import copy_built
 from .noise import CONFUSABLES, INVISIBLE, LEET

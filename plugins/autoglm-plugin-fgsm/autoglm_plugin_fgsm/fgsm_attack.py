@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from autoglm_core.components import Attack
+from autoglm_core.plugin.components import Attack
 
 from .common import AttackError, check_epsilons, examples_for, label_ids
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import Field
 
-from autoglm_core.components import Defense
+from autoglm_core.plugin.components import Defense
 
 from .common import AttackError, copy_built
 

@@ -8,9 +8,9 @@ import pytest  # noqa: E402
 
 
 def _train_tiny(examples, lr=5e-3, epochs=8):
-    from autoglm_core.schemas import TrainConfig
     from autoglm_core.testing import tiny_text_classifier
-    from autoglm_core.training import fine_tune
+    from autoglm_core.training.finetune import fine_tune
+    from autoglm_core.types.schemas import TrainConfig
 
     labels = sorted({ex.label for ex in examples})
     built = tiny_text_classifier(labels=labels, texts=[ex.text for ex in examples])
@@ -18,7 +18,7 @@ def _train_tiny(examples, lr=5e-3, epochs=8):
     n = len(examples)
     train, val, test = examples[: int(n * 0.6)], examples[int(n * 0.6): int(n * 0.8)], examples[int(n * 0.8):]
     built.model = fine_tune(built.model, built.tokenizer, train, val, labels, cfg, progress=False).model
-    from autoglm_core.data.types import DataSplits
+    from autoglm_core.types.data import DataSplits
 
     ctx = types.SimpleNamespace(splits=DataSplits(train, val, test, labels, None),
                                 config=types.SimpleNamespace(seed=0), train_config=lambda cand: cfg)
@@ -38,7 +38,7 @@ def fgsm_trained_chinese():
     """A tiny BERT trained on synthetic Chinese hotel reviews (positive/negative)."""
     import random
 
-    from autoglm_core.data.types import Example
+    from autoglm_core.types.data import Example
 
     rng = random.Random(0)
     pos = ["服务很好", "房间干净", "早餐好吃", "位置方便", "环境安静", "前台热情"]

@@ -7,8 +7,8 @@ import torch
 from autoglm_plugin_fgsm.char_noise import CharNoiseAttack
 from autoglm_plugin_fgsm.fgsm_attack import FGSMAttack
 
-from autoglm_core.errors import AutoGLMError
-from autoglm_core.plugins import get_manager
+from autoglm_core.plugin.manager import get_manager
+from autoglm_core.types.errors import AutoGLMError
 
 
 def test_registered_through_entry_point():
@@ -45,7 +45,7 @@ def test_bad_epsilon_is_a_clear_error(bad):
 
 
 def test_unknown_label_names_file_and_line(fgsm_trained_tiny):
-    from autoglm_core.data.types import Example
+    from autoglm_core.types.data import Example
 
     built, _ = fgsm_trained_tiny
     with pytest.raises(AutoGLMError, match=r"data.csv:7.*'bullish'"):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from autoglm_core.cli import main
+from autoglm_core.cli.main import main
 from autoglm_core.testing import write_csv
 
 

@@ -41,8 +41,8 @@ def test_fgsm_attack_on_image_examples():
     from autoglm_plugin_fgsm.adversarial_training import fgsm_train_images
     from autoglm_plugin_fgsm.fgsm_attack import FGSMAttack
 
-    from autoglm_core.components import BuiltModel
-    from autoglm_core.data.types import Example
+    from autoglm_core.plugin.components import BuiltModel
+    from autoglm_core.types.data import Example
 
     x, y = _digits()
     torch.manual_seed(0)

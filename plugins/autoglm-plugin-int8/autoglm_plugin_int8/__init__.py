@@ -14,8 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from autoglm_core import hookimpl
-from autoglm_core.components import BuiltModel, Compressor
-from autoglm_core.errors import ConfigError, ModelLoadError
+from autoglm_core.plugin.components import BuiltModel, Compressor
+from autoglm_core.types.errors import ConfigError, ModelLoadError
 
 __all__ = ["Int8Compressor"]
 
@@ -87,7 +87,7 @@ class Int8Compressor(Compressor):
     def load(cls, directory: Path, meta: dict[str, Any]) -> BuiltModel:
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-        from autoglm_core.schemas import CandidateSpec
+        from autoglm_core.types.schemas import CandidateSpec
 
         from .quantize import WEIGHTS_FILE, load_quantized_state, quantize_model
 

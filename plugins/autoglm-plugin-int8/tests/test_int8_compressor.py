@@ -10,10 +10,10 @@ import sys
 import numpy as np
 import pytest
 
-from autoglm_core.errors import AutoGLMError, UnknownNameError
 from autoglm_core.model_io import load_model
-from autoglm_core.plugins import get_manager
+from autoglm_core.plugin.manager import get_manager
 from autoglm_core.testing import sample_examples, tiny_text_classifier
+from autoglm_core.types.errors import AutoGLMError, UnknownNameError
 
 TEXTS = [ex.text for ex in sample_examples(12, seed=3)]
 

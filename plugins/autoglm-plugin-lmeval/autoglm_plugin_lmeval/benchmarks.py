@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autoglm_core.components import Benchmark
-from autoglm_core.errors import ConfigError, UnknownNameError, did_you_mean
+from autoglm_core.plugin.components import Benchmark
+from autoglm_core.types.errors import ConfigError, UnknownNameError, did_you_mean
 
 from .paths import cache_root
 
@@ -177,7 +177,7 @@ def _write_mirror(source: Path, dest: Path, to_rewrite: set[Path]) -> None:
 
 def plugin_benchmarks(manager: Any = None, root: Path | None = None) -> list[BenchmarkFolder]:
     """Every registered benchmark, with the folder lm-eval should index."""
-    from autoglm_core.plugins import get_manager
+    from autoglm_core.plugin.manager import get_manager
 
     manager = manager or get_manager()
     out = []
@@ -186,7 +186,7 @@ def plugin_benchmarks(manager: Any = None, root: Path | None = None) -> list[Ben
         if not isinstance(bench, Benchmark):
             raise ConfigError(
                 f"plugin {entry.plugin!r} registered {bench!r} as a benchmark; register an "
-                f"autoglm_core.components.Benchmark(name=..., path=..., description=...) instance."
+                f"autoglm_core.plugin.components.Benchmark(name=..., path=..., description=...) instance."
             )
         out.append(resolve_folder(bench, entry.plugin, root))
     return out

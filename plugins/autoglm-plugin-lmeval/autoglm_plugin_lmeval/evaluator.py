@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from autoglm_core.components import BuiltModel, Evaluator
-from autoglm_core.errors import ConfigError
+from autoglm_core.plugin.components import BuiltModel, Evaluator
+from autoglm_core.types.errors import ConfigError
 
 from .run import LmEvalResult, run_lm_eval
 

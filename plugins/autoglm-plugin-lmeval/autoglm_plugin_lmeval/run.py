@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autoglm_core.errors import AutoGLMError, ConfigError, DataError, ModelLoadError
+from autoglm_core.types.errors import AutoGLMError, ConfigError, DataError, ModelLoadError
 
 from .benchmarks import TaskCatalog, data_files_of, select_tasks
 from .paths import cache_root
@@ -99,8 +99,8 @@ def _num(v: Any) -> float | None:
 
 def check_model_dir(directory: Path) -> dict[str, Any]:
     """Refuse what lm-eval cannot score meaningfully; return the model's config.json."""
-    from autoglm_core.components import read_model_meta
     from autoglm_core.model_io import check_weights
+    from autoglm_core.plugin.components import read_model_meta
 
     if not directory.exists():
         raise ModelLoadError(f"model directory {str(directory)!r} does not exist.")

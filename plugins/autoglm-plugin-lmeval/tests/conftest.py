@@ -16,7 +16,7 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _lmeval_fresh_manager(monkeypatch):
-    from autoglm_core.plugins import reset_manager
+    from autoglm_core.plugin.manager import reset_manager
 
     for var in ("AUTOGLM_LOAD_PLUGINS", "AUTOGLM_DISABLE_PLUGINS", "AUTOGLM_STRICT_PLUGINS"):
         monkeypatch.delenv(var, raising=False)

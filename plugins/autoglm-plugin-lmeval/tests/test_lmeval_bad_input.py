@@ -6,18 +6,18 @@ import warnings
 import pytest
 
 from autoglm_core import hookimpl
-from autoglm_core.errors import AutoGLMError, ConfigError, DataError, ModelLoadError
+from autoglm_core.types.errors import AutoGLMError, ConfigError, DataError, ModelLoadError
 
 
 def _evaluator(**options):
-    from autoglm_core.plugins import get_manager
+    from autoglm_core.plugin.manager import get_manager
 
     return get_manager().registry("evaluator").get("lm-eval")(options=options)
 
 
 def test_lmeval_missing_data_names_the_file(tmp_path, lmeval_tiny_lm_dir):
-    from autoglm_core.components import Benchmark
-    from autoglm_core.plugins import get_manager
+    from autoglm_core.plugin.components import Benchmark
+    from autoglm_core.plugin.manager import get_manager
 
     bench = tmp_path / "broken"
     bench.mkdir()
@@ -76,8 +76,8 @@ def test_lmeval_tokenizer_without_any_special_token_explained(lmeval_tiny_lm, lm
 
 
 def test_lmeval_classifier_is_not_a_causal_lm(tmp_path):
-    from autoglm_core.components import BuiltModel
     from autoglm_core.models.tiny import tiny_bert_classifier
+    from autoglm_core.plugin.components import BuiltModel
 
     model, tok = tiny_bert_classifier(["neg", "pos"], ["good film", "bad film"] * 5, vocab_size=60)
     built = BuiltModel(model=model, tokenizer=tok, labels=["neg", "pos"], task_type="text_classification")
@@ -103,7 +103,7 @@ def test_lmeval_model_dir_problems(tmp_path, lmeval_tiny_lm_dir):
 
 
 def test_lmeval_options_and_cli_arguments_checked(capsys):
-    from autoglm_core.cli import main
+    from autoglm_core.cli.main import main
 
     with pytest.raises(AutoGLMError, match="batch_sise"):
         _evaluator(tasks=["autoglm_example_mc"], batch_sise=2)
@@ -117,7 +117,7 @@ def test_lmeval_options_and_cli_arguments_checked(capsys):
 
 
 def test_lmeval_compressed_variant_refused():
-    from autoglm_core.components import BuiltModel
+    from autoglm_core.plugin.components import BuiltModel
 
     built = BuiltModel(model=None, tokenizer=None, labels=[], task_type="text_generation", format="int8",
                        variant="int8")

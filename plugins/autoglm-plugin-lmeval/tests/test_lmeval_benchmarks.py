@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from autoglm_core.components import Benchmark
-from autoglm_core.errors import ConfigError, UnknownNameError
+from autoglm_core.plugin.components import Benchmark
+from autoglm_core.types.errors import ConfigError, UnknownNameError
 
 
 def test_lmeval_relative_data_files_resolved_against_the_yaml(tmp_path):
@@ -67,7 +67,7 @@ def test_lmeval_unknown_task_did_you_mean():
 
 
 def test_lmeval_benchmarks_command_lists_lm_eval_and_plugins(capsys):
-    from autoglm_core.cli import main
+    from autoglm_core.cli.main import main
 
     assert main(["benchmarks", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)

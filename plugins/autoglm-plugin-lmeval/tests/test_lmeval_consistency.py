@@ -18,7 +18,7 @@ def _direct(model_dir, task_dir, tasks, **kw):
 
 
 def _evaluator(**options):
-    from autoglm_core.plugins import get_manager
+    from autoglm_core.plugin.manager import get_manager
 
     return get_manager().registry("evaluator").get("lm-eval")(options=options)
 
@@ -48,7 +48,7 @@ def test_lmeval_example_benchmark_equals_direct_lm_eval(lmeval_tiny_lm_dir, lmev
 
 def test_lmeval_built_model_fewshot_and_cache_match_direct(lmeval_tiny_lm, lmeval_direct_tasks, tmp_path):
     """A BuiltModel (saved to a temp dir), few-shot prompts and lm-eval's caches: still lm-eval's numbers."""
-    from autoglm_core.components import BuiltModel
+    from autoglm_core.plugin.components import BuiltModel
 
     model, tokenizer = lmeval_tiny_lm
     built = BuiltModel(model=model, tokenizer=tokenizer, labels=[], task_type="text_generation")
@@ -69,10 +69,10 @@ def test_lmeval_built_model_fewshot_and_cache_match_direct(lmeval_tiny_lm, lmeva
 
 def test_lmeval_cli_eval_json(lmeval_tiny_lm_dir, capsys):
     """`autoglm eval MODEL_DIR --benchmark ... --json` through the command the plugin adds."""
-    from autoglm_core.plugins import get_manager
+    from autoglm_core.plugin.manager import get_manager
 
     try:
-        from autoglm_core.cli import main
+        from autoglm_core.cli.main import main
     except ImportError:  # the core CLI is not there yet: build the parser from the hook ourselves
         import argparse
 

@@ -34,8 +34,8 @@ def add_serve_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 def build_app(args: argparse.Namespace) -> Any:
     """Check the options, load the model and build the app (everything but listening)."""
-    from autoglm_core.errors import ConfigError
     from autoglm_core.predictor import Predictor
+    from autoglm_core.types.errors import ConfigError
 
     from .app import ServeConfig, create_app
 

@@ -29,7 +29,7 @@ def _app(model_dir, *extra):
 
 
 def test_command_registered_through_hook_and_defaults_to_loopback(serve_model_dir):
-    from autoglm_core.plugins import get_manager
+    from autoglm_core.plugin.manager import get_manager
 
     parser = argparse.ArgumentParser(prog="autoglm")
     sub = parser.add_subparsers(dest="command")
@@ -138,8 +138,8 @@ def test_bad_input_gets_4xx_json_and_server_keeps_serving(serve_model_dir, serve
 
 
 def test_pickle_model_refused_unless_allowed(serve_model_dir, tmp_path):
-    from autoglm_core.errors import ModelLoadError
     from autoglm_core.model_io import load_model
+    from autoglm_core.types.errors import ModelLoadError
 
     built = load_model(serve_model_dir)
     d = tmp_path / "pickled"
@@ -152,7 +152,7 @@ def test_pickle_model_refused_unless_allowed(serve_model_dir, tmp_path):
 
 
 def test_option_errors(serve_model_dir):
-    from autoglm_core.errors import ConfigError
+    from autoglm_core.types.errors import ConfigError
 
     with pytest.raises(ConfigError, match="--max-batch-size"):
         _app(serve_model_dir, "--max-batch-size", "0")

@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import Field
 
-from autoglm_core.components import Attack
-from autoglm_core.errors import AutoGLMError, did_you_mean
+from autoglm_core.plugin.components import Attack
+from autoglm_core.types.errors import AutoGLMError, did_you_mean
 
 
 class TextAttackError(AutoGLMError):

@@ -10,10 +10,10 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def textattack_trained_tiny():
     """(BuiltModel, context) of a tiny BERT trained on the synthetic English sentences (~10 s)."""
-    from autoglm_core.data.types import DataSplits
-    from autoglm_core.schemas import TrainConfig
     from autoglm_core.testing import sample_examples, tiny_text_classifier
-    from autoglm_core.training import fine_tune
+    from autoglm_core.training.finetune import fine_tune
+    from autoglm_core.types.data import DataSplits
+    from autoglm_core.types.schemas import TrainConfig
 
     examples = sample_examples(120)
     built = tiny_text_classifier(texts=[ex.text for ex in examples])

@@ -3,8 +3,8 @@
 import pytest
 from autoglm_plugin_textattack.recipes import get_recipe, recipe_table
 
-from autoglm_core.errors import AutoGLMError
-from autoglm_core.plugins import get_manager
+from autoglm_core.plugin.manager import get_manager
+from autoglm_core.types.errors import AutoGLMError
 
 
 def test_recipes_are_registered_and_unavailable_ones_say_why(textattack_trained_tiny):

@@ -1,0 +1,60 @@
+"""The ``autoglm`` command line. Sub-commands come from plugins through ``autoglm_add_commands``
+(the built-in ones too: ``autoglm_core.cli.commands.core``). User errors print one paragraph and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+
+
+def build_parser(manager: object) -> argparse.ArgumentParser:
+    from autoglm_core import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="autoglm",
+        description="Open-AutoGLM: from a plain-language task description to a trained, evaluated, compressed "
+                    "and attack-tested model, offline.",
+        epilog="Example: autoglm run \"Classify financial news as positive, negative or neutral\" --data news.csv",
+    )
+    parser.add_argument("--version", action="version", version=f"autoglm {__version__}")
+    parser.add_argument("--strict-plugins", action="store_true", help="fail when a plugin cannot be loaded")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    manager.hook.autoglm_add_commands(subparsers=sub)  # type: ignore[attr-defined]
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from autoglm_core.plugin.manager import get_manager
+    from autoglm_core.types.errors import AutoGLMError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            manager = get_manager(strict="--strict-plugins" in argv)
+        for w in caught:
+            if issubclass(w.category, RuntimeWarning) and "failed to load" in str(w.message):
+                print(f"warning: {w.message}", file=sys.stderr)
+        parser = build_parser(manager)
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s")
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help()
+            return 2
+        return int(handler(args) or 0)
+    except AutoGLMError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: finished stages are saved; run again with --resume to continue.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

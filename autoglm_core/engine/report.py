@@ -1,0 +1,228 @@
+"""report.md with plots (confusion matrix; metric vs latency of every variant, Pareto front
+marked), and the exported model's card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from autoglm_core.engine.selection import pareto_front
+from autoglm_core.io import atomic_write_text
+from autoglm_core.types.schemas import RunReport, TaskSpec, VariantResult
+
+
+def _fmt(x: float | None, nd: int = 4) -> str:
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def variants_table(report: RunReport) -> str:
+    metric = report.spec.objectives.primary_metric
+    rob_keys = sorted({k for v in report.variants for k in v.robustness})
+    head = ["candidate", "variant", "accuracy", "macro-F1", "ms/ex b1", "ms/ex b32", "size MB", "params", "meets"]
+    head += rob_keys
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for v in report.variants:
+        best = report.best is not None and v.candidate == report.best.candidate and v.variant == report.best.variant
+        row = [v.candidate, f"**{v.variant}**" if best else v.variant, _fmt(v.metrics.get("accuracy")),
+               _fmt(v.metrics.get("macro_f1")), _fmt(v.latency_ms.get("1"), 2), _fmt(v.latency_ms.get("32"), 2),
+               _fmt(v.size_mb, 1), f"{v.params:,}" if v.params else "-",
+               "-" if v.variant == "zero-shot" else ("yes" if v.meets_objectives else "no")]
+        row += [_fmt(v.robustness.get(k)) for k in rob_keys]
+        lines.append("| " + " | ".join(row) + " |")
+    del metric
+    return "\n".join(lines)
+
+
+def ablation_tables(report: RunReport) -> str:
+    """Fusion ablations that a task type recorded as ``ablation`` rows in its train stage metrics
+    (multimodal: text only, image only, concatenation, gated cross-attention)."""
+    out = []
+    for st in report.stages:
+        rows = st.metrics.get("ablation") if st.stage == "train" else None
+        if not rows:
+            continue
+        lines = [f"### {st.candidate}\n", "| fusion | accuracy | macro-F1 | params | train s |", "|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r.get('fusion')} | {_fmt(r.get('accuracy'))} | {_fmt(r.get('macro_f1'))} | "
+                         f"{r.get('params', '-'):,} | {_fmt(r.get('train_seconds'), 1)} |")
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
+def compression_table(report: RunReport) -> str | None:
+    """Each compressed variant against its candidate's fine-tuned fp32 model."""
+    compressors = {st.key.rsplit("/", 1)[-1] for st in report.stages if st.stage == "compress"}
+    rows = []
+    for v in report.variants:
+        if v.variant not in compressors:
+            continue
+        base = next((b for b in report.variants if b.candidate == v.candidate and b.variant == "fine-tuned"), None)
+        if base is None:
+            continue
+
+        def ratio(a: float | None, b: float | None) -> str:
+            return f"{a / b:.2f}x" if a and b else "-"
+
+        drop = (base.metrics.get("accuracy", 0) - v.metrics.get("accuracy", 0)) * 100
+        rows.append(f"| {v.candidate} | {v.variant} | {drop:+.1f} | {ratio(base.latency_ms.get('1'), v.latency_ms.get('1'))} | "
+                    f"{ratio(base.latency_ms.get('32'), v.latency_ms.get('32'))} | {ratio(v.size_mb, base.size_mb)} | "
+                    f"{'; '.join(n for n in v.notes if not n.startswith('misses'))[:120]} |")
+    if not rows:
+        return None
+    head = ("| candidate | variant | accuracy drop (points) | speed-up b1 | speed-up b32 | size vs fp32 | notes |\n"
+            "|---|---|---|---|---|---|---|")
+    return head + "\n" + "\n".join(rows)
+
+
+CJK_FONTS = ["WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "SimHei",
+             "Microsoft YaHei", "PingFang SC"]
+
+
+def _pyplot():
+    """matplotlib (Agg) with a CJK-capable fallback font when one is installed, so Chinese labels
+    render (Debian: fonts-wqy-microhei); without one, labels show boxes and no warning floods the log."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    if not any(f in installed for f in CJK_FONTS):  # installed after matplotlib cached its font list
+        for path in font_manager.findSystemFonts():
+            if any(k in path.lower() for k in ("wqy", "notosanscjk", "notosanssc", "sourcehansans")):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError):
+                    pass
+        installed = {f.name for f in font_manager.fontManager.ttflist}
+    fallbacks = [f for f in CJK_FONTS if f in installed]
+    matplotlib.rcParams["font.family"] = ["DejaVu Sans", *fallbacks]  # a list enables per-glyph fallback
+    if not fallbacks:
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
+    return plt
+
+
+def plot_confusion(v: VariantResult, labels: list[str], path: Path) -> bool:
+    if not v.confusion_matrix:
+        return False
+    import numpy as np
+
+    plt = _pyplot()
+    cm = np.array(v.confusion_matrix)
+    fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 2, 1.2 * len(labels) + 1.5))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels=labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels=labels)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, int(cm[i, j]), ha="center", va="center",
+                    color="white" if cm[i, j] > cm.max() / 2 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{v.candidate} / {v.variant}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def plot_tradeoff(report: RunReport, path: Path) -> bool:
+    metric = report.spec.objectives.primary_metric
+    pts = [v for v in report.variants if v.latency_ms.get("1") is not None and metric in v.metrics]
+    if not pts:
+        return False
+    plt = _pyplot()
+    front = set(pareto_front(pts, metric))
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for i, v in enumerate(pts):
+        size = 30 + 2 * (v.size_mb or 10)
+        ax.scatter(v.latency_ms["1"], v.metrics[metric], s=size, alpha=0.7,
+                   edgecolors="red" if i in front else "none", linewidths=2)
+        ax.annotate(f"{v.candidate}/{v.variant}", (v.latency_ms["1"], v.metrics[metric]), fontsize=8,
+                    xytext=(4, 4), textcoords="offset points")
+    fr = sorted((pts[i] for i in front), key=lambda v: v.latency_ms["1"])
+    ax.plot([v.latency_ms["1"] for v in fr], [v.metrics[metric] for v in fr], "r--", lw=1, label="Pareto front")
+    ax.set_xlabel("latency, ms per example (batch 1)")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} vs latency (marker area ~ size on disk)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def write_report(report: RunReport, run_dir: Path) -> Path:
+    s = report.spec
+    parts = ["# Open-AutoGLM run report\n", f"Task: **{s.task_type}** ({s.language}). Description: {s.description}\n"]
+    parts.append(f"Labels: {', '.join(report.data and report.data.label_counts.keys() or s.labels)}. "
+                 f"Metric: {s.objectives.primary_metric}. Emphasis: {', '.join(s.objectives.emphasis) or 'none'}.\n")
+    if report.data:
+        d = report.data
+        parts.append(f"Data: {', '.join(d.files)}: {d.rows_used} rows used, {d.rows_skipped} skipped; split "
+                     f"{d.split_sizes}; language {d.language}.\n")
+    if report.best:
+        b = report.best
+        parts.append(f"## Selected model\n\n**{b.candidate} / {b.variant}** ({b.backbone}): accuracy "
+                     f"{_fmt(b.metrics.get('accuracy'))}, macro-F1 {_fmt(b.metrics.get('macro_f1'))}, "
+                     f"{_fmt(b.latency_ms.get('1'), 2)} ms/example at batch 1. {report.selection_reason}\n")
+        if report.exported_model:
+            parts.append(f"Exported to `{report.exported_model}/` (Hugging Face layout, safetensors, model card).\n")
+    parts.append("## All variants (zero-shot baseline, fine-tuned, compressed, defended)\n\n" + variants_table(report) + "\n")
+    ablation = ablation_tables(report)
+    if ablation:
+        parts.append("## Ablation (same split, test set)\n\n" + ablation + "\n")
+    table = compression_table(report)
+    if table:
+        parts.append("## Compression (against the fine-tuned fp32 model)\n\n" + table + "\n")
+    labels = list(report.data.label_counts) if report.data else list(s.labels)
+    if report.best and report.best.confusion_matrix:
+        labels = list(report.best.per_class) or labels
+        if plot_confusion(report.best, labels, run_dir / "confusion_matrix.png"):
+            parts.append("## Confusion matrix (selected model, test split)\n\n![confusion matrix](confusion_matrix.png)\n")
+    if plot_tradeoff(report, run_dir / "tradeoff.png"):
+        parts.append("## Accuracy vs latency and size\n\nEvery variant; marker area grows with size on disk; the "
+                     "Pareto front (no other variant is both more accurate and faster) is outlined in red.\n\n"
+                     "![metric vs latency](tradeoff.png)\n")
+    stage_rows = ["| stage | status | seconds | notes |", "|---|---|---|---|"]
+    for st in report.stages:
+        stage_rows.append(f"| {st.key} | {st.status} | {st.duration_s:.1f} | {'; '.join(st.notes)[:200]} |")
+    parts.append("## Stages\n\n" + "\n".join(stage_rows) + "\n")
+    if report.warnings:
+        parts.append("## Warnings\n\n" + "\n".join(f"- {w}" for w in report.warnings) + "\n")
+    path = run_dir / "report.md"
+    atomic_write_text(path, "\n".join(parts))
+    return path
+
+
+def model_card(spec: TaskSpec, best: VariantResult, reason: str) -> str:
+    from autoglm_core import __version__
+
+    per_class = "\n".join(
+        f"| {lab} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {int(m['support'])} |"
+        for lab, m in best.per_class.items()
+    )
+    return f"""---
+library_name: transformers
+pipeline_tag: text-classification
+tags: [autoglm, {spec.task_type}]
+---
+# {spec.task_type} model ({best.variant}) trained by Open-AutoGLM {__version__}
+
+Task: {spec.description}
+
+- Backbone: `{best.backbone}`; variant: {best.variant}
+- Labels: {', '.join(best.per_class) or ', '.join(spec.labels)}
+- Test accuracy {_fmt(best.metrics.get('accuracy'))}, macro-F1 {_fmt(best.metrics.get('macro_f1'))}
+- Latency {_fmt(best.latency_ms.get('1'), 2)} ms/example (batch 1), {_fmt(best.latency_ms.get('32'), 2)} ms/example (batch 32)
+- Selection: {reason}
+
+| label | precision | recall | F1 | support |
+|---|---|---|---|---|
+{per_class}
+
+Load it with `autoglm_core.load_model("<this folder>")` (or `transformers` for the fp32 variant).
+Weights are stored as safetensors. Evaluate on your own data before relying on it.
+"""

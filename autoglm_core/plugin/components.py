@@ -1,0 +1,262 @@
+"""Base classes of the components that plugins register.
+
+A component is a small class with a ``name``, a one-line ``description``, a pydantic ``Options``
+model (``extra="forbid"``, so a misspelt option is named) and one main method. The core creates it
+with the options from the pipeline config: ``Compressor(options={"per_channel": True})``.
+
+Heavy libraries (torch, transformers) are imported inside methods, never at module import.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from autoglm_core.types.schemas import validate
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from autoglm_core.types.context import RunContext
+    from autoglm_core.types.data import DataSplits, Example
+    from autoglm_core.types.schemas import CandidateSpec, VariantResult
+
+MODEL_META_FILE = "autoglm_model.json"
+
+
+class Component:
+    """Base of every registered component."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    kind: ClassVar[str] = "component"
+
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    def __init__(self, options: dict[str, Any] | BaseModel | None = None, *, where: str | None = None):
+        source = where or f"options of {self.kind} {self.name!r}"
+        self.options = validate(self.Options, options if options is not None else {}, source=source)
+
+
+@dataclass
+class BuiltModel:
+    """A model plus what is needed to run and save it.
+
+    ``format`` says how it is saved and loaded: ``"hf"`` is the Hugging Face layout with
+    safetensors; any other value is the name of the compressor whose ``save``/``load`` handle it
+    (for example ``"int8"``).
+    """
+
+    model: Any
+    tokenizer: Any
+    labels: list[str]
+    task_type: str
+    candidate: CandidateSpec | None = None
+    variant: str = "fine-tuned"
+    format: str = "hf"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ inference
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 32, max_length: int = 128) -> np.ndarray:
+        """Class probabilities for a sequence classifier, shape (len(texts), len(labels))."""
+        import numpy as np
+        import torch
+
+        self.model.eval()
+        device = _module_device(self.model)
+        out: list[np.ndarray] = []
+        with torch.inference_mode():
+            for i in range(0, len(texts), batch_size):
+                enc = self.tokenizer(
+                    list(texts[i : i + batch_size]), padding=True, truncation=True,
+                    max_length=max_length, return_tensors="pt",
+                )
+                enc = {k: v.to(device) for k, v in enc.items()}
+                logits = self.model(**enc).logits
+                out.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
+        if not out:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return np.concatenate(out, axis=0)
+
+    def predict(self, texts: Sequence[str], batch_size: int = 32, max_length: int = 128) -> list[str]:
+        probs = self.predict_proba(texts, batch_size=batch_size, max_length=max_length)
+        return [self.labels[i] for i in probs.argmax(axis=1)]
+
+    # ------------------------------------------------------------------ persistence
+    def metadata(self) -> dict[str, Any]:
+        from autoglm_core import __version__
+
+        return {
+            "format": self.format,
+            "task_type": self.task_type,
+            "labels": list(self.labels),
+            "variant": self.variant,
+            "candidate": self.candidate.model_dump(mode="json") if self.candidate else None,
+            "autoglm_version": __version__,
+            **({"meta": self.meta} if self.meta else {}),
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        """Save in the Hugging Face layout with safetensors (``format == "hf"``) plus
+        ``autoglm_model.json``. Compressed variants are saved by their compressor."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        if self.format == "hf":
+            self.model.save_pretrained(directory, safe_serialization=True)
+            if self.tokenizer is not None:
+                self.tokenizer.save_pretrained(directory)
+        else:
+            from autoglm_core.plugin.manager import get_manager
+
+            compressor = get_manager().registry("compressor").get(self.format)
+            compressor.save(self, directory)
+        from autoglm_core.io import atomic_write_json
+
+        atomic_write_json(directory / MODEL_META_FILE, self.metadata())
+        return directory
+
+
+def _module_device(model: Any) -> Any:
+    try:
+        return next(model.parameters()).device
+    except (StopIteration, AttributeError):
+        import torch
+
+        return torch.device("cpu")
+
+
+def read_model_meta(directory: str | Path) -> dict[str, Any] | None:
+    path = Path(directory) / MODEL_META_FILE
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- component kinds
+
+
+class TaskType(Component):
+    """How one task type (``text_classification``, ...) loads data, scores zero-shot, trains and
+    evaluates. The runner calls these in order for every candidate."""
+
+    kind = "task type"
+
+    def load_data(self, context: RunContext) -> DataSplits:
+        raise NotImplementedError
+
+    def zero_shot(self, context: RunContext, candidate: CandidateSpec) -> VariantResult | None:
+        """Score the test split without training; ``None`` when the task has no zero-shot baseline."""
+        return None
+
+    def train(self, context: RunContext, candidate: CandidateSpec) -> BuiltModel:
+        raise NotImplementedError
+
+    def evaluate(self, context: RunContext, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
+        """Evaluate on the test split; ``model_dir`` (where the variant is saved) gives the size on disk."""
+        raise NotImplementedError
+
+    # Task types whose models are not Hugging Face sequence classifiers also define
+    #     @classmethod
+    #     def load_model(cls, directory, meta, *, allow_pickle=False, trust_remote_code=False) -> BuiltModel
+    # which autoglm_core.load_model() calls for directories whose autoglm_model.json names the task type
+    # (resume, predict, compress and attack all reload models through it).
+
+
+class ZeroShotScorer(Component):
+    """Scores texts against label names without training."""
+
+    kind = "zero-shot scorer"
+
+    def predict_proba(self, built: BuiltModel, texts: Sequence[str], labels: Sequence[str], language: str) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Evaluator(Component):
+    """Extra evaluation of a built model; the returned numbers are merged into the variant's metrics
+    (prefix them with the evaluator's name when they could clash)."""
+
+    kind = "evaluator"
+
+    def evaluate(self, built: BuiltModel, context: RunContext) -> dict[str, float]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A folder of lm-eval task YAML files (and their data) that a plugin publishes."""
+
+    name: str
+    path: str
+    description: str = ""
+    tasks: tuple[str, ...] = ()
+
+
+class Compressor(Component):
+    """Turns a fine-tuned model into a smaller/faster variant. ``format`` of the returned model is
+    the compressor's name when it needs custom save/load, ``"hf"`` otherwise."""
+
+    kind = "compressor"
+
+    def compress(self, built: BuiltModel, context: RunContext | None) -> BuiltModel:
+        raise NotImplementedError
+
+    @classmethod
+    def save(cls, built: BuiltModel, directory: Path) -> None:
+        """Save a model whose ``format`` is this compressor's name (the metadata file is written
+        by :meth:`BuiltModel.save`). A classmethod, like :meth:`load`: saving and loading need no
+        options, only what the model's metadata records."""
+        raise NotImplementedError(f"compressor {cls.name!r} does not save custom formats")
+
+    @classmethod
+    def load(cls, directory: Path, meta: dict[str, Any]) -> BuiltModel:
+        """Load what :meth:`save` wrote, in a fresh process."""
+        raise NotImplementedError(f"compressor {cls.name!r} does not load custom formats")
+
+
+class Attack(Component):
+    """An adversarial attack. Returns metrics; ``accuracy_under_attack`` is expected, plus whatever
+    else the attack measures (success rate, perturbed words, queries)."""
+
+    kind = "attack"
+
+    def attack(self, built: BuiltModel, examples: Sequence[Example], context: RunContext | None) -> dict[str, float]:
+        raise NotImplementedError
+
+
+class Defense(Component):
+    """Makes a model more robust (adversarial training, input denoising, ...); returns a new model."""
+
+    kind = "defense"
+
+    def defend(self, built: BuiltModel, context: RunContext) -> BuiltModel:
+        raise NotImplementedError
+
+
+class Decoder(Component):
+    """A decoding strategy for autoregressive models."""
+
+    kind = "decoder"
+
+    def decode(self, model: Any, input_ids: Any, attention_mask: Any = None, **kwargs: Any) -> Any:
+        """Return the generated token ids (batch, prompt + new tokens)."""
+        raise NotImplementedError
+
+    def stream(self, model: Any, input_ids: Any, attention_mask: Any = None, **kwargs: Any) -> Iterator[Any]:
+        """Yield new token ids step by step (batch of one)."""
+        raise NotImplementedError
+
+
+class DataLoader(Component):
+    """Reads one file format into rows (see :mod:`autoglm_core.types.data`)."""
+
+    kind = "data loader"
+    suffixes: ClassVar[tuple[str, ...]] = ()
+
+    def load(self, path: Path, *, text_column: str | None = None, label_column: str | None = None) -> Any:
+        raise NotImplementedError

@@ -1,0 +1,420 @@
+"""The ``multimodal_classification`` task type (text + image): a table with a text column, an
+image-path column and a label; a fusion classifier where text tokens attend to image features
+(cross-attention scaled by sqrt(d_k)) and a gate mixes the two summaries
+(g = sigmoid(W[h_text; h_image]), h = g*h_text + (1-g)*h_image).
+
+Training the gated model also trains the ablation -- text only, image only, concatenation -- on the
+same split, so the report shows what each modality and the fusion contribute (``ablation`` in the
+train stage's metrics, rendered by the report).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autoglm_core.plugin.components import BuiltModel, TaskType
+from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.tasks.image_classification.plugin import (
+    ImageProcessor,
+    _device,
+    batches_of,
+    evaluate_arrays,
+    train_loop,
+)
+from autoglm_core.types.data import DataSplits, Example, LoadedRows
+from autoglm_core.types.errors import ConfigError, DataError, ModelLoadError
+from autoglm_core.types.schemas import CandidateSpec, DataSummary, RowIssue, TaskSpec, VariantResult
+
+TASK = "multimodal_classification"
+VOCAB_FILE = "vocab.json"
+IMAGE_COLUMNS = ("image", "image_path", "imagepath", "img", "picture", "photo", "image_file", "file", "path",
+                 "filename", "图片", "图像", "照片", "图片路径")
+FUSION_TRAIN = {"learning_rate": 1e-3, "epochs": 30, "batch_size": 64, "patience": 6, "max_length": 32,
+                "warmup_ratio": 0.05, "early_stopping_metric": "accuracy", "weight_decay": 0.01}
+ABLATION = ("text", "image", "concat", "gated-xattn")
+MODEL_DEFAULTS = {"dim": 64, "layers": 1, "heads": 4, "dropout": 0.1}
+
+
+# --------------------------------------------------------------------------- data
+
+
+def read_table_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]], list[RowIssue]]:
+    """Header and (line, row) pairs of a CSV/TSV/JSONL table; malformed rows become issues."""
+    from autoglm_core.builtin.data_loaders import read_table_rows as read
+
+    table = read(path)
+    return table.header, table.records, table.issues
+
+
+def find_image_column(header: list[str]) -> str | None:
+    lowered = {h.lower().strip(): h for h in header}
+    for cand in IMAGE_COLUMNS:
+        if cand in lowered:
+            return lowered[cand]
+    return None
+
+
+def _pick(header: list[str], wanted: str | None, names: tuple[str, ...], role: str, path: Path, flag: str) -> str:
+    from autoglm_core.builtin.data_loaders import _pick as pick
+
+    return pick(header, wanted, names, role, path, flag)
+
+
+def load_multimodal_table(path: str | Path, *, text_column: str | None = None, label_column: str | None = None,
+                          image_column: str | None = None, decode: bool = True) -> LoadedRows:
+    """Rows with text, an existing readable image and a label; every other row is an issue with its
+    line. Relative image paths are taken from the table's folder. ``decode`` opens each image
+    (examples get ``meta["image"]``, a PIL image, and ``meta["path"]``)."""
+    from autoglm_core.builtin.data_loaders import LABEL_COLUMNS, TEXT_COLUMNS
+    from autoglm_core.tasks.image_classification.images import open_image
+
+    path = Path(path)
+    header, rows, issues = read_table_rows(path)
+    if not rows:
+        raise DataError(f"{path}: no rows.")
+    tcol = _pick(header, text_column, TEXT_COLUMNS + ("caption", "标题"), "text", path, "--text-column")
+    icol = image_column or find_image_column(header)
+    if icol is None or icol not in header:
+        raise DataError(f"{path}: no image-path column found; columns are {header}. Name it one of "
+                        f"{', '.join(IMAGE_COLUMNS[:6])} or pass --image-column.")
+    lcol = _pick(header, label_column, LABEL_COLUMNS, "label", path, "--label-column")
+    examples: list[Example] = []
+    for line, rec in rows:
+        text = str(rec.get(tcol) or "").strip()
+        label = str(rec.get(lcol) or "").strip()
+        img = str(rec.get(icol) or "").strip()
+        if not text or not label or not img:
+            missing = [n for n, v in ((tcol, text), (lcol, label), (icol, img)) if not v]
+            issues.append(RowIssue(file=str(path), line=line, reason=f"empty {', '.join(repr(m) for m in missing)}"))
+            continue
+        ipath = Path(img) if Path(img).is_absolute() else path.parent / img
+        if not ipath.is_file():
+            issues.append(RowIssue(file=str(path), line=line, reason=f"image file {img!r} does not exist ({ipath})"))
+            continue
+        meta: dict[str, Any] = {"path": str(ipath)}
+        if decode:
+            im, why = open_image(ipath)
+            if im is None:
+                issues.append(RowIssue(file=str(path), line=line, reason=f"image {img!r}: {why}"))
+                continue
+            meta["image"] = im
+        examples.append(Example(text=text, label=label, file=str(path), line=line, meta=meta))
+    issues.sort(key=lambda i: i.line)
+    return LoadedRows(examples, issues, len(rows) + len(issues), tcol, lcol)
+
+
+# --------------------------------------------------------------------------- text vocabulary
+
+
+TOKEN_RE = re.compile(r"[\u4e00-\u9fff]|[^\W_]+|[^\w\s]", re.UNICODE)
+
+
+class TextVocab:
+    """Words (one token per Chinese character) seen at least twice in training; 0 = pad, 1 = unknown."""
+
+    def __init__(self, tokens: list[str]):
+        self.itos = ["[PAD]", "[UNK]", *tokens]
+        self.stoi = {t: i for i, t in enumerate(self.itos)}
+
+    @staticmethod
+    def tokenize(text: str) -> list[str]:
+        return TOKEN_RE.findall(text.lower())
+
+    @classmethod
+    def build(cls, texts: list[str], min_count: int = 1, max_size: int = 20000) -> TextVocab:
+        counts = Counter(t for text in texts for t in cls.tokenize(text))
+        return cls([t for t, n in counts.most_common(max_size) if n >= min_count])
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, texts: list[str], max_length: int) -> tuple[Any, Any]:
+        import torch
+
+        ids = [[self.stoi.get(t, 1) for t in self.tokenize(x)][:max_length] or [1] for x in texts]
+        width = max((len(i) for i in ids), default=1)
+        input_ids = torch.zeros((len(ids), width), dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for r, row in enumerate(ids):
+            input_ids[r, : len(row)] = torch.tensor(row)
+            mask[r, : len(row)] = 1
+        return input_ids, mask
+
+
+class MultimodalProcessor:
+    """Texts -> input_ids/attention_mask; images -> pixel_values (see :class:`ImageProcessor`)."""
+
+    def __init__(self, vocab: TextVocab, image: ImageProcessor, max_length: int):
+        self.vocab, self.image, self.max_length = vocab, image, max_length
+
+    def __call__(self, items: list[Any]) -> dict[str, Any]:
+        texts = [x.text if isinstance(x, Example) else x[0] for x in items]
+        images = [x if isinstance(x, Example) else x[1] for x in items]
+        ids, mask = self.vocab.encode(texts, self.max_length)
+        return {"input_ids": ids, "attention_mask": mask, "pixel_values": self.image(images)}
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        self.image.save_pretrained(directory)
+        (Path(directory) / VOCAB_FILE).write_text(json.dumps({"tokens": self.vocab.itos[2:],
+                                                               "max_length": self.max_length}, ensure_ascii=False),
+                                                  encoding="utf-8")
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> MultimodalProcessor:
+        path = Path(directory) / VOCAB_FILE
+        if not path.exists():
+            raise ModelLoadError(f"{directory}: no {VOCAB_FILE} (the text vocabulary of the model).")
+        d = json.loads(path.read_text(encoding="utf-8"))
+        return cls(TextVocab(d["tokens"]), ImageProcessor.from_pretrained(directory), int(d["max_length"]))
+
+
+@dataclass
+class MultimodalBuiltModel(BuiltModel):
+    """Inputs are Examples (text + ``meta`` image) or (text, image) pairs; ``tokenizer`` is the
+    :class:`MultimodalProcessor`."""
+
+    def predict_proba(self, items: Any, batch_size: int = 64, max_length: int = 0) -> Any:  # type: ignore[override]
+        import numpy as np
+        import torch
+
+        self.model.eval()
+        device = _device(self.model)
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(items), batch_size):
+                batch = {k: v.to(device) for k, v in self.tokenizer(list(items[i : i + batch_size])).items()}
+                out.append(torch.softmax(self.model(**batch).float(), -1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), dtype=np.float32)
+
+    def predict(self, items: Any, batch_size: int = 64, max_length: int = 0) -> list[str]:  # type: ignore[override]
+        return [self.labels[i] for i in self.predict_proba(items, batch_size).argmax(1)]
+
+
+# --------------------------------------------------------------------------- candidates / builder
+
+
+def fusion_candidate(fusion: str = "gated-xattn", name: str | None = None, ablation: bool = True,
+                     reason: str = "") -> CandidateSpec:
+    return CandidateSpec(
+        name=name or f"fusion-{fusion}", backbone=f"fusion-{fusion}", builder="fusion", family="fusion",
+        params_estimate=150_000, options={"fusion": fusion, "ablation": ablation and fusion == "gated-xattn"},
+        reason=reason or ("text transformer + image CNN; text tokens attend to image cells (scaled by sqrt(d_k)), "
+                          "gated fusion; trains the text-only/image-only/concat ablation too"),
+        train_overrides=FUSION_TRAIN,
+    )
+
+
+@hookimpl
+def autoglm_generate_candidates(spec: TaskSpec) -> list[CandidateSpec]:
+    if spec.task_type != TASK:
+        return []
+    if spec.backbones:
+        out = []
+        for i, b in enumerate(spec.backbones):
+            key = b.strip().lower().removeprefix("fusion-")
+            if key not in ABLATION:
+                raise ConfigError(f"unknown multimodal backbone {b!r}: use one of {', '.join(ABLATION)}.")
+            out.append(fusion_candidate(key, name=f"c{i}-fusion-{key}", ablation=False, reason="requested by the user"))
+        return out
+    return [fusion_candidate()]
+
+
+def build_fusion(fusion: str, labels: list[str], vocab: TextVocab, channels: int, max_length: int,
+                 options: dict[str, Any]) -> Any:
+    from autoglm_core.tasks.image_classification.nets import FusionClassifier
+
+    cfg = {**MODEL_DEFAULTS, **{k: v for k, v in options.items() if k in MODEL_DEFAULTS}}
+    return FusionClassifier({**cfg, "fusion": fusion, "num_labels": len(labels), "labels": list(labels),
+                             "vocab_size": len(vocab), "channels": channels, "max_length": max_length,
+                             "pixel_range": [0.0, 1.0]})
+
+
+@hookimpl
+def autoglm_build_model(candidate: CandidateSpec, spec: TaskSpec, context: Any) -> BuiltModel | None:
+    if spec.task_type != TASK or candidate.builder != "fusion":
+        return None
+    import torch
+
+    splits = context.splits
+    labels = list(splits.labels)
+    max_length = context.train_config(candidate).max_length
+    vocab = TextVocab.build([ex.text for ex in splits.train])
+    image = ImageProcessor(splits.image_size, splits.image_mode)
+    torch.manual_seed(context.seed)
+    model = build_fusion(candidate.options.get("fusion", "gated-xattn"), labels, vocab, image.channels, max_length,
+                         candidate.options)
+    return MultimodalBuiltModel(model=model, tokenizer=MultimodalProcessor(vocab, image, max_length), labels=labels,
+                                task_type=TASK, candidate=candidate, variant="initialised",
+                                meta={"fusion": model.config["fusion"], "pixel_range": [0.0, 1.0]})
+
+
+# --------------------------------------------------------------------------- task type
+
+
+def _forward(model: Any, inputs: dict[str, Any]) -> Any:
+    return model(**inputs)
+
+
+def _arrays(examples: list[Example], built: Any) -> tuple[dict[str, Any], Any]:
+    import torch
+
+    index = {lab: i for i, lab in enumerate(built.labels)}
+    return built.tokenizer(examples), torch.tensor([index[e.label] for e in examples], dtype=torch.long)
+
+
+def fit_fusion(context: Any, built: MultimodalBuiltModel, candidate: CandidateSpec) -> dict[str, Any]:
+    """Train ``built.model`` in place with padded full-data tensors; returns the training info."""
+    cfg = context.train_config(candidate)
+    x, y = _arrays(context.splits.train, built)  # padded once, batches are slices
+    val = context.splits.validation
+    vx, vy = _arrays(val, built) if val else (None, None)
+    n = len(built.labels)
+
+    def val_eval(model: Any) -> Any:
+        if vx is None:
+            return None
+        acc, f1, loss, _ = evaluate_arrays(model, _forward, vx, vy, n)
+        return acc, f1, loss
+
+    info = train_loop(built.model, _forward, batches_of(x, y, cfg.batch_size), len(y), val_eval, cfg,
+                      seed=context.seed, default_lr=FUSION_TRAIN["learning_rate"], device=context.device)
+    built.model.to("cpu")
+    return {**info, "train_config": cfg.model_dump(mode="json")}
+
+
+def test_scores(context: Any, built: MultimodalBuiltModel) -> dict[str, float]:
+    x, y = _arrays(context.splits.test, built)
+    acc, f1, _, _ = evaluate_arrays(built.model, _forward, x, y, len(built.labels))
+    return {"accuracy": round(acc, 4), "macro_f1": round(f1, 4)}
+
+
+class MultimodalClassification(TaskType):
+    name = TASK
+    description = "assign one of a fixed set of labels to a text + image pair (table: text, image path, label)"
+    default_compress: tuple[str, ...] = ()  # the fusion model is ~0.2M parameters; nothing to gain
+
+    def load_data(self, context: Any) -> DataSplits:
+        from autoglm_core.data.load import MAX_REPORTED_ISSUES, reconcile_labels, stratified_split
+        from autoglm_core.tasks.image_classification.images import DEFAULT_MAX_SIDE, choose_size, to_pixels
+
+        ref = context.spec.data
+        if ref is None or not ref.path:
+            raise DataError("multimodal_classification reads one table: pass --data FILE.csv with a text column, "
+                            "an image-path column and a label column.")
+        path = Path(ref.path)
+        if path.is_dir():
+            raise DataError(f"{path} is a folder; multimodal data is a table (.csv/.tsv/.jsonl) with a text column "
+                            f"and an image-path column.")
+        loaded = load_multimodal_table(path, text_column=ref.text_column, label_column=ref.label_column)
+        if not loaded.examples:
+            first = loaded.issues[0] if loaded.issues else None
+            raise DataError(f"{path}: no usable rows ({loaded.rows_read} read)"
+                            + (f"; first problem: line {first.line}: {first.reason}." if first else "."))
+        sizes = Counter(ex.meta["image"].size for ex in loaded.examples)
+        modes = Counter(ex.meta["image"].mode for ex in loaded.examples)
+        grey = sum(n for m, n in modes.items() if m in ("L", "1", "LA", "I;16", "I"))
+        mode = "L" if grey * 2 >= sum(modes.values()) else "RGB"
+        size = choose_size(sizes, DEFAULT_MAX_SIDE)
+        for ex in loaded.examples:
+            ex.meta["pixels"] = to_pixels(ex.meta.pop("image"), size, mode)
+        labels, warns = reconcile_labels(context.spec, loaded.examples)
+        train, val, test, notes = stratified_split(loaded.examples, context.config.split, context.config.seed)
+        if not train or not test:
+            raise DataError(f"{path}: too few usable rows for a train and a test split ({len(loaded.examples)}).")
+        counts = Counter(ex.label for ex in loaded.examples)
+        summary = DataSummary(
+            files=[str(path)], rows_read=loaded.rows_read, rows_used=len(loaded.examples),
+            rows_skipped=len(loaded.issues), skipped=loaded.issues[:MAX_REPORTED_ISSUES],
+            label_counts={str(k): v for k, v in sorted(counts.items())},
+            split_sizes={"train": len(train), "validation": len(val), "test": len(test)},
+            language=_language(loaded.examples), text_column=loaded.text_column, label_column=loaded.label_column)
+        notes = warns + notes + [f"modalities: text ({loaded.text_column}) + image; images used at "
+                                 f"{size[0]}x{size[1]} {mode} (modes seen: {dict(modes)})"]
+        splits = DataSplits(train, val, test, labels, summary, notes=notes)
+        splits.image_size, splits.image_mode = size, mode  # type: ignore[attr-defined]
+        return splits
+
+    def train(self, context: Any, candidate: CandidateSpec) -> BuiltModel:
+        from autoglm_core.tasks.text_classification.plugin import build
+
+        built = build(context, candidate)
+        info = fit_fusion(context, built, candidate)
+        built.variant = "fine-tuned"
+        built.meta = {"fusion": built.model.config["fusion"], "pixel_range": [0.0, 1.0], **info}
+        if candidate.options.get("ablation"):
+            rows = []
+            for fusion in ABLATION:
+                if fusion == built.model.config["fusion"]:
+                    other, oinfo = built, info
+                else:
+                    import torch
+
+                    torch.manual_seed(context.seed)
+                    model = build_fusion(fusion, built.labels, built.tokenizer.vocab, built.tokenizer.image.channels,
+                                         built.tokenizer.max_length, candidate.options)
+                    other = MultimodalBuiltModel(model=model, tokenizer=built.tokenizer, labels=built.labels,
+                                                 task_type=TASK, candidate=candidate)
+                    oinfo = fit_fusion(context, other, candidate)
+                rows.append({"fusion": fusion, **test_scores(context, other),
+                             "params": sum(p.numel() for p in other.model.parameters()),
+                             "train_seconds": oinfo["train_seconds"], "best_epoch": oinfo["best_epoch"]})
+            built.meta["ablation"] = rows
+        return built
+
+    def evaluate(self, context: Any, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
+        from autoglm_core.builtin.evaluators import measure_latency, parameter_count, size_on_disk_mb
+        from autoglm_core.metrics import classification_metrics
+        from autoglm_core.tasks.text_classification.plugin import variant_result
+
+        cfg = context.config.evaluate
+        test = context.splits.test
+        probs = built.predict_proba(test, batch_size=128)
+        index = {lab: i for i, lab in enumerate(built.labels)}
+        m = classification_metrics([index[ex.label] for ex in test], probs.argmax(1).tolist(), built.labels)
+        latency = measure_latency(built, test[: cfg.latency_examples], cfg.latency_batch_sizes, cfg.latency_repeats)
+        cand = built.candidate or CandidateSpec(name="model", backbone="unknown")
+        return variant_result(
+            cand, variant, m, latency_ms=latency, params=parameter_count(built.model), size_mb=size_on_disk_mb(model_dir),
+            throughput_per_s=round(1000.0 / min(latency.values()), 2) if latency and min(latency.values()) > 0 else None,
+            model_dir=context.rel(model_dir) if model_dir is not None else None,
+            notes=[f"fusion: {built.model.config['fusion']}"],
+        )
+
+    @classmethod
+    def load_model(cls, directory: Path, meta: dict[str, Any], **_: Any) -> BuiltModel:
+        return load_multimodal_model(directory, meta)
+
+
+def _language(examples: list[Example]) -> str:
+    from autoglm_core.data.language import detect_language
+
+    return detect_language(ex.text for ex in examples[:2000])
+
+
+def load_multimodal_model(directory: str | Path, meta: dict[str, Any] | None = None) -> MultimodalBuiltModel:
+    from autoglm_core.plugin.components import read_model_meta
+    from autoglm_core.tasks.image_classification.nets import FusionClassifier, load_weights
+    from autoglm_core.tasks.image_classification.plugin import _read_config
+
+    directory = Path(directory)
+    meta = meta if meta is not None else (read_model_meta(directory) or {})
+    config = _read_config(directory)
+    try:
+        model = load_weights(FusionClassifier(config), directory)
+    except (RuntimeError, KeyError, ValueError) as e:
+        raise ModelLoadError(f"{directory}: the weights do not match config.json: {e}") from None
+    cand = meta.get("candidate")
+    return MultimodalBuiltModel(model=model, tokenizer=MultimodalProcessor.from_pretrained(directory),
+                                labels=list(meta.get("labels") or config["labels"]), task_type=TASK,
+                                candidate=CandidateSpec.model_validate(cand) if cand else None,
+                                variant=meta.get("variant", "fine-tuned"), format="hf", meta=meta.get("meta", {}))
+
+
+@hookimpl
+def autoglm_register_task_types(register):
+    register(MultimodalClassification)

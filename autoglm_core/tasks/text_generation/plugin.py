@@ -1,0 +1,529 @@
+"""Task types ``text_generation`` and ``code_generation``: causal-LM candidates, fine-tuning on a
+text corpus (full or LoRA), perplexity evaluation; plus the ``text`` corpus loaders and the
+``lm-likelihood`` zero-shot scorer (classification by label log-likelihood under a causal LM).
+
+Candidates: ``tiny-gpt2`` (a 2-layer GPT-2 built from a config with a BPE tokenizer trained on the
+training split; tests and smoke runs), any local Hugging Face causal-LM directory, or a hub name in
+the local cache (downloads are off).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from autoglm_core.plugin.components import BuiltModel, DataLoader, TaskType, ZeroShotScorer
+from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.types.data import DataSplits, Example, LoadedRows
+from autoglm_core.types.errors import ConfigError, DataError, ModelLoadError
+from autoglm_core.types.schemas import (
+    CandidateSpec,
+    DataSummary,
+    RowIssue,
+    TaskSpec,
+    TrainConfig,
+    VariantResult,
+)
+
+GENERATION_TASKS = ("text_generation", "code_generation")
+TINY_GPT2_TRAIN = {"learning_rate": 3e-3, "epochs": 10, "warmup_ratio": 0.1, "max_length": 128, "batch_size": 16,
+                   "patience": 3}
+HF_LM_TRAIN = {"learning_rate": 5e-5, "epochs": 3, "warmup_ratio": 0.1, "max_length": 256}
+ALIASES = {"tiny-gpt2": "tiny-gpt2", "tiny": "tiny-gpt2", "tiny-lm": "tiny-gpt2"}
+
+
+# --------------------------------------------------------------------------- corpus loaders
+
+
+class TextCorpusLoader(DataLoader):
+    """One document per non-empty line of a UTF-8 text file. Selected with ``format: text``
+    (``.txt`` alone means the Financial PhraseBank loader)."""
+
+    name = "text"
+    description = "plain-text corpus, one document per line (select with format: text)"
+    suffixes: ClassVar[tuple[str, ...]] = ()
+
+    def load(self, path: Path, *, text_column: str | None = None, label_column: str | None = None,
+             require_label: bool = False) -> LoadedRows:
+        from autoglm_core.data.reading import read_text
+
+        text, encoding = read_text(Path(path))
+        examples, issues = [], []
+        lines = text.splitlines()
+        for i, line in enumerate(lines, 1):
+            if line.strip():
+                examples.append(Example(text=line.rstrip(), label=None, file=str(path), line=i))
+            else:
+                issues.append(RowIssue(file=str(path), line=i, reason="empty line"))
+        return LoadedRows(examples, [] if examples else issues, len(lines), None, None, encoding)
+
+
+class TextFileLoader(TextCorpusLoader):
+    """The whole file is one document (source files, long texts): split into training windows later."""
+
+    name = "text-file"
+    description = "plain-text corpus, the whole file is one document (select with format: text-file)"
+
+    def load(self, path: Path, *, text_column: str | None = None, label_column: str | None = None,
+             require_label: bool = False) -> LoadedRows:
+        from autoglm_core.data.reading import read_text
+
+        text, encoding = read_text(Path(path))
+        if not text.strip():
+            return LoadedRows([], [RowIssue(file=str(path), line=1, reason="the file is empty")], 1)
+        return LoadedRows([Example(text=text, label=None, file=str(path), line=1)], [], 1, None, None, encoding)
+
+
+# --------------------------------------------------------------------------- candidates and builders
+
+
+def tiny_gpt2_candidate(name: str = "tiny-gpt2", reason: str = "", **options: Any) -> CandidateSpec:
+    return CandidateSpec(name=name, backbone="tiny-gpt2", builder="tiny-gpt2", family="gpt2", params_estimate=200_000,
+                         reason=reason or "2-layer GPT-2 with a tokenizer trained on the corpus (fast, any language)",
+                         options=options, train_overrides=TINY_GPT2_TRAIN)
+
+
+def resolve_lm_backbone(name: str, index: int) -> CandidateSpec:
+    key = name.strip()
+    if ALIASES.get(key.lower()) == "tiny-gpt2":
+        return tiny_gpt2_candidate(f"c{index}-tiny-gpt2", reason="requested by the user")
+    from autoglm_core.builtin.candidates import local_or_cached_candidate
+
+    return local_or_cached_candidate(key, index, builder="hf-causal-lm", kind="causal-LM backbone", aliases=ALIASES,
+                                     train_overrides=HF_LM_TRAIN)
+
+
+@hookimpl
+def autoglm_generate_candidates(spec: TaskSpec) -> list[CandidateSpec]:
+    if spec.task_type not in GENERATION_TASKS:
+        return []
+    if spec.backbones:
+        return [resolve_lm_backbone(b, i) for i, b in enumerate(spec.backbones)]
+    return [tiny_gpt2_candidate()]
+
+
+def load_causal_lm(path: str, trust_remote_code: bool = False, allow_pickle: bool = False) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from autoglm_core.model_io import check_weights
+
+    local = Path(path)
+    use_safe = check_weights(local, allow_pickle=allow_pickle) if local.is_dir() else True
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code, use_safetensors=use_safe)
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"causal LM {path!r}: cannot load it offline as a causal language model: {e}") from None
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise ModelLoadError(f"causal LM {path!r}: the tokenizer has neither a pad nor an EOS token.")
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+@hookimpl
+def autoglm_build_model(candidate: CandidateSpec, spec: TaskSpec, context: Any) -> BuiltModel | None:
+    if spec.task_type not in GENERATION_TASKS:
+        return None
+    if candidate.builder == "tiny-gpt2":
+        from autoglm_core.models.tiny import tiny_gpt2_lm
+
+        texts = [ex.text for ex in context.splits.train] if context is not None and context.splits else []
+        if not texts:
+            raise ConfigError("the tiny-gpt2 backbone trains its tokenizer on the training split, which is empty.")
+        seed = context.seed if context is not None else 0
+        model, tokenizer = tiny_gpt2_lm(texts, seed=seed, **candidate.options)
+    elif candidate.builder == "hf-causal-lm":
+        model, tokenizer = load_causal_lm(candidate.backbone, candidate.trust_remote_code,
+                                          bool(candidate.options.get("allow_pickle")))
+    else:
+        return None
+    return BuiltModel(model=model, tokenizer=tokenizer, labels=[], task_type=spec.task_type, candidate=candidate,
+                      variant="pretrained")
+
+
+# --------------------------------------------------------------------------- training and perplexity
+
+
+def _batches(tokenizer: Any, texts: Sequence[str], max_length: int, batch_size: int, shuffle: bool,
+             seed: int = 0) -> list[dict[str, Any]]:
+    """Tokenized batches with ``labels`` (padding masked with -100). Long documents are cut into
+    windows of ``max_length`` tokens so that nothing is silently dropped."""
+    import torch
+
+    windows: list[list[int]] = []
+    eos = tokenizer.eos_token_id
+    for t in texts:
+        ids = tokenizer(t, add_special_tokens=False)["input_ids"]
+        if eos is not None:
+            ids = ids + [eos]
+        for i in range(0, len(ids), max_length):
+            chunk = ids[i : i + max_length]
+            if len(chunk) >= 2:
+                windows.append(chunk)
+    if shuffle:
+        random.Random(seed).shuffle(windows)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos or 0)
+    out = []
+    for i in range(0, len(windows), batch_size):
+        group = windows[i : i + batch_size]
+        width = max(map(len, group))
+        ids = torch.full((len(group), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(group), width), dtype=torch.long)
+        for r, w in enumerate(group):
+            ids[r, : len(w)] = torch.tensor(w)
+            mask[r, : len(w)] = 1
+        labels = ids.masked_fill(mask == 0, -100)
+        out.append({"input_ids": ids, "attention_mask": mask, "labels": labels})
+    return out
+
+
+def negative_log_likelihood(model: Any, batches: Sequence[dict[str, Any]]) -> tuple[float, int]:
+    """(summed NLL in nats, predicted tokens) over the batches."""
+    import torch
+
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    model.eval()
+    with torch.inference_mode():
+        for b in batches:
+            b = {k: v.to(device) for k, v in b.items()}
+            logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float()
+            target = b["labels"][:, 1:]
+            nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
+                                                    ignore_index=-100, reduction="sum")
+            total += float(nll)
+            count += int((target != -100).sum())
+    return total, count
+
+
+def perplexity(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int = 256, batch_size: int = 8) -> float:
+    """exp(mean token NLL) over ``texts`` (each followed by EOS; long ones in windows)."""
+    nll, n = negative_log_likelihood(model, _batches(tokenizer, texts, max_length, batch_size, False))
+    if n == 0:
+        raise DataError("perplexity needs at least one text with two or more tokens.")
+    return math.exp(nll / n)
+
+
+def train_causal_lm(model: Any, tokenizer: Any, train: Sequence[str], validation: Sequence[str], config: TrainConfig,
+                    *, seed: int = 0, device: str = "auto") -> tuple[Any, dict[str, Any]]:
+    """Causal-LM fine-tuning (full or LoRA) on accelerate; keeps the weights of the best validation
+    loss and stops after ``patience`` epochs without improvement, ``max_steps`` or the time budget.
+    A LoRA model is merged back into the base weights so it saves as a plain model."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from transformers import get_linear_schedule_with_warmup
+
+    set_seed(seed)
+    if config.method == "lora":
+        from peft import LoraConfig, get_peft_model
+        from peft import TaskType as PeftTask
+
+        model = get_peft_model(model, LoraConfig(task_type=PeftTask.CAUSAL_LM, r=config.lora.r,
+                                                 lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
+                                                 target_modules=config.lora.target_modules))
+    use_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+    accelerator = Accelerator(cpu=use_cpu)
+    train_batches = _batches(tokenizer, train, config.max_length, config.batch_size, True, seed)
+    if not train_batches:
+        raise DataError("the training corpus has no text of two or more tokens.")
+    val_batches = _batches(tokenizer, validation, config.max_length, config.eval_batch_size, False)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
+                                  lr=config.learning_rate or 5e-5, weight_decay=config.weight_decay)
+    total = len(train_batches) * config.epochs
+    if config.max_steps:
+        total = min(total, config.max_steps)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    history: list[dict[str, float]] = []
+    best, best_state, bad, steps, stop = math.inf, None, 0, 0, "epochs"
+    start = time.perf_counter()
+    for epoch in range(config.epochs):
+        model.train()
+        rng = random.Random(seed + epoch)
+        order = list(range(len(train_batches)))
+        rng.shuffle(order)
+        losses = []
+        for i in order:
+            batch = {k: v.to(accelerator.device) for k, v in train_batches[i].items()}
+            loss = model(**batch).loss
+            accelerator.backward(loss)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            losses.append(float(loss.detach()))
+            steps += 1
+            if steps >= total:
+                stop = "max_steps"
+                break
+            if config.time_budget_s and time.perf_counter() - start > config.time_budget_s:
+                stop = "time_budget"
+                break
+        val_loss = math.nan
+        if val_batches:
+            nll, n = negative_log_likelihood(model, val_batches)
+            val_loss = nll / max(n, 1)
+        history.append({"epoch": epoch + 1, "train_loss": sum(losses) / max(len(losses), 1), "val_loss": val_loss})
+        score = val_loss if val_batches else history[-1]["train_loss"]
+        if score < best:
+            best, bad = score, 0
+            best_state = {k: v.detach().clone() for k, v in accelerator.unwrap_model(model).state_dict().items()}
+        else:
+            bad += 1
+            if bad >= config.patience:
+                stop = "early_stopping"
+                break
+        if stop in ("max_steps", "time_budget"):
+            break
+    model = accelerator.unwrap_model(model)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    if config.method == "lora":
+        model = model.merge_and_unload()
+    model.eval()
+    meta = {"history": history, "steps": steps, "stop_reason": stop, "best_val_loss": best,
+            "train_seconds": round(time.perf_counter() - start, 2), "train_config": config.model_dump(mode="json")}
+    return model, meta
+
+
+# --------------------------------------------------------------------------- task types
+
+
+def split_corpus(examples: list[Example], train: float, validation: float, seed: int) -> tuple[list, list, list]:
+    docs = list(examples)
+    random.Random(seed).shuffle(docs)
+    n = len(docs)
+    n_test = max(1, round(n * (1 - train - validation))) if n >= 3 else 0
+    n_val = max(1, round(n * validation)) if n >= 3 and validation > 0 else 0
+    test, val, tr = docs[:n_test], docs[n_test : n_test + n_val], docs[n_test + n_val :]
+    return tr, val, test
+
+
+class TextGeneration(TaskType):
+    name = "text_generation"
+    description = "continue or generate text with a causal language model (scored by perplexity)"
+    #: prompts from test documents completed during evaluation (tokens/s, and syntax for code)
+    sample_prompts = 4
+
+    def load_data(self, context: Any) -> DataSplits:
+        from autoglm_core.data.language import detect_language
+        from autoglm_core.data.load import load_file
+
+        ref = context.spec.data
+        if ref is None:
+            raise DataError("no data given: pass a text corpus (a .txt file with format 'text', or csv/jsonl with a text column).")
+        parts: dict[str, list[Example]] = {}
+        files, issues, rows = [], [], 0
+        for name in ("path", "train", "validation", "test"):
+            p = getattr(ref, name)
+            if p:
+                loaded = load_file(p, ref, context.manager, require_label=False)
+                files.append(p)
+                issues += loaded.issues
+                rows += loaded.rows_read
+                parts[name] = loaded.examples
+        split = context.config.split
+        if "path" in parts:
+            train, val, test = split_corpus(parts["path"], split.train, split.validation, context.seed)
+        else:
+            train = parts["train"]
+            val, test = parts.get("validation"), parts.get("test")
+            if val is None or test is None:
+                tr, va, te = split_corpus(train, split.train, split.validation, context.seed)
+                train, val, test = tr, (val if val is not None else va), (test if test is not None else te)
+        if not train or not test:
+            raise DataError(f"{', '.join(files)}: need at least 3 documents (lines) to make train and test splits; "
+                            f"got train={len(train)}, test={len(test)}.")
+        all_docs = train + val + test
+        summary = DataSummary(files=files, rows_read=rows, rows_used=len(all_docs), rows_skipped=len(issues),
+                              skipped=issues[:100], label_counts={},
+                              split_sizes={"train": len(train), "validation": len(val), "test": len(test)},
+                              language=detect_language(ex.text for ex in all_docs[:2000]), text_column=None)
+        return DataSplits(train, val, test, [], summary)
+
+    def zero_shot(self, context: Any, candidate: CandidateSpec) -> VariantResult | None:
+        if candidate.builder == "tiny-gpt2":
+            return None  # a random model: its perplexity is just the vocabulary size
+        from autoglm_core.tasks.text_classification.plugin import build
+
+        built = build(context, candidate)
+        return self.evaluate(context, built, "zero-shot")
+
+    def train(self, context: Any, candidate: CandidateSpec) -> BuiltModel:
+        from autoglm_core.tasks.text_classification.plugin import build
+
+        built = build(context, candidate)
+        cfg = context.train_config(candidate)
+        model, meta = train_causal_lm(built.model, built.tokenizer, [ex.text for ex in context.splits.train],
+                                      [ex.text for ex in context.splits.validation], cfg, seed=context.seed,
+                                      device=context.device)
+        built.model, built.variant, built.meta = model, "fine-tuned", meta
+        return built
+
+    def extra_metrics(self, built: BuiltModel, completions: list[str], prompts: list[str]) -> dict[str, float]:
+        return {}
+
+    @classmethod
+    def load_model(cls, directory: Path, meta: dict[str, Any], *, allow_pickle: bool = False,
+                   trust_remote_code: bool = False, **_: Any) -> BuiltModel:
+        """Reload a saved causal LM (the runner's resume and ``autoglm_core.load_model`` use this)."""
+        model, tokenizer = load_causal_lm(str(directory), trust_remote_code, allow_pickle)
+        cand = meta.get("candidate")
+        return BuiltModel(model=model, tokenizer=tokenizer, labels=[], task_type=meta.get("task_type", cls.name),
+                          candidate=CandidateSpec.model_validate(cand) if cand else None,
+                          variant=meta.get("variant", "fine-tuned"), meta=meta.get("meta", {}))
+
+    def evaluate(self, context: Any, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
+        from autoglm_core.builtin.evaluators import parameter_count, size_on_disk_mb
+
+        max_length = context.train_config(built.candidate).max_length if built.candidate else 128
+        test = [ex.text for ex in context.splits.test]
+        nll, n = negative_log_likelihood(built.model, _batches(built.tokenizer, test, max_length, 8, False))
+        if n == 0:
+            raise DataError("the test split has no text of two or more tokens: perplexity is undefined.")
+        metrics: dict[str, float] = {"perplexity": math.exp(nll / n), "loss": nll / n, "test_tokens": float(n)}
+        prompts, completions, tps = self._sample(built, test)
+        if tps is not None:
+            metrics["generate_tokens_per_s"] = tps
+        metrics.update(self.extra_metrics(built, completions, prompts))
+        for ref in context.config.evaluate.evaluators:  # e.g. lm-eval benchmarks on the causal LM
+            evaluator = context.manager.registry("evaluator").get(ref.name)(ref.options, where=f"evaluator {ref.name!r} options")
+            metrics.update(evaluator.evaluate(built, context))
+        cand = built.candidate or CandidateSpec(name="model", backbone="unknown")
+        return VariantResult(candidate=cand.name, variant=variant, backbone=cand.backbone, metrics=metrics,
+                             params=parameter_count(built.model), size_mb=size_on_disk_mb(model_dir),
+                             model_dir=context.rel(model_dir) if model_dir is not None else None,
+                             notes=[f"perplexity over {n} test tokens"])
+
+    def _sample(self, built: BuiltModel, test: list[str]) -> tuple[list[str], list[str], float | None]:
+        """Greedy completions of the first half of a few test documents (throughput, syntax)."""
+        from autoglm_core.tasks.text_generation.decoding import context_length, generate_text
+
+        prompts = []
+        for t in test[: self.sample_prompts]:
+            ids = built.tokenizer(t, add_special_tokens=False)["input_ids"]
+            if len(ids) >= 2:
+                prompts.append(built.tokenizer.decode(ids[: max(1, min(len(ids) // 2, 64))]))
+        if not prompts:
+            return [], [], None
+        limit = context_length(built.model) or 10**9
+        new = max(1, min(32, limit - 70))
+        start = time.perf_counter()
+        completions = generate_text(built.model, built.tokenizer, prompts, "greedy", max_new_tokens=new)
+        elapsed = time.perf_counter() - start
+        return prompts, completions, round(len(prompts) * new / elapsed, 2) if elapsed > 0 else None
+
+
+class CodeGeneration(TextGeneration):
+    name = "code_generation"
+    description = "generate source code with a causal LM (perplexity on the code corpus, syntax validity of completions)"
+
+    def extra_metrics(self, built: BuiltModel, completions: list[str], prompts: list[str]) -> dict[str, float]:
+        from autoglm_core.tasks.code_generation.assistant import syntax_error, truncate_completion
+
+        if not completions:
+            return {}
+        ok = sum(syntax_error(p + truncate_completion(c)) is None for p, c in zip(prompts, completions, strict=True))
+        return {"syntax_ok_rate": ok / len(completions)}
+
+
+# --------------------------------------------------------------------------- zero-shot by likelihood
+
+
+class LMLikelihoodScorer(ZeroShotScorer):
+    """P(label | prompt(text)) under a causal LM: each label is scored by the log-likelihood of its
+    tokens after the prompt (mean per token by default, so long labels are not penalised)."""
+
+    name = "lm-likelihood"
+    description = "zero-shot classification with a causal LM by label log-likelihood after a prompt template"
+
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        template: str = Field("classification", description="prompt template name (autoglm_core.tasks.text_classification.prompts)")
+        normalize: Literal["mean", "sum"] = Field("mean", description="per-token mean or sum of label log-probs")
+        batch_size: int = Field(16, ge=1)
+        max_length: int = Field(256, ge=8)
+
+    def predict_proba(self, built: BuiltModel, texts: Sequence[str], labels: Sequence[str], language: str) -> Any:
+        import numpy as np
+
+        from autoglm_core.tasks.text_classification.prompts import label_prefix, render
+
+        model, tok = built.model, built.tokenizer
+        if not labels:
+            raise ConfigError("lm-likelihood zero-shot scoring needs at least one label.")
+        if getattr(model.config, "is_encoder_decoder", False) or not hasattr(model, "get_output_embeddings") \
+                or model.get_output_embeddings() is None:
+            raise ConfigError(
+                f"the lm-likelihood zero-shot scorer needs a causal language model; {type(model).__name__} has no "
+                f"language-modelling head. Use the 'similarity' scorer for encoders."
+            )
+        lang = "zh" if language == "zh" else language
+        prefix = label_prefix(lang)
+        label_ids = [tok(prefix + lab, add_special_tokens=False)["input_ids"] for lab in labels]
+        if any(not ids for ids in label_ids):
+            raise ConfigError(f"a label tokenizes to nothing: {[lab for lab, i in zip(labels, label_ids, strict=True) if not i]}.")
+        scores = np.zeros((len(texts), len(labels)), dtype=np.float64)
+        pairs = []
+        for ti, text in enumerate(texts):
+            prompt_ids = tok(render(self.options.template, lang, text=text), add_special_tokens=False)["input_ids"]
+            for li, lids in enumerate(label_ids):
+                keep = max(1, self.options.max_length - len(lids))
+                pairs.append((ti, li, prompt_ids[-keep:], lids))
+        for i in range(0, len(pairs), self.options.batch_size):
+            chunk = pairs[i : i + self.options.batch_size]
+            for (ti, li, _, lids), lp in zip(chunk, self._label_logprobs(model, tok, chunk), strict=True):
+                scores[ti, li] = lp / len(lids) if self.options.normalize == "mean" else lp
+        scores -= scores.max(axis=1, keepdims=True)
+        probs = np.exp(scores)
+        return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    @staticmethod
+    def _label_logprobs(model: Any, tok: Any, chunk: list[tuple[int, int, list[int], list[int]]]) -> list[float]:
+        import torch
+
+        device = next(model.parameters()).device
+        seqs = [p + lab for _, _, p, lab in chunk]
+        width = max(map(len, seqs))
+        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for r, s in enumerate(seqs):
+            ids[r, : len(s)] = torch.tensor(s)
+            mask[r, : len(s)] = 1
+        model.eval()
+        with torch.inference_mode():
+            logp = torch.log_softmax(model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float(), -1)
+        out = []
+        for r, (_, _, p, lab) in enumerate(chunk):
+            positions = torch.arange(len(p) - 1, len(p) + len(lab) - 1)
+            out.append(float(logp[r, positions, torch.tensor(lab)].sum()))
+        return out
+
+
+# --------------------------------------------------------------------------- registration
+
+
+@hookimpl
+def autoglm_register_task_types(register: Any) -> None:
+    register(TextGeneration)
+    register(CodeGeneration)
+
+
+@hookimpl
+def autoglm_register_data_loaders(register: Any) -> None:
+    register(TextCorpusLoader)
+    register(TextFileLoader)
+
+
+@hookimpl
+def autoglm_register_zero_shot(register: Any) -> None:
+    register(LMLikelihoodScorer)

@@ -1,0 +1,350 @@
+"""Training in several processes: torch.distributed.run (torchrun) launches the workers, accelerate
+wraps the model in DDP (CPU: gloo, GPU: NCCL) and shards the batches.
+
+The parent process (the pipeline) never joins the process group. It writes a *job folder*::
+
+    job.json        TrainConfig, seed, device, model class
+    data.json       training and validation examples, labels
+    init/           the model to start from + tokenizer (safetensors; identical start on every rank)
+
+and runs ``python -m torch.distributed.run --nproc_per_node N -m autoglm_core.training.distributed JOB``.
+Every worker loads ``init/``, calls :func:`autoglm_core.training.finetune.fine_tune` (the same loop as one
+process: ``batch_size`` is the *global* batch, accelerate's ``split_batches`` gives each rank its
+slice of every batch), and rank 0 writes ``out/`` (model) and ``result.json``. The parent loads it.
+
+Failures: a worker that raises writes ``error_rank<R>.json`` (type, message, traceback) and exits;
+torchrun then stops the other workers; the parent raises :class:`DistributedTrainingError` naming
+the first failing rank. A worker stuck in a collective fails after ``train.dist_timeout_s``.
+
+Several machines: see docs/distributed.md (``AUTOGLM_TORCHRUN_ARGS`` and ``AUTOGLM_DIST_JOB_DIR``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from autoglm_core.types.data import Example
+from autoglm_core.types.errors import AutoGLMError, ConfigError
+from autoglm_core.types.schemas import TrainConfig
+
+log = logging.getLogger(__name__)
+
+WORKER_ENV = "AUTOGLM_DIST_WORKER"
+#: extra torchrun arguments (replace the default ``--standalone``), e.g. for several machines:
+#: "--nnodes 2 --node_rank 0 --rdzv_backend c10d --rdzv_endpoint head:29500 --rdzv_id myjob"
+TORCHRUN_ARGS_ENV = "AUTOGLM_TORCHRUN_ARGS"
+#: job folder on storage that every machine sees (default: a fresh temporary folder)
+JOB_DIR_ENV = "AUTOGLM_DIST_JOB_DIR"
+#: fault injection for tests: "RANK:STEP" makes that rank raise at that micro-batch
+FAULT_ENV = "AUTOGLM_DIST_FAULT"
+
+
+class DistributedTrainingError(AutoGLMError):
+    """A training worker failed; the message names the rank and its error."""
+
+
+def in_worker() -> bool:
+    return os.environ.get(WORKER_ENV) == "1"
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def check_num_processes(n: int, device: str, batch_size: int | None = None, *, field: str = "train.num_processes") -> None:
+    """A clear error before anything starts when N processes cannot run here."""
+    if n < 1:
+        raise ConfigError(f"{field} must be at least 1, got {n}.")
+    if device == "cuda":
+        import torch
+
+        gpus = torch.cuda.device_count()
+        if n > gpus:
+            raise ConfigError(
+                f"{field}={n} asks for more processes than this machine has GPUs ({gpus}); one process per GPU. "
+                f"Lower {field}, or spread the run over several machines (docs/distributed.md)."
+            )
+    else:
+        cpus = usable_cpus()
+        if n > cpus:
+            raise ConfigError(
+                f"{field}={n} asks for more training processes than this machine can run: it has {cpus} usable CPU "
+                f"core(s) (os.sched_getaffinity / os.cpu_count()), and each process needs at least one. Lower "
+                f"{field} to {cpus} or less, or spread the run over several machines (docs/distributed.md)."
+            )
+    if batch_size is not None and batch_size % n:
+        raise ConfigError(
+            f"train.batch_size={batch_size} cannot be split evenly across {field}={n}: batch_size is the global "
+            f"batch (each process gets batch_size / num_processes examples). Choose a multiple of {n}."
+        )
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+def write_job(job_dir: Path, model: Any, tokenizer: Any, train: Sequence[Example], validation: Sequence[Example],
+              labels: Sequence[str], config: TrainConfig, seed: int, device: str, progress: bool, desc: str) -> None:
+    (job_dir / "init").mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(job_dir / "init", safe_serialization=True)
+    tokenizer.save_pretrained(job_dir / "init")
+    data = {
+        "labels": list(labels),
+        "train": [{"text": ex.text, "label": ex.label} for ex in train],
+        "validation": [{"text": ex.text, "label": ex.label} for ex in validation],
+    }
+    (job_dir / "data.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    job = {"config": config.model_dump(mode="json"), "seed": seed, "device": device, "progress": progress,
+           "desc": desc, "model_class": type(model).__name__, "created": time.time()}
+    # job.json last: remote workers wait for it, so everything it refers to is there when it appears
+    tmp = job_dir / "job.json.partial"
+    tmp.write_text(json.dumps(job), encoding="utf-8")
+    tmp.rename(job_dir / "job.json")
+
+
+def torchrun_command(job_dir: Path, num_processes: int) -> list[str]:
+    extra = os.environ.get(TORCHRUN_ARGS_ENV)
+    rdzv = shlex.split(extra) if extra else ["--standalone"]  # --standalone: local rendezvous on a free port
+    return [sys.executable, "-m", "torch.distributed.run", *rdzv, f"--nproc_per_node={num_processes}",
+            "--max_restarts=0", "-m", "autoglm_core.training.distributed", str(job_dir)]
+
+
+def _pump(stream: Any, log_path: Path, echo: bool) -> None:
+    with open(log_path, "ab") as fh:
+        for chunk in iter(lambda: stream.read1(4096), b""):
+            fh.write(chunk)
+            fh.flush()
+            if echo:
+                sys.stderr.buffer.write(chunk)
+                sys.stderr.buffer.flush()
+
+
+def _stop(proc: subprocess.Popen[bytes], grace_s: float = 20.0) -> None:
+    """Stop torchrun and its workers (their own process group, started by us)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(grace_s)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def worker_error(job_dir: Path, returncode: int, log_path: Path) -> DistributedTrainingError:
+    errors = []
+    for path in job_dir.glob("error_rank*.json"):
+        try:
+            errors.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    if errors:
+        # the first rank to fail is the cause; the others usually fail after it (connection closed)
+        first = min(errors, key=lambda e: e["time"])
+        others = sorted(e["rank"] for e in errors if e is not first)
+        tail = first["traceback"].strip().splitlines()[-6:]
+        more = f" Ranks {others} failed after it." if others else ""
+        return DistributedTrainingError(
+            f"distributed training failed: worker rank {first['rank']} of {first['world_size']} raised "
+            f"{first['type']}: {first['message']}.{more} The train stage was not recorded as done: fix the cause and "
+            f"rerun with --resume. Last lines of its traceback: " + " | ".join(x.strip() for x in tail)
+        )
+    tail = log_path.read_text(encoding="utf-8", errors="replace")[-1500:] if log_path.exists() else ""
+    return DistributedTrainingError(
+        f"distributed training failed: torchrun exited with status {returncode} and no worker reported an error "
+        f"(killed by a signal or out of memory?). The train stage was not recorded as done; rerun with --resume. "
+        f"Launcher output (end): {tail}"
+    )
+
+
+def fine_tune_distributed(model: Any, tokenizer: Any, train: Sequence[Example], validation: Sequence[Example],
+                          labels: Sequence[str], config: TrainConfig, *, seed: int = 0, device: str = "auto",
+                          progress: bool = True, desc: str = "train",
+                          on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> Any:
+    """:func:`autoglm_core.training.finetune.fine_tune` in ``config.num_processes`` processes; returns its TrainResult."""
+    from autoglm_core.training.finetune import TrainResult
+
+    device = resolve_device(device)
+    n = config.num_processes
+    check_num_processes(n, device, config.batch_size)
+    given = os.environ.get(JOB_DIR_ENV)
+    job_dir = Path(given) if given else Path(tempfile.mkdtemp(prefix="autoglm-dist-"))
+    job_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("job.json", "result.json", "progress.jsonl", "launcher.log", "out"):
+        p = job_dir / stale
+        shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    for p in job_dir.glob("error_rank*.json"):
+        p.unlink()
+    try:
+        write_job(job_dir, model, tokenizer, train, validation, labels, config, seed, device, progress, desc)
+        cmd = torchrun_command(job_dir, n)
+        log.info("%s: launching %d training processes: %s", desc, n, shlex.join(cmd))
+        env = dict(os.environ)
+        env.pop(WORKER_ENV, None)
+        log_path = job_dir / "launcher.log"
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+        pump = threading.Thread(target=_pump, args=(proc.stdout, log_path, progress), daemon=True)
+        pump.start()
+        progress_path, seen = job_dir / "progress.jsonl", 0
+        try:
+            while True:
+                done = proc.poll() is not None
+                if on_epoch is not None and progress_path.exists():
+                    lines = progress_path.read_text(encoding="utf-8").splitlines()
+                    for line in lines[seen:]:
+                        rec = json.loads(line)
+                        on_epoch(int(rec["epoch"]), rec)  # may raise (pruning): the finally stops the workers
+                    seen = len(lines)
+                if done:
+                    break
+                time.sleep(0.3)
+        finally:
+            _stop(proc)
+            pump.join(5)
+        if proc.returncode != 0 or not (job_dir / "result.json").exists():
+            raise worker_error(job_dir, proc.returncode, log_path)
+        info = json.loads((job_dir / "result.json").read_text(encoding="utf-8"))
+        import transformers
+
+        cls = getattr(transformers, info["model_class"])
+        trained = cls.from_pretrained(job_dir / "out", use_safetensors=True)
+        if device == "cuda":
+            trained = trained.to("cuda")
+        trained.eval()
+        return TrainResult(model=trained, history=info["history"], best_epoch=info["best_epoch"], steps=info["steps"],
+                           duration_s=info["duration_s"], stopped_early=info["stopped_early"],
+                           stop_reason=info["stop_reason"], num_processes=info["num_processes"], syncs=info["syncs"])
+    finally:
+        if not given:
+            shutil.rmtree(job_dir, ignore_errors=True)
+        else:  # workers started later on other machines must not pick up this finished job
+            (job_dir / "job.json").unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+def worker_accelerator(use_cpu: bool, accumulation: int, config: TrainConfig) -> Any:
+    """The Accelerator of a worker: batches split across ranks (global batch = batch_size, the same
+    data order as one process), and a collective timeout so that a dead peer cannot hang the rest."""
+    from datetime import timedelta
+
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration, InitProcessGroupKwargs
+
+    pg = InitProcessGroupKwargs(backend="gloo" if use_cpu else "nccl", timeout=timedelta(seconds=config.dist_timeout_s))
+    return Accelerator(cpu=use_cpu, gradient_accumulation_steps=accumulation,
+                       dataloader_config=DataLoaderConfiguration(split_batches=True), kwargs_handlers=[pg])
+
+
+def _wait_for_job(job_dir: Path, timeout_s: float = 600.0) -> dict[str, Any]:
+    """Workers on other machines may start before the head node has written the job."""
+    path = job_dir / "job.json"
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no job.json in {job_dir} after {timeout_s:g}s")
+        time.sleep(1.0)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _fault_loss(spec: str, rank: int) -> Any:
+    want_rank, _, want_step = spec.partition(":")
+    if int(want_rank) != rank:
+        return None
+    calls = {"n": 0}
+
+    def loss(model: Any, batch: dict[str, Any]) -> Any:
+        calls["n"] += 1
+        if calls["n"] >= int(want_step or 1):
+            raise RuntimeError(f"injected fault ({FAULT_ENV}={spec}) at micro-batch {calls['n']}")
+        return model(**batch).loss
+
+    return loss
+
+
+def worker_main(job_dir: str) -> int:
+    rank = int(os.environ.get("RANK", "0"))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    os.environ[WORKER_ENV] = "1"
+    root = Path(job_dir)
+    try:
+        job = _wait_for_job(root)
+        config = TrainConfig.model_validate(job["config"])
+        data = json.loads((root / "data.json").read_text(encoding="utf-8"))
+        import transformers
+
+        from autoglm_core.training.finetune import fine_tune
+
+        cls = getattr(transformers, job["model_class"])
+        model = cls.from_pretrained(root / "init", use_safetensors=True)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(root / "init")
+        train = [Example(text=d["text"], label=d["label"]) for d in data["train"]]
+        validation = [Example(text=d["text"], label=d["label"]) for d in data["validation"]]
+        progress_path = root / "progress.jsonl"
+
+        def on_epoch(epoch: int, record: dict[str, float]) -> None:
+            with open(progress_path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+
+        fault = os.environ.get(FAULT_ENV)
+        result = fine_tune(model, tokenizer, train, validation, data["labels"], config, seed=job["seed"],
+                           device=job["device"], progress=job["progress"] and rank == 0, desc=job["desc"],
+                           on_epoch=on_epoch, compute_loss=_fault_loss(fault, rank) if fault else None)
+        if rank == 0:
+            result.model.save_pretrained(root / "out", safe_serialization=True)
+            info = {"history": result.history, "best_epoch": result.best_epoch, "steps": result.steps,
+                    "duration_s": result.duration_s, "stopped_early": result.stopped_early,
+                    "stop_reason": result.stop_reason, "num_processes": result.num_processes,
+                    "syncs": result.syncs, "model_class": type(result.model).__name__}
+            tmp = root / "result.json.partial"
+            tmp.write_text(json.dumps(info), encoding="utf-8")
+            tmp.rename(root / "result.json")
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+        return 0
+    except BaseException as exc:
+        import traceback
+
+        err = {"rank": rank, "world_size": world, "type": type(exc).__name__, "message": str(exc),
+               "traceback": traceback.format_exc(), "time": time.time(), "host": os.uname().nodename}
+        (root / f"error_rank{rank}.json").write_text(json.dumps(err), encoding="utf-8")
+        raise
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        print("usage: python -m torch.distributed.run --nproc_per_node N -m autoglm_core.training.distributed JOB_DIR",
+              file=sys.stderr)
+        sys.exit(2)
+    sys.exit(worker_main(sys.argv[1]))

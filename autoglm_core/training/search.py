@@ -1,0 +1,286 @@
+"""Budgeted search over backbones and training hyper-parameters with Optuna.
+
+When ``search:`` is set in the PipelineConfig, a ``search`` stage runs after ``data``: each Optuna
+trial picks a backbone and TrainConfig values from ``search.space``, fine-tunes (in
+``train.num_processes`` processes when set) and reports the validation metric after every epoch, so
+that the pruner (median) stops trials that are worse than the median of earlier trials at the same
+epoch. The best trial becomes the run's only candidate; the usual train/evaluate/compress stages
+follow. The study lives in ``search.storage`` (default ``sqlite:///<run_dir>/search.db``): a killed
+search resumes with its finished trials, and an RDB URL shared by several machines lets them work
+on one study.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from autoglm_core.types.errors import ConfigError, did_you_mean
+from autoglm_core.types.schemas import CandidateSpec, SearchConfig, TrainConfig
+
+log = logging.getLogger(__name__)
+
+BACKBONE = "backbone"
+
+
+# --------------------------------------------------------------------------- the space
+
+
+def parse_dimension(name: str, value: Any) -> dict[str, Any]:
+    """One entry of ``search.space`` -> {"kind": "float"|"int"|"categorical", ...}; errors name the field."""
+    where = f"search.space.{name}"
+    if isinstance(value, dict):
+        if "choices" in value:
+            choices = value["choices"]
+            if set(value) != {"choices"} or not isinstance(choices, list) or not choices:
+                raise ConfigError(f"{where}: give {{choices: [a, b, ...]}} with a non-empty list and nothing else.")
+            return {"kind": "categorical", "choices": choices}
+        unknown = set(value) - {"low", "high", "log", "step"}
+        if unknown or not {"low", "high"} <= set(value):
+            raise ConfigError(f"{where}: a range is {{low, high}} with optional log and step (got keys {sorted(value)}).")
+        low, high, log_, step = value["low"], value["high"], bool(value.get("log", False)), value.get("step")
+    elif isinstance(value, list) and len(value) in (2, 3) and all(_is_number(v) for v in value[:2]) and (
+            len(value) == 2 or value[2] in ("log", "linear")):
+        low, high, log_, step = value[0], value[1], len(value) == 3 and value[2] == "log", None
+    elif isinstance(value, list) and value:
+        return {"kind": "categorical", "choices": value}
+    else:
+        raise ConfigError(f"{where}: expected [low, high], [low, high, 'log'], a list of choices or a mapping; "
+                          f"got {value!r}.")
+    if not (_is_number(low) and _is_number(high)) or low >= high:
+        raise ConfigError(f"{where}: the range needs numbers with low < high (got {low!r}, {high!r}).")
+    if log_ and low <= 0:
+        raise ConfigError(f"{where}: a log range needs low > 0 (got {low!r}).")
+    kind = "int" if isinstance(low, int) and isinstance(high, int) and not isinstance(step, float) else "float"
+    return {"kind": kind, "low": low, "high": high, "log": log_, "step": step}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def check_space(search: SearchConfig, explicit_train_fields: set[str]) -> dict[str, dict[str, Any]]:
+    """Validate every name and range (plan time, before any work)."""
+    fields = set(TrainConfig.model_fields)
+    dims: dict[str, dict[str, Any]] = {}
+    if not search.space:
+        raise ConfigError("search.space is empty: name at least one TrainConfig field or 'backbone' to search over.")
+    for name, value in search.space.items():
+        if name != BACKBONE and name not in fields:
+            raise ConfigError(
+                f"search.space.{name}: not a TrainConfig field nor 'backbone'.{did_you_mean(name, [*fields, BACKBONE])} "
+                f"Searchable: backbone, {', '.join(sorted(fields))}."
+            )
+        if name in explicit_train_fields:
+            raise ConfigError(f"search.space.{name} is searched but train.{name} is also set; remove one of them.")
+        dims[name] = parse_dimension(name, value)
+        if name == BACKBONE and dims[name]["kind"] != "categorical":
+            raise ConfigError("search.space.backbone: give a list of backbone names, e.g. [minilm, tiny-bert].")
+    return dims
+
+
+def suggest(trial: Any, dims: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, d in dims.items():
+        if d["kind"] == "categorical":
+            out[name] = trial.suggest_categorical(name, d["choices"])
+        elif d["kind"] == "int":
+            out[name] = trial.suggest_int(name, d["low"], d["high"], log=d["log"], step=d["step"] or 1)
+        else:
+            out[name] = trial.suggest_float(name, d["low"], d["high"], log=d["log"], step=d["step"])
+    return out
+
+
+# --------------------------------------------------------------------------- the study
+
+
+def redact(url: str) -> str:
+    """Hide a password in an RDB URL before it goes into the report."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def storage_url(search: SearchConfig, run_dir: Path) -> str:
+    return search.storage or f"sqlite:///{Path(run_dir).resolve() / 'search.db'}"
+
+
+def backbone_choices(dims: dict[str, dict[str, Any]], planned: list[CandidateSpec]) -> dict[str, CandidateSpec]:
+    if BACKBONE not in dims:
+        return {c.backbone: c for c in planned}
+    from autoglm_core.builtin.candidates import resolve_backbone
+
+    out: dict[str, CandidateSpec] = {}
+    for i, name in enumerate(dims[BACKBONE]["choices"]):
+        match = next((c for c in planned if c.backbone == name or c.name == name), None)
+        out[str(name)] = match or resolve_backbone(str(name), i)
+    return out
+
+
+def require_optuna() -> Any:
+    """optuna, or a ConfigError that says how to get it (it is an optional extra)."""
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError("the 'search:' section needs Optuna: pip install 'autoglm-core[search]' "
+                          "(or pip install optuna), or remove 'search:' from the config.") from None
+    return optuna
+
+
+def run_search(ctx: Any, task_type: Any, planned: list[CandidateSpec]) -> tuple[CandidateSpec, dict[str, Any]]:
+    """Run (or resume) the study; returns the best trial's candidate and the stage metrics."""
+    optuna = require_optuna()
+
+    from autoglm_core.training.finetune import fine_tune
+
+    search: SearchConfig = ctx.config.search
+    dims = check_space(search, set(ctx.config.train.model_fields_set))
+    choices = backbone_choices(dims, planned)
+    if BACKBONE not in dims and len(choices) > 1:
+        dims = {BACKBONE: {"kind": "categorical", "choices": list(choices)}, **dims}
+    if not ctx.splits.validation:
+        raise ConfigError("search needs a validation split to score trials: set split.validation > 0 "
+                          "(or give --validation FILE).")
+    metric = search.metric or ctx.config.train.early_stopping_metric
+    direction = "minimize" if metric == "loss" else "maximize"
+    url = storage_url(search, ctx.run_dir)
+    name = search.study_name or f"autoglm-{ctx.spec.spec_hash()}"
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1) if search.pruner == "median"
+              else optuna.pruners.NopPruner())
+    sampler = optuna.samplers.TPESampler(seed=search.sampler_seed if search.sampler_seed is not None else ctx.seed)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.create_study(study_name=name, storage=url, direction=direction, pruner=pruner,
+                                    sampler=sampler, load_if_exists=True)
+    except Exception as exc:  # bad URL, missing driver, unreachable server
+        raise ConfigError(f"search.storage {redact(url)!r}: cannot open the Optuna study: {exc}") from None
+
+    def objective(trial: Any) -> float:
+        params = suggest(trial, dims)
+        cand = choices[str(params.get(BACKBONE, next(iter(choices))))]
+        cfg = ctx.train_config(cand).model_copy(update={k: v for k, v in params.items() if k != BACKBONE})
+        cfg = TrainConfig.model_validate(cfg.model_dump())
+        built = _build(ctx, task_type, cand)
+
+        def report(epoch: int, record: dict[str, float]) -> None:
+            value = record.get(f"val_{metric}")
+            if value is None:
+                return
+            trial.report(float(value), epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {epoch}: val_{metric}={value:.4f}")
+
+        result = fine_tune(built.model, built.tokenizer, ctx.splits.train, ctx.splits.validation, built.labels, cfg,
+                           seed=ctx.seed, device=ctx.device, progress=ctx.progress, on_epoch=report,
+                           desc=f"trial {trial.number} {cand.name}")
+        values = [h[f"val_{metric}"] for h in result.history if f"val_{metric}" in h]
+        if not values:
+            raise RuntimeError("the trial produced no validation metric")
+        return min(values) if direction == "minimize" else max(values)
+
+    finished = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    remaining = max(search.trials - len(finished), 0)
+    t0 = time.perf_counter()
+    if remaining:
+        study.optimize(objective, n_trials=remaining, timeout=search.timeout_s, gc_after_trial=True)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        raise ConfigError(f"search: none of {len(study.trials)} trial(s) completed within the budget "
+                          f"(trials={search.trials}, timeout_s={search.timeout_s}); raise search.timeout_s.")
+    best = study.best_trial
+    cand = choices[str(best.params.get(BACKBONE, next(iter(choices))))]
+    overrides = {**cand.train_overrides, **{k: v for k, v in best.params.items() if k != BACKBONE}}
+    desc = ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items())
+    chosen = cand.model_copy(update={
+        "name": f"s{best.number}-{cand.name}", "train_overrides": overrides,
+        "reason": f"Optuna search: best of {len(study.trials)} trials, val {metric} {best.value:.4f} ({desc})",
+    })
+    trials = [{
+        "number": t.number, "state": t.state.name.lower(), "value": t.value, "params": t.params,
+        "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
+        "duration_s": round(t.duration.total_seconds(), 2) if t.duration else None,
+    } for t in study.trials]
+    metrics = {
+        "study_name": name, "storage": redact(url), "direction": direction, "metric": f"val_{metric}",
+        "budget": {"trials": search.trials, "timeout_s": search.timeout_s},
+        "n_trials": len(trials), "n_complete": len(complete),
+        "n_pruned": sum(t["state"] == "pruned" for t in trials),
+        "n_failed": sum(t["state"] == "fail" for t in trials),
+        "best_trial": best.number, "best_value": best.value, "best_params": best.params,
+        "candidate": chosen.model_dump(mode="json"), "trials": trials,
+        "seconds_this_run": round(time.perf_counter() - t0, 2),
+    }
+    return chosen, metrics
+
+
+def _build(ctx: Any, task_type: Any, cand: CandidateSpec) -> Any:
+    built = ctx.manager.hook.autoglm_build_model(candidate=cand, spec=ctx.spec, context=ctx)
+    if built is None:
+        raise ConfigError(f"search: no model builder handles backbone {cand.backbone!r} (builder {cand.builder!r}).")
+    return built
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def plot_trials(metrics: dict[str, Any], path: Path) -> bool:
+    """search.png: the value of every trial (pruned ones marked) and the per-epoch curves."""
+    trials = metrics.get("trials") or []
+    if not trials:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    colours = {"complete": "tab:blue", "pruned": "tab:orange", "fail": "tab:red", "running": "tab:gray"}
+    for t in trials:
+        value = t["value"]
+        if value is None and t["intermediate"]:
+            value = list(t["intermediate"].values())[-1]
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            a1.scatter(t["number"], value, color=colours.get(t["state"], "black"),
+                       marker="*" if t["number"] == metrics.get("best_trial") else "o",
+                       s=160 if t["number"] == metrics.get("best_trial") else 40)
+        if t["intermediate"]:
+            xs = [int(k) for k in t["intermediate"]]
+            a2.plot(xs, list(t["intermediate"].values()), marker=".", color=colours.get(t["state"], "black"),
+                    alpha=0.8, linestyle="--" if t["state"] == "pruned" else "-")
+    for state, colour in colours.items():
+        if any(t["state"] == state for t in trials):
+            a1.scatter([], [], color=colour, label=state)
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (a1, a2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    a1.legend(fontsize=8)
+    a1.set_xlabel("trial")
+    a1.set_ylabel(metrics.get("metric", "value"))
+    a1.set_title(f"{metrics.get('n_trials')} trials, best #{metrics.get('best_trial')} (star)")
+    a2.set_xlabel("epoch")
+    a2.set_ylabel(metrics.get("metric", "value"))
+    a2.set_title("per-epoch validation (dashed: pruned)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def search_stage(ctx: Any, task_type: Any, runner: Any, planned: list[CandidateSpec]) -> list[CandidateSpec]:
+    """The ``search`` stage (resumable like every stage); returns the candidate list that replaces
+    the planned one."""
+    from autoglm_core.engine.runner import StageOutput
+
+    def stage() -> StageOutput:
+        chosen, metrics = run_search(ctx, task_type, planned)
+        artifacts = {}
+        if plot_trials(metrics, ctx.run_dir / "search.png"):
+            artifacts["plot"] = "search.png"
+        return StageOutput(metrics=metrics, artifacts=artifacts, notes=[chosen.reason])
+
+    res = runner.run("search", "search", None, stage)
+    return [CandidateSpec.model_validate(res.metrics["candidate"])]
