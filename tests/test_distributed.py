@@ -8,6 +8,7 @@ single-process run within ATOL (measured ~2e-7: float summation order and per-sl
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -147,3 +148,149 @@ def test_a_crashing_worker_stops_the_run_with_its_rank_and_error_and_the_run_res
     train_stage = next(s for s in report.stages if s.key == "c0-tiny-bert/train")
     assert train_stage.status == "ok" and train_stage.metrics["train_config"]["num_processes"] == 2
     assert report.best is not None and (tmp_path / "run" / "model" / "model.safetensors").exists()
+
+
+# --------------------------------------------------------------------------- two nodes on one machine
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def node_env(rank: int, port: int, job_dir) -> dict[str, str]:
+    return {"AUTOGLM_NNODES": "2", "AUTOGLM_NODE_RANK": str(rank), "AUTOGLM_RDZV_ENDPOINT": f"127.0.0.1:{port}",
+            "AUTOGLM_RDZV_ID": f"test-{port}", "AUTOGLM_DIST_JOB_DIR": str(job_dir)}
+
+
+def start_node(rank: int, port: int, job_dir):
+    """Node ``rank`` > 0 as its own process: it joins every job the head posts in ``job_dir``."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from autoglm_core.training.distributed import serve_node; "
+            "sys.exit(serve_node(Path(sys.argv[1]), 1, progress=False, idle_timeout_s=300))")
+    return subprocess.Popen([sys.executable, "-c", code, str(job_dir)], env={**os.environ, **node_env(rank, port, job_dir)})
+
+
+@needs_two_cpus
+def test_two_nodes_of_one_process_each_end_with_the_parameters_of_one_process(dist_setup, tmp_path, monkeypatch):
+    from autoglm_core.training.distributed import finish_nodes
+
+    port, job_dir = free_port(), tmp_path / "job"
+    other = start_node(1, port, job_dir)
+    try:
+        for k, v in node_env(0, port, job_dir).items():
+            monkeypatch.setenv(k, v)
+        two = train(dist_setup)  # num_processes=1 per node, 2 nodes: world size 2
+        finish_nodes(job_dir, ok=True)
+        assert other.wait(120) == 0  # the other node returns once the head says the run is over
+    finally:
+        other.kill()
+    for k in node_env(0, port, job_dir):
+        monkeypatch.delenv(k)
+    one = train(dist_setup)
+    assert two.num_processes == 2 and two.steps == one.steps == 8
+    assert max_diff(one.model, fresh(dist_setup)) > 1e-3
+    assert max_diff(one.model, two.model) < ATOL
+    assert not (job_dir / "out").exists() or not list((job_dir / "out").glob("*rank1*"))  # rank 0 writes alone
+
+
+def test_multi_node_settings_that_cannot_work_are_clear_errors(monkeypatch, tmp_path):
+    from autoglm_core.training.distributed import node_setup
+
+    monkeypatch.setenv("AUTOGLM_NNODES", "2")
+    monkeypatch.setenv("AUTOGLM_NODE_RANK", "2")
+    with pytest.raises(ConfigError, match="--node-rank must be between 0 and --nnodes - 1"):
+        node_setup()
+    monkeypatch.setenv("AUTOGLM_NODE_RANK", "1")
+    monkeypatch.setenv("AUTOGLM_RDZV_ENDPOINT", "nohost")
+    with pytest.raises(ConfigError, match="--rdzv-endpoint must be HOST:PORT"):
+        node_setup()
+    # the CLI: a batch that does not split across 2 nodes is refused at plan time, exit 2, no run folder
+    from autoglm_core.cli import main
+
+    for k in ("AUTOGLM_NNODES", "AUTOGLM_NODE_RANK", "AUTOGLM_RDZV_ENDPOINT"):
+        monkeypatch.delenv(k)
+    monkeypatch.delenv("AUTOGLM_DIST_JOB_DIR", raising=False)
+    csv = write_csv(tmp_path / "d.csv", sample_examples(30))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("train: {batch_size: 15}\n")
+    args = ["run", "Classify news sentiment", "--data", str(csv), "--backbone", "tiny-bert", "--config", str(cfg),
+            "--nnodes", "2", "--node-rank", "0", "--rdzv-endpoint", "127.0.0.1:1", "--out", str(tmp_path / "r")]
+    assert main(args) == 2
+    assert not (tmp_path / "r" / "stages").exists()
+
+
+def _descendants(pid: int) -> list[int]:
+    from pathlib import Path
+
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+@needs_two_cpus
+def test_killing_a_node_is_a_named_error_on_the_other_and_resume_finishes(tmp_path):
+    """Two `autoglm run` processes, the same command but --node-rank; node 1 dies in training."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    csv = write_csv(tmp_path / "news.csv", sample_examples(120))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("train: {epochs: 6, patience: 6, batch_size: 8, dist_timeout_s: 60}\ncompress: []\n"
+                   "zero_shot: {enabled: false}\nevaluate: {latency_repeats: 1, latency_examples: 4}\n")
+    out, port = tmp_path / "run", free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOGLM_DIST")}
+
+    def node(rank: int, *extra: str):
+        cmd = [sys.executable, "-m", "autoglm_core.cli.main", "run", "Classify news sentiment", "--data", str(csv),
+               "--backbone", "tiny-bert", "--config", str(cfg), "--out", str(out), "--no-progress", "--nnodes", "2",
+               "--node-rank", str(rank), "--rdzv-endpoint", f"127.0.0.1:{port}", *extra]
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    head, other = node(0), node(1)
+    progress = out / ".dist-job" / "progress.jsonl"
+    deadline = time.monotonic() + 300
+    while not (progress.exists() and progress.read_text().strip()):  # rank 0 finished an epoch
+        assert time.monotonic() < deadline and head.poll() is None, head.communicate()[0][-3000:]
+        time.sleep(0.1)
+    for pid in reversed(_descendants(other.pid)):  # the whole machine goes down
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    t0 = time.monotonic()
+    text = head.communicate(timeout=180)[0]
+    assert time.monotonic() - t0 < 120  # a named error well within the collective timeout, no hang
+    assert head.returncode == 2, text[-3000:]
+    # torchrun's c10d rendezvous numbers the ranks in arrival order: the lost one may be 0 or 1
+    assert "distributed training failed" in text and "--resume" in text
+    assert re.search(r"Ranks \[[01]\] reported no error: they were killed or lost their node", text), text[-3000:]
+    assert "Traceback" not in text
+    assert not (out / "stages" / "c0-tiny-bert__train.json").exists()
+
+    head, other = node(0, "--resume"), node(1)
+    text = head.communicate(timeout=900)[0]
+    assert head.returncode == 0, text[-3000:]
+    assert other.wait(60) == 0  # node 1 hears that the run is over
+    import json
+
+    stage = json.loads((out / "stages" / "c0-tiny-bert__train.json").read_text())
+    assert stage["status"] == "ok" and (out / "model" / "model.safetensors").exists()

@@ -135,10 +135,14 @@ class AutoTask:
                 registry.get(ref.name)(ref.options, where=f"config {kind} {ref.name!r} (item {i}) options")
         if config.zero_shot.enabled:
             manager.registry("zero-shot scorer").get(config.zero_shot.method)
-        if config.train.num_processes > 1:  # issue 7: N larger than the machine can run fails before any work
+        from autoglm_core.training.distributed import node_setup
+
+        nodes = node_setup()  # a bad multi-node setting fails here, before any work
+        if config.train.num_processes > 1 or nodes.multi:  # N larger than the machine can run fails before any work
             from autoglm_core.training.distributed import check_num_processes, resolve_device
 
-            check_num_processes(config.train.num_processes, resolve_device(config.device))
+            check_num_processes(config.train.num_processes, resolve_device(config.device), config.train.batch_size,
+                                nnodes=nodes.nnodes)
         if config.search is not None:  # issue 7: a bad search space fails at plan time
             from autoglm_core.training.search import check_space, require_optuna
 

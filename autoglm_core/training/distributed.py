@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,54 @@ TORCHRUN_ARGS_ENV = "AUTOGLM_TORCHRUN_ARGS"
 JOB_DIR_ENV = "AUTOGLM_DIST_JOB_DIR"
 #: fault injection for tests: "RANK:STEP" makes that rank raise at that micro-batch
 FAULT_ENV = "AUTOGLM_DIST_FAULT"
+#: several machines (set by ``autoglm run --nnodes/--node-rank/--rdzv-endpoint``, or by hand)
+NNODES_ENV, NODE_RANK_ENV, RDZV_ENDPOINT_ENV, RDZV_ID_ENV = (
+    "AUTOGLM_NNODES", "AUTOGLM_NODE_RANK", "AUTOGLM_RDZV_ENDPOINT", "AUTOGLM_RDZV_ID")
+#: written by the head node when its run ends, so that the other nodes' ``autoglm run`` returns
+FINISHED_FILE = "finished.json"
+
+
+@dataclass(frozen=True)
+class NodeSetup:
+    """Where this machine stands in a multi-node job (torchrun's c10d rendezvous)."""
+
+    nnodes: int = 1
+    node_rank: int = 0
+    endpoint: str = ""
+    rdzv_id: str = "autoglm"
+
+    @property
+    def multi(self) -> bool:
+        return self.nnodes > 1
+
+    def torchrun_args(self) -> list[str]:
+        # is_host makes node 0 host the rendezvous store even when every node resolves the endpoint
+        # to itself (two "nodes" on one machine in tests)
+        return ["--nnodes", str(self.nnodes), "--node_rank", str(self.node_rank), "--rdzv_backend", "c10d",
+                "--rdzv_endpoint", self.endpoint, "--rdzv_id", self.rdzv_id,
+                "--rdzv_conf", f"is_host={1 if self.node_rank == 0 else 0}"]
+
+
+def node_setup() -> NodeSetup:
+    """The multi-node settings from the environment; a clear error when they do not fit together."""
+    raw = {k: os.environ.get(k, "").strip() for k in (NNODES_ENV, NODE_RANK_ENV, RDZV_ENDPOINT_ENV, RDZV_ID_ENV)}
+    try:
+        nnodes = int(raw[NNODES_ENV] or 1)
+        rank = int(raw[NODE_RANK_ENV] or 0)
+    except ValueError as exc:
+        raise ConfigError(f"{NNODES_ENV} and {NODE_RANK_ENV} must be whole numbers ({exc}).") from None
+    setup = NodeSetup(nnodes, rank, raw[RDZV_ENDPOINT_ENV], raw[RDZV_ID_ENV] or "autoglm")
+    if nnodes < 1 or not 0 <= rank < nnodes:
+        raise ConfigError(f"--node-rank must be between 0 and --nnodes - 1 ({nnodes - 1}), got {rank}.")
+    if setup.multi:
+        host, sep, port = setup.endpoint.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ConfigError(f"--rdzv-endpoint must be HOST:PORT of node 0 (e.g. 10.0.0.1:29500), got "
+                              f"{setup.endpoint!r}; every node passes the same one.")
+        if not os.environ.get(JOB_DIR_ENV):
+            raise ConfigError(f"training on {nnodes} nodes needs a job folder that every node sees: set "
+                              f"{JOB_DIR_ENV} (autoglm run sets it to <out>/.dist-job).")
+    return setup
 
 
 class DistributedTrainingError(AutoGLMError):
@@ -67,8 +116,9 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def check_num_processes(n: int, device: str, batch_size: int | None = None, *, field: str = "train.num_processes") -> None:
-    """A clear error before anything starts when N processes cannot run here."""
+def check_num_processes(n: int, device: str, batch_size: int | None = None, *, field: str = "train.num_processes",
+                        nnodes: int = 1) -> None:
+    """A clear error before anything starts when N processes (per node) cannot run here."""
     if n < 1:
         raise ConfigError(f"{field} must be at least 1, got {n}.")
     if device == "cuda":
@@ -88,11 +138,18 @@ def check_num_processes(n: int, device: str, batch_size: int | None = None, *, f
                 f"core(s) (os.sched_getaffinity / os.cpu_count()), and each process needs at least one. Lower "
                 f"{field} to {cpus} or less, or spread the run over several machines (docs/distributed.md)."
             )
-    if batch_size is not None and batch_size % n:
+    world = n * nnodes
+    if batch_size is not None and batch_size % world:
+        across = f"{field}={n}" if nnodes == 1 else f"{world} processes ({nnodes} nodes x {field}={n})"
         raise ConfigError(
-            f"train.batch_size={batch_size} cannot be split evenly across {field}={n}: batch_size is the global "
-            f"batch (each process gets batch_size / num_processes examples). Choose a multiple of {n}."
+            f"train.batch_size={batch_size} cannot be split evenly across {across}: batch_size is the global "
+            f"batch (each process gets batch_size / num_processes examples). Choose a multiple of {world}."
         )
+
+
+def distributed_wanted(config: TrainConfig) -> bool:
+    """Whether training leaves this process: several processes here, or several machines."""
+    return config.num_processes > 1 or node_setup().multi
 
 
 def resolve_device(device: str) -> str:
@@ -125,9 +182,13 @@ def write_job(job_dir: Path, model: Any, tokenizer: Any, train: Sequence[Example
     tmp.rename(job_dir / "job.json")
 
 
-def torchrun_command(job_dir: Path, num_processes: int) -> list[str]:
+def torchrun_command(job_dir: Path, num_processes: int, nodes: NodeSetup | None = None) -> list[str]:
     extra = os.environ.get(TORCHRUN_ARGS_ENV)
-    rdzv = shlex.split(extra) if extra else ["--standalone"]  # --standalone: local rendezvous on a free port
+    nodes = nodes or node_setup()
+    if nodes.multi:
+        rdzv = nodes.torchrun_args()
+    else:  # --standalone: local rendezvous on a free port
+        rdzv = shlex.split(extra) if extra else ["--standalone"]
     return [sys.executable, "-m", "torch.distributed.run", *rdzv, f"--nproc_per_node={num_processes}",
             "--max_restarts=0", "-m", "autoglm_core.training.distributed", str(job_dir)]
 
@@ -170,6 +231,10 @@ def worker_error(job_dir: Path, returncode: int, log_path: Path) -> DistributedT
         others = sorted(e["rank"] for e in errors if e is not first)
         tail = first["traceback"].strip().splitlines()[-6:]
         more = f" Ranks {others} failed after it." if others else ""
+        silent = sorted(set(range(int(first["world_size"]))) - {int(e["rank"]) for e in errors})
+        if silent:  # a rank that was killed (or whose machine went down) writes nothing
+            more += (f" Ranks {silent} reported no error: they were killed or lost their node, and the rank(s) above "
+                     f"failed waiting for them.")
         return DistributedTrainingError(
             f"distributed training failed: worker rank {first['rank']} of {first['world_size']} raised "
             f"{first['type']}: {first['message']}.{more} The train stage was not recorded as done: fix the cause and "
@@ -192,7 +257,8 @@ def fine_tune_distributed(model: Any, tokenizer: Any, train: Sequence[Example], 
 
     device = resolve_device(device)
     n = config.num_processes
-    check_num_processes(n, device, config.batch_size)
+    nodes = node_setup()
+    check_num_processes(n, device, config.batch_size, nnodes=nodes.nnodes)
     given = os.environ.get(JOB_DIR_ENV)
     job_dir = Path(given) if given else Path(tempfile.mkdtemp(prefix="autoglm-dist-"))
     job_dir.mkdir(parents=True, exist_ok=True)
@@ -203,8 +269,9 @@ def fine_tune_distributed(model: Any, tokenizer: Any, train: Sequence[Example], 
         p.unlink()
     try:
         write_job(job_dir, model, tokenizer, train, validation, labels, config, seed, device, progress, desc)
-        cmd = torchrun_command(job_dir, n)
-        log.info("%s: launching %d training processes: %s", desc, n, shlex.join(cmd))
+        cmd = torchrun_command(job_dir, n, nodes)
+        log.info("%s: launching %d training processes on this node (%d node(s)): %s", desc, n, nodes.nnodes,
+                 shlex.join(cmd))
         env = dict(os.environ)
         env.pop(WORKER_ENV, None)
         log_path = job_dir / "launcher.log"
@@ -246,6 +313,68 @@ def fine_tune_distributed(model: Any, tokenizer: Any, train: Sequence[Example], 
             shutil.rmtree(job_dir, ignore_errors=True)
         else:  # workers started later on other machines must not pick up this finished job
             (job_dir / "job.json").unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- other nodes
+
+
+def finish_nodes(job_dir: Path, ok: bool, message: str = "") -> None:
+    """Tell the other nodes that the head's run is over (they exit from :func:`serve_node`)."""
+    job_dir.mkdir(parents=True, exist_ok=True)
+    tmp = job_dir / (FINISHED_FILE + ".partial")
+    tmp.write_text(json.dumps({"ok": ok, "message": message, "time": time.time()}), encoding="utf-8")
+    tmp.rename(job_dir / FINISHED_FILE)
+
+
+def serve_node(job_dir: Path, num_processes: int, *, poll_s: float = 0.5, idle_timeout_s: float = 3600.0,
+               progress: bool = True) -> int:
+    """Run this node's share of every training job the head node (rank 0) posts in ``job_dir``.
+
+    A node of rank > 0 has no pipeline of its own: each time the head writes ``job.json`` (one per
+    train stage or search trial) it starts torchrun with this node's rank, which joins the head's
+    rendezvous; it returns when the head writes :data:`FINISHED_FILE`. Returns the exit code.
+    """
+    nodes = node_setup()
+    done_stamp = None
+    started = quiet_since = time.monotonic()
+    started_wall = time.time()
+    while True:
+        finished = job_dir / FINISHED_FILE
+        try:
+            info = json.loads(finished.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            info = None
+        # a marker left by an earlier run (written before this node started) is not the end of this one
+        if info is not None and float(info.get("time", 0)) >= started_wall - 1.0:
+            log.info("node %d: the head node's run is over (%s)", nodes.node_rank, "ok" if info.get("ok") else "failed")
+            return 0 if info.get("ok") else 1
+        job_path = job_dir / "job.json"
+        try:
+            stamp = json.loads(job_path.read_text(encoding="utf-8")).get("created")
+        except (OSError, ValueError):
+            stamp = None
+        if stamp is None or stamp == done_stamp:
+            if time.monotonic() - max(quiet_since, started) > idle_timeout_s:
+                raise DistributedTrainingError(
+                    f"node {nodes.node_rank}: no training job appeared in {job_dir} for {idle_timeout_s:g}s; is the "
+                    f"head node (--node-rank 0) running with the same --out/{JOB_DIR_ENV}?")
+            time.sleep(poll_s)
+            continue
+        cmd = torchrun_command(job_dir, num_processes, nodes)
+        log.info("node %d: joining training job %s: %s", nodes.node_rank, stamp, shlex.join(cmd))
+        env = dict(os.environ)
+        env.pop(WORKER_ENV, None)
+        out = None if progress else subprocess.DEVNULL
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out)
+        try:
+            returncode = proc.wait()
+        except BaseException:
+            proc.terminate()  # torchrun stops its workers on SIGTERM
+            proc.wait()
+            raise
+        if returncode != 0:
+            raise worker_error(job_dir, returncode, job_dir / "launcher.log")
+        done_stamp, quiet_since = stamp, time.monotonic()
 
 
 # --------------------------------------------------------------------------- worker side

@@ -138,9 +138,9 @@ def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: 
     split evenly across the processes. ``on_epoch(epoch, record)`` is called after every epoch with
     the validation metrics (an exception raised there, e.g. optuna's TrialPruned, ends training).
     """
-    from autoglm_core.training.distributed import in_worker
+    from autoglm_core.training.distributed import distributed_wanted, in_worker
 
-    if config.num_processes > 1 and not in_worker():
+    if not in_worker() and distributed_wanted(config):
         if compute_loss is not None:
             # a custom loss (e.g. a defense's closure) cannot be sent to other processes
             log.warning("%s: custom loss function given; training in one process instead of %d",

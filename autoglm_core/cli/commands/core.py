@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from autoglm_core.plugin.hookspecs import hookimpl
@@ -81,8 +83,59 @@ def cmd_run(args: argparse.Namespace) -> int:
             else:
                 merged[k] = v
         config = validate(PipelineConfig, merged, source="command-line options")
+    job_dir = _multi_node_environment(args, config)
+    if job_dir is not None and args.node_rank > 0:  # no pipeline here: join the head node's training jobs
+        from autoglm_core.training.distributed import serve_node
+
+        print(f"node {args.node_rank} of {args.nnodes}: waiting for training jobs from node 0 in {job_dir}", flush=True)
+        return serve_node(job_dir, config.train.num_processes, progress=not args.no_progress)
     task = AutoTask.create(task_type=args.task_type, dataset=_data(args), description=_read_description(args.description),
                            config=config, out=args.out, **_hints(args))
+    if job_dir is None:
+        return _run_task(task, config, args)
+    from autoglm_core.training.distributed import finish_nodes
+
+    ok = False
+    try:
+        code = _run_task(task, config, args)
+        ok = code == 0
+        return code
+    finally:  # the other nodes wait for jobs until they hear that this run is over, failed or not
+        finish_nodes(job_dir, ok=ok)
+
+
+def _multi_node_environment(args: argparse.Namespace, config: Any) -> Path | None:
+    """--nnodes/--node-rank/--rdzv-endpoint -> the environment autoglm_core.distributed reads, and the
+    job folder every node shares (default <out>/.dist-job); None for one machine."""
+    from autoglm_core.training.distributed import (
+        FINISHED_FILE,
+        JOB_DIR_ENV,
+        NNODES_ENV,
+        NODE_RANK_ENV,
+        RDZV_ENDPOINT_ENV,
+        RDZV_ID_ENV,
+        node_setup,
+    )
+    from autoglm_core.types.errors import ConfigError
+
+    if args.nnodes is None or args.nnodes <= 1:
+        return None
+    if not args.out and not os.environ.get(JOB_DIR_ENV):
+        raise ConfigError("--nnodes > 1 needs --out on storage that every node sees (or AUTOGLM_DIST_JOB_DIR): the "
+                          "nodes exchange training jobs through <out>/.dist-job.")
+    os.environ[NNODES_ENV] = str(args.nnodes)
+    os.environ[NODE_RANK_ENV] = str(args.node_rank)
+    os.environ[RDZV_ENDPOINT_ENV] = args.rdzv_endpoint or ""
+    os.environ[RDZV_ID_ENV] = args.rdzv_id
+    os.environ.setdefault(JOB_DIR_ENV, str(Path(args.out).resolve() / ".dist-job"))
+    node_setup()  # checks the combination: a clear error before any work
+    job_dir = Path(os.environ[JOB_DIR_ENV])
+    if args.node_rank == 0:
+        (job_dir / FINISHED_FILE).unlink(missing_ok=True)
+    return job_dir
+
+
+def _run_task(task: Any, config: Any, args: argparse.Namespace) -> int:
     if config.transfer is not None:  # a separate mode: train on source languages, evaluate on each target
         from autoglm_core.transfer import run_transfer_command
 
@@ -219,6 +272,12 @@ def autoglm_add_commands(subparsers: Any) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--num-processes", type=int, dest="num_processes",
                    help="train in N processes (DDP via accelerate; CPU: gloo, GPU: NCCL); see docs/distributed.md")
+    p.add_argument("--nnodes", type=int, help="train on N machines (torchrun c10d rendezvous); run the same command "
+                   "on every machine with its own --node-rank; see docs/distributed.md")
+    p.add_argument("--node-rank", type=int, default=0, dest="node_rank",
+                   help="this machine's rank, 0..N-1; node 0 runs the pipeline, the others only train")
+    p.add_argument("--rdzv-endpoint", dest="rdzv_endpoint", metavar="HOST:PORT", help="node 0's address and a free port")
+    p.add_argument("--rdzv-id", dest="rdzv_id", default="autoglm", help="job id shared by the nodes (default autoglm)")
     p.add_argument("--compress", help="comma-separated compressors ('' for none; default int8 when installed)")
     p.add_argument("--attack", help="comma-separated attacks to run on every variant")
     p.add_argument("--no-zero-shot", action="store_true", dest="no_zero_shot")
