@@ -212,7 +212,7 @@ def test_multi_node_settings_that_cannot_work_are_clear_errors(monkeypatch, tmp_
     with pytest.raises(ConfigError, match="--rdzv-endpoint must be HOST:PORT"):
         node_setup()
     # the CLI: a batch that does not split across 2 nodes is refused at plan time, exit 2, no run folder
-    from autoglm_core.cli import main
+    from autoglm_core.cli.main import main
 
     for k in ("AUTOGLM_NNODES", "AUTOGLM_NODE_RANK", "AUTOGLM_RDZV_ENDPOINT"):
         monkeypatch.delenv(k)
