@@ -58,7 +58,16 @@ def read_structured_file(path: str | Path) -> Any:
         raise ConfigError(f"config file {str(path)!r} does not exist.")
     if path.is_dir():
         raise ConfigError(f"config file {str(path)!r} is a folder; give a .yaml or .json file.")
-    text = path.read_text(encoding="utf-8")
+    from .oserrors import describe_decode_error, describe_os_error
+
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"config file: {describe_os_error(e, 'read')}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {describe_decode_error(e, path, raw)}") from None
     if path.suffix.lower() == ".json":
         try:
             return json.loads(text)
