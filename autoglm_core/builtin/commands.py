@@ -25,7 +25,8 @@ def _hints(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _data(args: argparse.Namespace) -> dict[str, Any] | None:
-    ref = {k: getattr(args, k) for k in ("train", "validation", "test", "text_column", "label_column", "format")
+    ref = {k: getattr(args, k) for k in ("train", "validation", "test", "text_column", "label_column", "format",
+                                               "encoding")
            if getattr(args, k, None)}
     if args.data:
         ref["path"] = args.data
@@ -207,6 +208,7 @@ def autoglm_add_commands(subparsers: Any) -> None:
     p.add_argument("--text-column", dest="text_column")
     p.add_argument("--label-column", dest="label_column")
     p.add_argument("--format", help="data loader name when the suffix does not tell (csv, tsv, jsonl, phrasebank)")
+    p.add_argument("--encoding", help="the data files' encoding (default: UTF-8, or ISO-8859-1 when no line is UTF-8)")
     p.add_argument("--label-map", dest="label_map", metavar="MAP",
                    help="rename data labels: DATA=NAME pairs, e.g. '1=正面,0=负面' or '1=positive,0=negative'")
     p.add_argument("--out", help="run directory (default runs/<task type>)")

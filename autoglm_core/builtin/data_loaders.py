@@ -99,6 +99,7 @@ def read_delimited(path: Path, delimiter: str) -> TableRows:
         except StopIteration:
             break
         except csv.Error as e:
+            rows_read += 1  # a row, if an unreadable one: counted so that read = used + skipped
             issues.append(RowIssue(file=str(path), line=start, reason=f"unreadable row: {e}"))
             continue
         if not row or all(not c.strip() for c in row):
