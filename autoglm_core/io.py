@@ -69,18 +69,33 @@ def read_structured_file(path: str | Path) -> Any:
     except UnicodeDecodeError as e:
         raise ConfigError(f"config file {describe_decode_error(e, path, raw)}") from None
     if path.suffix.lower() == ".json":
+        from .json_limits import JSONLimitError, check_json_limits
+
         try:
+            check_json_limits(text)
             return json.loads(text)
         except json.JSONDecodeError as e:
             raise ConfigError(f"{path}: line {e.lineno}, column {e.colno}: invalid JSON: {e.msg}.") from None
+        except JSONLimitError as e:
+            raise ConfigError(f"{path}: {e}") from None
     import yaml
 
+    from .json_limits import JSONLimitError, check_json_limits
+
+    try:  # flow collections ([...], {...}) nest like JSON; the parser takes seconds to fail on deep ones
+        check_json_limits(text, max_int_digits=10**9)
+    except JSONLimitError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
     try:
         return yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError(f"{path}: {where}invalid YAML: {getattr(e, 'problem', e)}.") from None
+    except RecursionError:  # the YAML parser recurses once per nesting level
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply for a config file.") from None
+    except ValueError as e:  # an integer beyond Python's 4300-digit conversion limit
+        raise ConfigError(f"{path}: invalid YAML: {e}.") from None
 
 
 def _unique_key_loader() -> Any:
