@@ -58,17 +58,67 @@ def read_structured_file(path: str | Path) -> Any:
         raise ConfigError(f"config file {str(path)!r} does not exist.")
     if path.is_dir():
         raise ConfigError(f"config file {str(path)!r} is a folder; give a .yaml or .json file.")
-    text = path.read_text(encoding="utf-8")
+    from autoglm_core.oserrors import describe_decode_error, describe_os_error
+
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"config file: {describe_os_error(e, 'read')}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {describe_decode_error(e, path, raw)}") from None
     if path.suffix.lower() == ".json":
+        from autoglm_core.json_limits import JSONLimitError, check_json_limits
+
         try:
+            check_json_limits(text)
             return json.loads(text)
         except json.JSONDecodeError as e:
             raise ConfigError(f"{path}: line {e.lineno}, column {e.colno}: invalid JSON: {e.msg}.") from None
+        except JSONLimitError as e:
+            raise ConfigError(f"{path}: {e}") from None
     import yaml
 
+    from autoglm_core.json_limits import JSONLimitError, check_json_limits
+
+    try:  # flow collections ([...], {...}) nest like JSON; the parser takes seconds to fail on deep ones
+        check_json_limits(text, max_int_digits=10**9)
+    except JSONLimitError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError(f"{path}: {where}invalid YAML: {getattr(e, 'problem', e)}.") from None
+    except RecursionError:  # the YAML parser recurses once per nesting level
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply for a config file.") from None
+    except ValueError as e:  # an integer beyond Python's 4300-digit conversion limit
+        raise ConfigError(f"{path}: invalid YAML: {e}.") from None
+
+
+def _unique_key_loader() -> Any:
+    """A yaml SafeLoader on which a key given twice in one mapping is an error naming both lines
+    (plain safe_load keeps the last value silently, so a typo'd override would win unseen)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *base' may be overridden, by design
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: the base class reports it
+                    break
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first on line {first.start_mark.line + 1})",
+                        key_node.start_mark)
+                seen[key] = key_node
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader

@@ -99,6 +99,7 @@ def read_delimited(path: Path, delimiter: str) -> TableRows:
         except StopIteration:
             break
         except csv.Error as e:
+            rows_read += 1  # a row, if an unreadable one: counted so that read = used + skipped
             issues.append(RowIssue(file=str(path), line=start, reason=f"unreadable row: {e}"))
             continue
         if not row or all(not c.strip() for c in row):
@@ -121,6 +122,8 @@ def read_json_rows(path: Path) -> TableRows:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}: line {e.lineno}: invalid JSON: {e.msg}.") from None
+        except (RecursionError, ValueError) as e:  # nesting too deep, an integer over 4300 digits
+            raise DataError(f"{path}: invalid JSON: {'nested too deeply' if isinstance(e, RecursionError) else e}.") from None
         items = [(i + 1, x) for i, x in enumerate(data)]
     else:
         items = []
@@ -131,6 +134,10 @@ def read_json_rows(path: Path) -> TableRows:
                 items.append((n, json.loads(raw)))
             except json.JSONDecodeError as e:
                 issues.append(RowIssue(file=str(path), line=n, reason=f"not valid JSON: {e.msg}"))
+            except RecursionError:
+                issues.append(RowIssue(file=str(path), line=n, reason="not valid JSON: nested too deeply"))
+            except ValueError as e:  # an integer over Python's 4300-digit limit
+                issues.append(RowIssue(file=str(path), line=n, reason=f"not valid JSON: {e}"))
     rows_read = len(items) + len(issues)
     header: list[str] = []
     records: list[tuple[int, dict[str, Any]]] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -22,6 +23,8 @@ def build_parser(manager: object) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"autoglm {__version__}")
     parser.add_argument("--strict-plugins", action="store_true", help="fail when a plugin cannot be loaded")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks of every error (also AUTOGLM_DEBUG=1)")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     manager.hook.autoglm_add_commands(subparsers=sub)  # type: ignore[attr-defined]
     return parser
@@ -32,6 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from autoglm_core.types.errors import AutoGLMError
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Read before parsing, so that a traceback is kept even when the failure happens while parsing.
+    debug = "--debug" in argv or os.environ.get("AUTOGLM_DEBUG", "").strip() not in ("", "0")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
@@ -49,12 +54,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return int(handler(args) or 0)
     except AutoGLMError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(debug, f"error: {exc}", exc.exit_code)
     except KeyboardInterrupt:
         print("interrupted: finished stages are saved; run again with --resume to continue.", file=sys.stderr)
         return 130
+    except OSError as exc:  # a path or permission the user gave: their fix, so exit 2 without a traceback
+        from autoglm_core.oserrors import describe_os_error
 
+        return _fail(debug, f"error: {describe_os_error(exc)}", 2)
+    except UnicodeDecodeError as exc:
+        return _fail(debug, f"error: a file is not valid {exc.encoding} (byte {exc.start}: {exc.reason}); "
+                            f"save it as UTF-8.", 2)
+    except Exception as exc:  # noqa: BLE001 - a bug, not the user's fault: one line, the traceback on request
+        return _fail(debug, f"internal error: {type(exc).__name__}: {exc}. This is a bug in autoglm or a plugin; "
+                            f"rerun with --debug (or AUTOGLM_DEBUG=1) for the traceback and report it.", 1)
+
+
+def _fail(debug: bool, message: str, code: int) -> int:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    print(message, file=sys.stderr)
+    return code
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -7,8 +7,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from autoglm_core.data.diagnose import require_two_labels, why_split_is_empty
 from autoglm_core.data.language import detect_language
-from autoglm_core.data.reading import check_file
+from autoglm_core.data.reading import check_file, using_encoding
 from autoglm_core.types.data import DataSplits, Example, LoadedRows
 from autoglm_core.types.errors import DataError, UnknownNameError
 from autoglm_core.types.schemas import DataRef, DataSummary, RowIssue, SplitConfig, TaskSpec
@@ -39,10 +40,11 @@ def load_file(path: str | Path, ref: DataRef, manager: Any, require_label: bool 
     except UnknownNameError as e:
         raise DataError(f"{path}: {e}") from None
     kwargs: dict[str, Any] = {"text_column": ref.text_column, "label_column": ref.label_column}
-    try:
-        loaded = loader.load(path, require_label=require_label, **kwargs)
-    except TypeError:  # third-party loaders may not take require_label
-        loaded = loader.load(path, **kwargs)
+    with using_encoding(ref.encoding):
+        try:
+            loaded = loader.load(path, require_label=require_label, **kwargs)
+        except TypeError:  # third-party loaders may not take require_label
+            loaded = loader.load(path, **kwargs)
     loaded.issues.sort(key=lambda i: i.line)
     if ref.label_map is not None:
         apply_label_map(loaded.examples, ref.label_map, path)
@@ -185,10 +187,11 @@ def load_splits(spec: TaskSpec, split: SplitConfig, seed: int, manager: Any) -> 
             train = tr
             val = val if val is not None else va
             test = test if test is not None else te
-    if not train:
-        raise DataError(f"{', '.join(files)}: the training split is empty; give more labelled rows.")
-    if not test:
-        raise DataError(f"{', '.join(files)}: the test split is empty; give more labelled rows or a test file.")
+    require_two_labels(all_examples, files)
+    for name, part in (("training", train), ("test", test)):
+        if not part:
+            raise DataError(f"{', '.join(files)}: the {name} split is empty. "
+                            + why_split_is_empty(all_examples, issues, rows_read))
     counts = Counter(ex.label for ex in all_examples)
     summary = DataSummary(
         files=files, rows_read=rows_read, rows_used=len(all_examples), rows_skipped=len(issues),

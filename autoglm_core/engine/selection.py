@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from autoglm_core.types.schemas import Objectives, VariantResult
 
 
@@ -32,9 +34,38 @@ def pareto_front(variants: list[VariantResult], metric: str) -> list[int]:
     return front
 
 
+def _name(v: VariantResult) -> str:
+    return f"{v.candidate}/{v.variant}"
+
+
+# Timings taken seconds apart on a busy machine differ by several percent; latencies this close to
+# the fastest count as equal so that a repeated seeded run picks the same variant.
+LATENCY_NOISE = 0.10
+
+
+def _decide(ranked: list[tuple[VariantResult, tuple[Any, ...]]], rules: list[str]) -> tuple[VariantResult, str]:
+    """The variant with the smallest key, and the rule (the first key position) that set it apart
+    from the runner-up."""
+    ranked = sorted(ranked, key=lambda vk: vk[1])
+    best, key = ranked[0]
+    if len(ranked) == 1:
+        return best, "it is the only eligible variant"
+    runner_key = ranked[1][1]
+    for i, rule in enumerate(rules):
+        if key[i] != runner_key[i]:
+            tied = rules[:i]
+            lead = f"tied with {_name(ranked[1][0])} on {' and '.join(tied)}; " if tied else ""
+            return best, f"{lead}decided by {rule}"
+    return best, "decided by name order"  # unreachable: names are unique
+
+
 def select_best(variants: list[VariantResult], objectives: Objectives) -> tuple[VariantResult | None, str]:
     """Best trained variant: those meeting the hard objectives first; within ``tolerance`` of the
-    best primary metric, the fastest (latency emphasised) or smallest (size emphasised) wins."""
+    best primary metric, the fastest (latency emphasised) or smallest (size emphasised) wins.
+
+    Every tie is broken by a fixed rule, never by a timing: higher primary metric, then smaller size,
+    then fewer parameters, then the name (``candidate/variant``) in alphabetical order. Latency only
+    decides when it is emphasised, and then latencies within ``LATENCY_NOISE`` of the fastest tie."""
     metric = objectives.primary_metric
     pool = [v for v in variants if v.variant != "zero-shot" and v.model_dir]
     if not pool:
@@ -51,25 +82,39 @@ def select_best(variants: list[VariantResult], objectives: Objectives) -> tuple[
         prefix = "no variant meets every objective, so the best on the metric was taken anyway; "
     higher_is_better = metric != "perplexity"
     sign = 1 if higher_is_better else -1
-    best_value = max(sign * v.metrics.get(metric, float("-inf")) for v in eligible)
-    emphasis = objectives.emphasis
-    cost_key = None
-    for e in emphasis:
-        if e in ("latency", "size"):
-            cost_key = e
-            break
+    inf = float("inf")
+
+    def score(v: VariantResult) -> float:
+        return sign * v.metrics.get(metric, -inf * sign)
+
+    def size(v: VariantResult) -> float:
+        return v.size_mb if v.size_mb is not None else inf
+
+    def params(v: VariantResult) -> float:
+        return float(v.params) if v.params is not None else inf
+
+    better = "higher" if higher_is_better else "lower"
+    best_value = max(score(v) for v in eligible)
+    cost_key = next((e for e in objectives.emphasis if e in ("latency", "size")), None)
     if cost_key:
-        near = [v for v in eligible if sign * v.metrics.get(metric, float("-inf")) >= best_value - objectives.tolerance]
+        near = [v for v in eligible if score(v) >= best_value - objectives.tolerance]
+        if cost_key == "latency":
+            fastest = min(v.latency_ms.get("1", inf) for v in near)
 
-        def cost(v: VariantResult) -> float:
-            if cost_key == "latency":
-                return v.latency_ms.get("1", float("inf"))
-            return v.size_mb if v.size_mb is not None else float("inf")
-
-        best = min(near, key=lambda v: (cost(v), -sign * v.metrics.get(metric, 0)))
+            def cost(v: VariantResult) -> float:
+                lat = v.latency_ms.get("1", inf)
+                return 0.0 if lat <= fastest * (1 + LATENCY_NOISE) else lat
+            cost_rule = f"lower batch-1 latency (within {LATENCY_NOISE:.0%} of the fastest counts as a tie)"
+        else:
+            cost = size
+            cost_rule = "smaller size"
+        rules = [cost_rule, f"{better} {metric}", "smaller size", "fewer parameters", "name order"]
+        best, rule = _decide([(v, (cost(v), -score(v), size(v), params(v), _name(v))) for v in near], rules)
         reason = (f"{prefix}{cost_key} is emphasised: among variants within {objectives.tolerance:g} of the best "
-                  f"{metric} ({sign * best_value:.4f}), {best.candidate}/{best.variant} has the lowest {cost_key}.")
+                  f"{metric} ({sign * best_value:.4f}), {_name(best)} wins; {rule}.")
     else:
-        best = max(eligible, key=lambda v: (sign * v.metrics.get(metric, float("-inf")), -v.latency_ms.get("1", 0.0)))
-        reason = f"{prefix}best {metric} ({'highest' if higher_is_better else 'lowest'}): {best.metrics.get(metric, float('nan')):.4f} ({best.candidate}/{best.variant})."
+        rules = [f"{better} {metric}", "smaller size", "fewer parameters", "name order"]
+        best, rule = _decide([(v, (-score(v), size(v), params(v), _name(v))) for v in eligible], rules)
+        reason = (f"{prefix}best {metric} ({better}): {best.metrics.get(metric, float('nan')):.4f} "
+                  f"({_name(best)}); {rule}.")
     return best, reason

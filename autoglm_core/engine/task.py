@@ -135,7 +135,10 @@ class AutoTask:
                 registry.get(ref.name)(ref.options, where=f"config {kind} {ref.name!r} (item {i}) options")
         if config.zero_shot.enabled:
             manager.registry("zero-shot scorer").get(config.zero_shot.method)
+        from autoglm_core.config_limits import check_max_length
         from autoglm_core.training.distributed import node_setup
+
+        check_max_length(config, candidates)
 
         nodes = node_setup()  # a bad multi-node setting fails here, before any work
         if config.train.num_processes > 1 or nodes.multi:  # N larger than the machine can run fails before any work

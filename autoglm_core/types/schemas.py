@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -19,6 +19,12 @@ from autoglm_core.types.errors import ConfigError
 M = TypeVar("M", bound=BaseModel)
 
 EMPHASES = ("accuracy", "latency", "size", "robustness")
+# Upper bounds of numeric config fields: far above any real use, low enough that a typo (an extra
+# zero run, 1e9) fails at plan time instead of after hours or with an out-of-memory crash.
+MAX_SEED = 2**32 - 1
+MAX_BATCH_SIZE = 4096
+MAX_LENGTH = 131_072
+MAX_EPOCHS = 10_000
 
 
 class StrictModel(BaseModel):
@@ -62,8 +68,8 @@ class Evidence(StrictModel):
 class Objectives(StrictModel):
     primary_metric: Literal["accuracy", "macro_f1", "perplexity", "pass@1"] = "accuracy"
     emphasis: list[Literal["accuracy", "latency", "size", "robustness"]] = Field(default_factory=list)
-    max_latency_ms: float | None = Field(None, gt=0, description="per example, batch 1")
-    max_size_mb: float | None = Field(None, gt=0)
+    max_latency_ms: float | None = Field(None, gt=0, allow_inf_nan=False, description="per example, batch 1")
+    max_size_mb: float | None = Field(None, gt=0, allow_inf_nan=False)
     min_robust_accuracy: float | None = Field(None, ge=0, le=1)
     tolerance: float = Field(
         0.01, ge=0, le=1,
@@ -72,9 +78,9 @@ class Objectives(StrictModel):
 
 
 class Budget(StrictModel):
-    max_candidates: int = Field(3, ge=1)
-    max_epochs: int | None = Field(None, ge=1)
-    time_budget_s: float | None = Field(None, gt=0, description="soft limit on training time per candidate")
+    max_candidates: int = Field(3, ge=1, le=1000)
+    max_epochs: int | None = Field(None, ge=1, le=MAX_EPOCHS)
+    time_budget_s: float | None = Field(None, gt=0, allow_inf_nan=False, description="soft limit on training time per candidate")
 
 
 class DataRef(StrictModel):
@@ -85,6 +91,9 @@ class DataRef(StrictModel):
     text_column: str | None = None
     label_column: str | None = None
     format: str | None = Field(None, description="data loader name; inferred from the suffix when absent")
+    encoding: str | None = Field(
+        None, description="the files' text encoding (utf-8, iso-8859-1, gb18030, ...); None: UTF-8, or ISO-8859-1 "
+                          "when no line is UTF-8 (a file mixing both is refused)")
     label_map: dict[str, str] | None = Field(
         None, description="rename the data's labels, e.g. {'1': 'positive', '0': 'negative'}; every label in "
                           "the data must be a key (several keys may share a name to merge labels)")
@@ -167,38 +176,39 @@ class ComponentRef(StrictModel):
 
 
 class LoraSettings(StrictModel):
-    r: int = Field(8, ge=1)
-    alpha: int = Field(16, ge=1)
+    r: int = Field(8, ge=1, le=4096)
+    alpha: int = Field(16, ge=1, le=65536)
     dropout: float = Field(0.1, ge=0, lt=1)
     target_modules: list[str] | None = Field(None, description="None: peft's default for the architecture")
 
 
 class TrainConfig(StrictModel):
     method: Literal["full", "lora"] = "full"
-    epochs: int = Field(8, ge=1)
-    learning_rate: float | None = Field(None, gt=0, description="None: the backbone's recommended rate")
-    batch_size: int = Field(32, ge=1)
-    eval_batch_size: int = Field(64, ge=1)
-    max_length: int = Field(128, ge=8)
+    epochs: int = Field(8, ge=1, le=MAX_EPOCHS)
+    learning_rate: float | None = Field(None, gt=0, le=10, allow_inf_nan=False,
+                                        description="None: the backbone's recommended rate")
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH_SIZE)
+    eval_batch_size: int = Field(64, ge=1, le=MAX_BATCH_SIZE)
+    max_length: int = Field(128, ge=8, le=MAX_LENGTH, description="tokens; at most the backbone's positions")
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    weight_decay: float = Field(0.01, ge=0)
-    patience: int = Field(3, ge=1, description="epochs without validation improvement before stopping")
+    weight_decay: float = Field(0.01, ge=0, le=10, allow_inf_nan=False)
+    patience: int = Field(3, ge=1, le=MAX_EPOCHS, description="epochs without validation improvement before stopping")
     early_stopping_metric: Literal["accuracy", "macro_f1", "loss"] = "macro_f1"
-    max_steps: int | None = Field(None, ge=1, description="hard cap on optimizer steps (tests, smoke runs)")
-    time_budget_s: float | None = Field(None, gt=0)
+    max_steps: int | None = Field(None, ge=1, le=10**9, description="hard cap on optimizer steps (tests, smoke runs)")
+    time_budget_s: float | None = Field(None, gt=0, allow_inf_nan=False)
     lora: LoraSettings = Field(default_factory=LoraSettings)
     num_processes: int = Field(
-        1, ge=1, description="training processes (DDP through accelerate; CPU: gloo, GPU: NCCL); see docs/distributed.md"
+        1, ge=1, le=1024, description="training processes (DDP through accelerate; CPU: gloo, GPU: NCCL); see docs/distributed.md"
     )
-    gradient_accumulation_steps: int = Field(1, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1, le=100_000)
     # distributed training (issue 7): how the processes keep their models in step
     sync_mode: Literal["sync", "accumulate", "local-sgd"] = Field(
         "sync", description="sync: all-reduce gradients every step; accumulate: every sync_every micro-batches "
         "(no_sync in between); local-sgd: average parameters every sync_every steps (accelerate LocalSGD)",
     )
-    sync_every: int = Field(4, ge=1, description="K for sync_mode 'accumulate' and 'local-sgd'")
+    sync_every: int = Field(4, ge=1, le=100_000, description="K for sync_mode 'accumulate' and 'local-sgd'")
     dist_timeout_s: float = Field(
-        1800.0, gt=0, description="a collective that waits longer than this fails the run (no hang on a dead worker)"
+        1800.0, gt=0, allow_inf_nan=False, description="a collective that waits longer than this fails the run (no hang on a dead worker)"
     )
 
 
@@ -209,9 +219,10 @@ class ZeroShotConfig(StrictModel):
 
 
 class EvaluateConfig(StrictModel):
-    latency_batch_sizes: list[int] = Field(default_factory=lambda: [1, 32])
-    latency_repeats: int = Field(3, ge=1)
-    latency_examples: int = Field(64, ge=1, description="test examples timed per batch size")
+    latency_batch_sizes: list[Annotated[int, Field(ge=1, le=MAX_BATCH_SIZE)]] = Field(
+        default_factory=lambda: [1, 32], description="batch sizes timed (each 1..4096)")
+    latency_repeats: int = Field(3, ge=1, le=1000)
+    latency_examples: int = Field(64, ge=1, le=1_000_000, description="test examples timed per batch size")
     evaluators: list[ComponentRef] = Field(default_factory=list, description="extra registered evaluators")
 
 
@@ -231,8 +242,8 @@ class SplitConfig(StrictModel):
 class SearchConfig(StrictModel):
     """Budgeted hyper-parameter and backbone search with Optuna (docs/distributed.md)."""
 
-    trials: int = Field(8, ge=1, description="at most this many trials")
-    timeout_s: float | None = Field(None, gt=0, description="stop starting new trials after this many seconds")
+    trials: int = Field(8, ge=1, le=100_000, description="at most this many trials")
+    timeout_s: float | None = Field(None, gt=0, allow_inf_nan=False, description="stop starting new trials after this many seconds")
     storage: str | None = Field(
         None, description="Optuna storage URL; None: sqlite:///<run_dir>/search.db. Any RDB URL (postgresql://...) "
         "lets several machines share one study",
@@ -248,7 +259,7 @@ class SearchConfig(StrictModel):
     metric: Literal["accuracy", "macro_f1", "loss"] | None = Field(
         None, description="validation metric to maximise (loss is minimised); None: train.early_stopping_metric"
     )
-    sampler_seed: int | None = Field(None, description="None: the pipeline seed")
+    sampler_seed: int | None = Field(None, ge=0, le=MAX_SEED, description="None: the pipeline seed")
 
 
 class TransferConfig(StrictModel):
@@ -269,7 +280,7 @@ class TransferConfig(StrictModel):
 
 
 class PipelineConfig(StrictModel):
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="0 .. 2**32-1 (what numpy and torch accept)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     split: SplitConfig = Field(default_factory=SplitConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -286,6 +297,16 @@ class PipelineConfig(StrictModel):
     search: SearchConfig | None = Field(
         None, description="budgeted Optuna search; replaces the fixed candidate list when set"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finite_numbers(cls, data: Any) -> Any:
+        from autoglm_core.config_limits import non_finite_fields
+
+        bad = non_finite_fields(data) if isinstance(data, dict) else []
+        if bad:
+            raise ValueError(f"numbers must be finite and fit in 64 bits: {'; '.join(bad[:5])}")
+        return data
 
     @classmethod
     def from_file(cls, path: str | Path) -> PipelineConfig:

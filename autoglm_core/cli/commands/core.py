@@ -27,7 +27,8 @@ def _hints(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _data(args: argparse.Namespace) -> dict[str, Any] | None:
-    ref = {k: getattr(args, k) for k in ("train", "validation", "test", "text_column", "label_column", "format")
+    ref = {k: getattr(args, k) for k in ("train", "validation", "test", "text_column", "label_column", "format",
+                                               "encoding")
            if getattr(args, k, None)}
     if args.data:
         ref["path"] = args.data
@@ -105,7 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _multi_node_environment(args: argparse.Namespace, config: Any) -> Path | None:
-    """--nnodes/--node-rank/--rdzv-endpoint -> the environment autoglm_core.distributed reads, and the
+    """--nnodes/--node-rank/--rdzv-endpoint -> the environment autoglm_core.training.distributed reads, and the
     job folder every node shares (default <out>/.dist-job); None for one machine."""
     from autoglm_core.training.distributed import (
         FINISHED_FILE,
@@ -260,6 +261,7 @@ def autoglm_add_commands(subparsers: Any) -> None:
     p.add_argument("--text-column", dest="text_column")
     p.add_argument("--label-column", dest="label_column")
     p.add_argument("--format", help="data loader name when the suffix does not tell (csv, tsv, jsonl, phrasebank)")
+    p.add_argument("--encoding", help="the data files' encoding (default: UTF-8, or ISO-8859-1 when no line is UTF-8)")
     p.add_argument("--label-map", dest="label_map", metavar="MAP",
                    help="rename data labels: DATA=NAME pairs, e.g. '1=正面,0=负面' or '1=positive,0=negative'")
     p.add_argument("--out", help="run directory (default runs/<task type>)")

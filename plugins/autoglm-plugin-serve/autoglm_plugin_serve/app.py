@@ -7,6 +7,7 @@ each kind of bad input gets its own status and a message that says what to chang
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import platform
@@ -19,7 +20,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .batching import Batcher
+from .auth import ApiKeyMiddleware
+from .batching import Batcher, Overloaded
 
 log = logging.getLogger("autoglm.serve")
 
@@ -27,7 +29,14 @@ log = logging.getLogger("autoglm.serve")
 @dataclass
 class ServeConfig:
     max_batch_size: int = 32
-    max_wait_ms: float = 5.0
+    #: a batch waits this long for more requests, only while they keep arriving (0: never waits)
+    max_wait_ms: float = 0.0
+    #: requests waiting for the model; one more -> 503 with Retry-After
+    max_queue: int = 256
+    #: a /predict request not answered in this many seconds (body, queue and model) -> 503
+    request_timeout_s: float = 30.0
+    #: the model call size is measured and chosen (see batching.ChunkSizer); False: one call per batch
+    adaptive: bool = True
     #: longer texts are cut to this many characters (the tokenizer keeps ~128 tokens anyway) and the
     #: response carries a warning
     max_text_chars: int = 10_000
@@ -35,6 +44,9 @@ class ServeConfig:
     max_texts: int = 256
     #: larger request bodies -> 413, before they are parsed
     max_body_bytes: int = 2 * 1024 * 1024
+    #: JSON nested deeper, or integers longer, -> 400 before the body is parsed
+    max_json_depth: int = 32
+    max_json_int_digits: int = 100
 
 
 class PredictRequest(BaseModel):
@@ -62,8 +74,9 @@ class ErrorBody(BaseModel):
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, kind: str, message: str, details: Any = None):
+    def __init__(self, status: int, kind: str, message: str, details: Any = None, retry_after: int | None = None):
         self.status, self.kind, self.message, self.details = status, kind, message, details
+        self.retry_after = retry_after
 
 
 def _error(status: int, kind: str, message: str, details: Any = None) -> JSONResponse:
@@ -88,13 +101,15 @@ def versions(predictor: Any) -> dict[str, str]:
     return out
 
 
-def create_app(predictor: Any, config: ServeConfig | None = None) -> FastAPI:
-    """An app serving ``predictor`` (an :class:`autoglm_core.predictor.Predictor`)."""
+def create_app(predictor: Any, config: ServeConfig | None = None, api_key: str | None = None) -> FastAPI:
+    """An app serving ``predictor`` (an :class:`autoglm_core.predictor.Predictor`); with
+    ``api_key`` every path (``/docs`` and ``/openapi.json`` too) needs it."""
     from contextlib import asynccontextmanager
 
     cfg = config or ServeConfig()
-    batcher = Batcher(lambda texts: predictor.predict_proba(texts, batch_size=cfg.max_batch_size),
-                      max_batch_size=cfg.max_batch_size, max_wait_ms=cfg.max_wait_ms)
+    batcher = Batcher(lambda texts, size: predictor.predict_proba(texts, batch_size=size),
+                      max_batch_size=cfg.max_batch_size, max_wait_ms=cfg.max_wait_ms, max_queue=cfg.max_queue,
+                      adaptive=cfg.adaptive)
     info = predictor.info
     model_name, variant = str(info.get("model")), str(info.get("variant"))
 
@@ -113,10 +128,15 @@ def create_app(predictor: Any, config: ServeConfig | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.predictor, app.state.batcher, app.state.config = predictor, batcher, cfg
+    if api_key:
+        app.add_middleware(ApiKeyMiddleware, api_key=api_key)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.kind, exc.message, exc.details)
+        response = _error(exc.status, exc.kind, exc.message, exc.details)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -131,7 +151,7 @@ def create_app(predictor: Any, config: ServeConfig | None = None) -> FastAPI:
         log.exception("internal error on %s", request.url.path)
         return _error(500, "internal_error", f"{type(exc).__name__}: {exc}")
 
-    errors = {s: {"model": ErrorBody} for s in (400, 413, 415, 422)}
+    errors = {s: {"model": ErrorBody} for s in (400, 401, 413, 415, 422, 503)}
 
     @app.post(
         "/predict", response_model=PredictResponse, responses=errors,
@@ -140,20 +160,26 @@ def create_app(predictor: Any, config: ServeConfig | None = None) -> FastAPI:
             "application/json": {"schema": PredictRequest.model_json_schema()}}}},
     )
     async def predict(request: Request) -> JSONResponse:
-        texts = await _read_texts(request, cfg)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + cfg.request_timeout_s
+        try:  # a client that trickles its body in is held to the same deadline
+            texts = await asyncio.wait_for(_read_texts(request, cfg), cfg.request_timeout_s)
+        except asyncio.TimeoutError:
+            batcher.stats.timed_out += 1
+            raise ApiError(503, "timeout", f"the request body did not arrive within {cfg.request_timeout_s:g} s.",
+                           retry_after=1) from None
         warnings = []
         for i, t in enumerate(texts):
             if len(t) > cfg.max_text_chars:
                 warnings.append(f"texts[{i}] has {len(t)} characters; only the first {cfg.max_text_chars} were used.")
                 texts[i] = t[: cfg.max_text_chars]
-        probs = await batcher.submit(texts)
+        probs = await _answer_or_give_up(request, batcher, texts, deadline - loop.time(), cfg)
         return JSONResponse({"predictions": predictor.format_rows(probs), "model": model_name,
                              "variant": variant, "warnings": warnings})
 
     @app.get("/health", summary="Liveness: the model is loaded and the batcher runs")
     async def health() -> dict[str, Any]:
-        running = batcher._task is not None and not batcher._task.done()
-        if not running:
+        if not batcher.running:
             raise ApiError(503, "unavailable", "the batcher is not running")
         return {"status": "ok", "queued_requests": batcher.queued}
 
@@ -196,6 +222,12 @@ async def _read_texts(request: Request, cfg: ServeConfig) -> list[str]:
             raise ApiError(413, "payload_too_large", f"the body is over the limit of {cfg.max_body_bytes} bytes.")
         chunks.append(chunk)
     raw = b"".join(chunks)
+    from autoglm_core.json_limits import JSONLimitError, check_json_limits
+
+    try:  # before json.loads builds it: deep nesting recurses, huge integers take quadratic time
+        check_json_limits(raw, max_depth=cfg.max_json_depth, max_int_digits=cfg.max_json_int_digits)
+    except JSONLimitError as e:
+        raise ApiError(400, "invalid_json", f"the body is refused: {e}") from None
     try:
         data = json.loads(raw)
     except UnicodeDecodeError:
@@ -221,3 +253,38 @@ async def _read_texts(request: Request, cfg: ServeConfig) -> list[str]:
             where = '"text"' if req.text is not None else f"texts[{i}]"
             raise ApiError(422, "validation_error", f"{where} is empty or only whitespace.")
     return texts
+
+
+async def _wait_for_disconnect(request: Request) -> None:
+    """Returns when the client closes the connection (the body has been read, so the next ASGI
+    message is ``http.disconnect``)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def _answer_or_give_up(request: Request, batcher: Batcher, texts: list[str], timeout: float,
+                             cfg: ServeConfig) -> Any:
+    """The batcher's answer, unless the queue is full (503 + Retry-After), the deadline passes
+    (503) or the client disconnects; in the last two cases the request leaves the queue, so the model
+    never computes it."""
+    work = asyncio.ensure_future(batcher.submit(texts))
+    gone = asyncio.ensure_future(_wait_for_disconnect(request))
+    try:
+        done, _ = await asyncio.wait({work, gone}, timeout=max(timeout, 0.0), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not work.done():
+            work.cancel()
+    if work in done:
+        try:
+            return work.result()
+        except Overloaded as e:
+            raise ApiError(503, "overloaded", f"the server is busy ({e.queued} requests waiting, the limit is "
+                           f"{cfg.max_queue}); retry after {e.retry_after} s.", retry_after=e.retry_after) from None
+    if gone in done:
+        raise ApiError(499, "client_closed_request", "the client disconnected; the request was dropped.")
+    batcher.stats.timed_out += 1
+    raise ApiError(503, "timeout", f"no answer within {cfg.request_timeout_s:g} s (the server is busy); the request "
+                   f"was dropped.", retry_after=batcher.retry_after())

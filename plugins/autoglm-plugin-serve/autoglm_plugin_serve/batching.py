@@ -1,15 +1,26 @@
-"""Dynamic batching: concurrent requests share one model call.
+"""Dynamic batching: concurrent requests share one model call, and the server sheds load.
 
-Requests put their texts on an asyncio queue and await a future. One batcher task takes the first
-waiting request, then keeps collecting until the batch holds ``max_batch_size`` texts or
-``max_wait_ms`` have passed, and runs the model once in a single worker thread (the event loop keeps
-accepting requests meanwhile). A request whose texts would overflow the batch waits for the next one;
-a single request larger than ``max_batch_size`` is run alone, in chunks of ``max_batch_size``.
+Requests put their texts on a bounded asyncio queue and await a future. One batcher task takes the
+first waiting request and every request already queued behind it (up to ``max_batch_size`` texts)
+and runs them in one call in a single worker thread; the event loop keeps accepting requests
+meanwhile. It never waits for a batch to fill when the queue is empty: an idle server answers at
+once, and under load the batches form from the requests that arrived while the model was busy
+(``max_wait_ms`` > 0 lets a batch wait that long for more, only while requests keep arriving).
+
+Batching is only worth it where a batched forward pass is cheaper per text than single ones
+(GPUs, small models); on a compute-bound CPU padding can make it dearer. So the worker thread runs a
+batch in chunks whose size a :class:`ChunkSizer` picks from measured seconds per text (1, 2, 4, ...
+up to ``max_batch_size``): at worst it runs one text per model call, as one-at-a-time serving does,
+without its per-request overhead.
+
+A full queue raises :class:`Overloaded` (the app answers 503 with Retry-After); requests whose
+client gave up (timeout, disconnect) are dropped before they reach the model.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +34,14 @@ class _Item:
     future: asyncio.Future[Any]
 
 
+class Overloaded(Exception):
+    """The queue is full; ``retry_after`` is the estimated seconds until it has room."""
+
+    def __init__(self, queued: int, retry_after: int):
+        super().__init__(f"{queued} requests are waiting; the queue is full.")
+        self.queued, self.retry_after = queued, retry_after
+
+
 @dataclass
 class BatchStats:
     requests: int = 0
@@ -31,6 +50,9 @@ class BatchStats:
     max_batch_texts: int = 0
     batch_sizes: dict[int, int] = field(default_factory=dict)  # texts per batch -> count
     busy_seconds: float = 0.0
+    rejected: int = 0  # queue full -> 503
+    dropped: int = 0  # the client had gone (timeout, disconnect) before the model ran
+    timed_out: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -39,29 +61,75 @@ class BatchStats:
             "mean_batch_texts": round(self.texts / self.batches, 3) if self.batches else 0.0,
             "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())},
             "model_busy_seconds": round(self.busy_seconds, 4),
+            "rejected": self.rejected, "dropped": self.dropped, "timed_out": self.timed_out,
         }
 
 
-class Batcher:
-    """Collects concurrent requests into batches for ``predict_fn(texts) -> array``."""
+class ChunkSizer:
+    """Picks the model-call size (a power of two up to ``max_size``) with the lowest measured
+    seconds per text. Each size is tried ``warmup`` times first; afterwards every ``explore_every``
+    th choice re-measures a neighbour of the best, so a change of load is noticed."""
 
-    def __init__(self, predict_fn: Callable[[list[str]], Any], *, max_batch_size: int = 32, max_wait_ms: float = 5.0):
+    def __init__(self, max_size: int, warmup: int = 2, explore_every: int = 16, alpha: float = 0.2):
+        self.sizes = [1 << i for i in range(max_size.bit_length()) if 1 << i <= max_size]
+        if self.sizes[-1] != max_size:
+            self.sizes.append(max_size)
+        self.warmup, self.explore_every, self.alpha = warmup, explore_every, alpha
+        self.cost: dict[int, float] = {}  # size -> EMA of seconds per text
+        self.count: dict[int, int] = {}
+        self._choices = 0
+
+    def choose(self, n: int) -> int:
+        fits = [s for s in self.sizes if s <= n] or [1]
+        for s in reversed(fits):
+            if self.count.get(s, 0) < self.warmup:
+                return s
+        best = min(fits, key=lambda s: (self.cost[s], -s))
+        self._choices += 1
+        if self._choices % self.explore_every == 0:
+            i = fits.index(best)
+            neighbours = [fits[j] for j in (i - 1, i + 1) if 0 <= j < len(fits)]
+            return neighbours[(self._choices // self.explore_every) % len(neighbours)] if neighbours else best
+        return best
+
+    def record(self, size: int, texts: int, seconds: float) -> None:
+        if texts <= 0:
+            return
+        per_text = seconds / texts
+        old = self.cost.get(size)
+        self.cost[size] = per_text if old is None else (1 - self.alpha) * old + self.alpha * per_text
+        self.count[size] = self.count.get(size, 0) + 1
+
+    def seconds_per_text(self) -> float | None:
+        return min(self.cost.values()) if self.cost else None
+
+
+class Batcher:
+    """Collects concurrent requests into batches for ``predict_fn(texts, batch_size) -> array``."""
+
+    def __init__(self, predict_fn: Callable[[list[str], int], Any], *, max_batch_size: int = 32,
+                 max_wait_ms: float = 0.0, max_queue: int = 256, adaptive: bool = True):
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
         if max_wait_ms < 0:
             raise ValueError(f"max_wait_ms must be >= 0, got {max_wait_ms}")
+        if max_queue < 1:
+            raise ValueError(f"max_queue must be >= 1, got {max_queue}")
         self.predict_fn = predict_fn
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000.0
+        self.max_queue = max_queue
+        self.sizer = ChunkSizer(max_batch_size) if adaptive else None
         self.stats = BatchStats()
         self._queue: asyncio.Queue[_Item] | None = None
         self._carry: _Item | None = None
+        self._queued_texts = 0
         self._task: asyncio.Task[None] | None = None
         # One worker thread: the model is not re-entrant-safe for speed anyway (torch uses all cores per call).
         self._executor: ThreadPoolExecutor | None = None
 
     async def start(self) -> None:
-        self._queue = asyncio.Queue()
+        self._queue = asyncio.Queue(maxsize=self.max_queue)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autoglm-model")
         self._task = asyncio.create_task(self._run(), name="autoglm-batcher")
 
@@ -78,16 +146,37 @@ class Batcher:
             self._executor = None
 
     @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
     def queued(self) -> int:
         return (self._queue.qsize() if self._queue else 0) + (1 if self._carry else 0)
 
+    def retry_after(self) -> int:
+        """Seconds until the queued texts are likely done (at least 1)."""
+        per_text = (self.sizer.seconds_per_text() if self.sizer else None) or (
+            self.stats.busy_seconds / self.stats.texts if self.stats.texts else 0.05)
+        return max(1, math.ceil(self._queued_texts * per_text))
+
     async def submit(self, texts: Sequence[str]) -> Any:
-        """Wait for the probabilities of ``texts`` (rows in order)."""
-        if self._queue is None or self._task is None or self._task.done():
+        """Wait for the probabilities of ``texts`` (rows in order); :class:`Overloaded` when the
+        queue is full. Cancelling the wait drops the request if the model has not started on it."""
+        if self._queue is None or not self.running:
             raise RuntimeError("the batcher is not running")
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Item(list(texts), fut))
+        item = _Item(list(texts), fut)
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.stats.rejected += 1
+            raise Overloaded(self.queued, self.retry_after()) from None
+        self._queued_texts += len(item.texts)
         return await fut
+
+    def _take(self, item: _Item) -> _Item:
+        self._queued_texts -= len(item.texts)
+        return item
 
     async def _next(self, timeout: float | None) -> _Item | None:
         assert self._queue is not None
@@ -95,55 +184,77 @@ class Batcher:
             item, self._carry = self._carry, None
             return item
         if timeout is None:
-            return await self._queue.get()
+            return self._take(await self._queue.get())
         if timeout <= 0:
             try:
-                return self._queue.get_nowait()
+                return self._take(self._queue.get_nowait())
             except asyncio.QueueEmpty:
                 return None
         try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
+            return self._take(await asyncio.wait_for(self._queue.get(), timeout))
         except asyncio.TimeoutError:
             return None
+
+    async def _collect(self) -> list[_Item]:
+        """The first waiting request and those queued behind it; waits (max_wait) only while
+        requests keep arriving, never for an empty queue."""
+        loop = asyncio.get_running_loop()
+        first = await self._next(None)
+        assert first is not None
+        items, n = [first], len(first.texts)
+        deadline = loop.time() + self.max_wait
+        while n < self.max_batch_size:
+            item = await self._next(0)
+            if item is None and self.max_wait > 0 and len(items) > 1:
+                item = await self._next(deadline - loop.time())
+            if item is None:
+                break
+            if n + len(item.texts) > self.max_batch_size:
+                self._carry = item  # keeps its place: first in the next batch
+                break
+            items.append(item)
+            n += len(item.texts)
+        return items
+
+    def _predict(self, texts: list[str]) -> Any:
+        """In the worker thread: chunks of the measured best size (one call when not adaptive)."""
+        import numpy as np
+
+        if self.sizer is None:
+            return self.predict_fn(texts, self.max_batch_size)
+        size = self.sizer.choose(len(texts))
+        t0 = time.perf_counter()
+        parts = [self.predict_fn(texts[i : i + size], size) for i in range(0, len(texts), size)]
+        self.sizer.record(size, len(texts), time.perf_counter() - t0)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            first = await self._next(None)
-            assert first is not None
-            items, n = [first], len(first.texts)
-            deadline = loop.time() + self.max_wait
-            while n < self.max_batch_size:
-                item = await self._next(deadline - loop.time())
-                if item is None:
-                    break
-                if n + len(item.texts) > self.max_batch_size:
-                    self._carry = item  # keeps its place: first in the next batch
-                    break
-                items.append(item)
-                n += len(item.texts)
-            items = [it for it in items if not it.future.done()]  # clients that gave up
-            if not items:
+            items = await self._collect()
+            alive = [it for it in items if not it.future.done()]  # clients that gave up are dropped
+            self.stats.dropped += len(items) - len(alive)
+            if not alive:
                 continue
-            texts = [t for it in items for t in it.texts]
+            texts = [t for it in alive for t in it.texts]
             t0 = time.perf_counter()
             try:
-                probs = await loop.run_in_executor(self._executor, self.predict_fn, texts)
+                probs = await loop.run_in_executor(self._executor, self._predict, texts)
             except Exception as exc:  # one bad batch must not stop the server
-                for it in items:
+                for it in alive:
                     if not it.future.done():
                         it.future.set_exception(exc)
                 continue
             finally:
                 self.stats.busy_seconds += time.perf_counter() - t0
             s = self.stats
-            s.requests += len(items)
+            s.requests += len(alive)
             s.texts += len(texts)
             s.batches += 1
             s.max_batch_texts = max(s.max_batch_texts, len(texts))
             s.batch_sizes[len(texts)] = s.batch_sizes.get(len(texts), 0) + 1
             start = 0
-            for it in items:
+            for it in alive:
                 if not it.future.done():
                     it.future.set_result(probs[start : start + len(it.texts)])
                 start += len(it.texts)

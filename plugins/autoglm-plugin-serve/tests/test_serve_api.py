@@ -36,7 +36,7 @@ def test_command_registered_through_hook_and_defaults_to_loopback(serve_model_di
     get_manager().hook.autoglm_add_commands(subparsers=sub)
     args = parser.parse_args(["serve", str(serve_model_dir)])
     assert args.host == "127.0.0.1" and args.port == 8000
-    assert args.max_batch_size == 32 and args.max_wait_ms == 5.0
+    assert args.max_batch_size == 32 and args.max_wait_ms == 0.0 and args.max_queue == 256
     assert args.handler.__module__ == "autoglm_plugin_serve.command"
 
 
