@@ -50,6 +50,7 @@ BUILTIN_MODULES = (
     "autoglm_core.builtin.cmd_predict",
     "autoglm_core.builtin.cmd_monitor",
     "autoglm_core.builtin.cmd_humaneval",
+    "autoglm_core.builtin.cmd_verify",
     "autoglm_core.builtin.decoders",
     "autoglm_core.builtin.text_generation",
     "autoglm_core.builtin.vision",
