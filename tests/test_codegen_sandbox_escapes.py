@@ -124,6 +124,8 @@ def test_detached_child_holding_the_pipe_cannot_stretch_the_time_limit():
         r = run_python(code, timeout_s=2)
         assert time.perf_counter() - start < 6
         assert r.status == "timeout"
+        time.sleep(0.3)
+        assert not _processes_with(tag), "the detached child survived the timeout kill"
     finally:
         _reap(tag)
 

@@ -83,13 +83,15 @@ import sys
 from autoglm_core import AutoTask
 task = AutoTask.create(task_type="text_classification", dataset=sys.argv[1], out=sys.argv[2],
                        description={DESCRIPTION!r}, backbones=["tiny-bert"],
-                       config={{"train": {{"epochs": 1, "batch_size": 16}}, "compress": [],
+                       config={{"train": {{"epochs": 1, "batch_size": 16, "max_steps": 2}}, "compress": [],
+                               "zero_shot": {{"enabled": False}},
                                "evaluate": {{"latency_repeats": 1, "latency_examples": 4}}}})
 report = task.auto_build().launch(progress=False)
 print("done", report.best.model_dir, flush=True)
 """
 
 
+@pytest.mark.slow  # a real tiny run in a second process; the holder tests above cover the CLI path
 def test_overwrite_during_a_real_run_is_refused_and_the_run_keeps_its_folder(tmp_path, news_csv, capsys):
     run_dir = tmp_path / "run"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
