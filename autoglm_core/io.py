@@ -58,7 +58,7 @@ def read_structured_file(path: str | Path) -> Any:
         raise ConfigError(f"config file {str(path)!r} does not exist.")
     if path.is_dir():
         raise ConfigError(f"config file {str(path)!r} is a folder; give a .yaml or .json file.")
-    from autoglm_core.oserrors import describe_decode_error, describe_os_error
+    from autoglm_core.cli.oserrors import describe_decode_error, describe_os_error
 
     try:
         raw = path.read_bytes()

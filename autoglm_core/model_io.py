@@ -9,20 +9,25 @@ from typing import Any
 from autoglm_core.plugin.components import BuiltModel, read_model_meta
 from autoglm_core.types.errors import ModelLoadError
 
-PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "model.ckpt.index")
-
 
 def check_weights(directory: Path, allow_pickle: bool) -> bool:
-    """Return True when the directory has safetensors weights; refuse pickle-only weights."""
-    has_safe = any(directory.glob("*.safetensors")) or (directory / "model.safetensors.index.json").exists()
-    has_pickle = any((directory / name).exists() for name in PICKLE_WEIGHTS)
-    if not has_safe and has_pickle and not allow_pickle:
+    """Return True when the directory's weights are safetensors (headers checked); refuse weights
+    that would be unpickled (pickle files, or a safetensors index pointing at pickled shards)
+    unless ``allow_pickle``, and weight-index entries outside the folder always."""
+    from autoglm_core.weight_files import check_safetensors_header, inspect_weights
+
+    directory = Path(directory)
+    found = inspect_weights(directory)
+    if found.pickle and not allow_pickle:
+        names = ", ".join(sorted({p.name for p in found.pickle}))
         raise ModelLoadError(
-            f"{directory} holds only pickle weights ({', '.join(n for n in PICKLE_WEIGHTS if (directory / n).exists())}), "
-            f"which can run arbitrary code when loaded. Convert them to safetensors, or opt in with "
-            f"allow_pickle=True (CLI: --allow-pickle) if you trust where they came from."
+            f"{directory} would load pickle weights ({names}), which can run arbitrary code when loaded. Convert "
+            f"them to safetensors, or opt in with allow_pickle=True (CLI: --allow-pickle) if you trust where "
+            f"they came from."
         )
-    return has_safe
+    for path in found.safetensors:
+        check_safetensors_header(path)
+    return found.has_safe
 
 
 def load_model(directory: str | Path, *, allow_pickle: bool = False, trust_remote_code: bool = False,
@@ -59,6 +64,9 @@ def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager:
         raise ModelLoadError(f"model directory {str(directory)!r} does not exist.")
     if not directory.is_dir():
         raise ModelLoadError(f"{str(directory)!r} is a file; give the model's directory (with config.json).")
+    from autoglm_core.checksums import verify_checksums
+
+    verify_checksums(directory)  # models saved by autoglm record the SHA-256 of every file
     meta = read_model_meta(directory) or {}
     fmt = meta.get("format", "hf")
     if fmt == "onnx":
@@ -89,12 +97,13 @@ def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager:
             f"type's own loader (see the plugin that provides {task_type!r})."
         )
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            directory, use_safetensors=has_safe, trust_remote_code=trust_remote_code
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            directory, use_safetensors=has_safe, trust_remote_code=trust_remote_code, output_loading_info=True
         )
         tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RuntimeError, KeyError) as e:
         raise ModelLoadError(f"{directory}: cannot load the model: {e}") from None
+    check_loading_info(directory, info)
     labels = meta.get("labels") or [model.config.id2label[i] for i in range(model.config.num_labels)]
     cand = meta.get("candidate")
     return BuiltModel(
@@ -102,6 +111,21 @@ def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager:
         candidate=CandidateSpec.model_validate(cand) if cand else None,
         variant=meta.get("variant", "fine-tuned"), format="hf", meta=meta.get("meta", {}),
     )
+
+
+def check_loading_info(directory: Path, info: dict[str, Any]) -> None:
+    """Weights whose tensor names do not match the architecture are an error: transformers would
+    otherwise initialise the missing ones at random and load a model that only looks trained."""
+    problems = []
+    for key, what in (("missing_keys", "missing"), ("unexpected_keys", "unexpected"),
+                      ("mismatched_keys", "with the wrong shape")):
+        names = [k[0] if isinstance(k, tuple) else k for k in info.get(key) or []]
+        if names:
+            problems.append(f"{len(names)} tensor(s) {what} ({', '.join(map(str, names[:5]))}"
+                            f"{', ...' if len(names) > 5 else ''})")
+    if problems:
+        raise ModelLoadError(f"{directory}: the weights do not match the model's architecture: " + "; ".join(problems)
+                             + ". Loading would leave those weights randomly initialised; re-export the model.")
 
 
 def _task_type_loader(task_type: str, manager: Any) -> Any:

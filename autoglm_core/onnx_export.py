@@ -180,6 +180,9 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, *, int8: bool = Fals
             warnings.warn(f"ONNX export of {model_dir}: probabilities differ from torch by {diff:.2g} (> {tol}).",
                           RuntimeWarning, stacklevel=2)
         atomic_write_json(tmp / MODEL_META_FILE, meta)
+        from autoglm_core.checksums import write_checksums
+
+        write_checksums(tmp)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)

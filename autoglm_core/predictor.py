@@ -68,7 +68,10 @@ class Predictor:
             except json.JSONDecodeError as e:
                 raise ModelLoadError(f"{directory / 'autoglm_model.json'}: line {e.lineno}: invalid JSON: {e.msg}.") from None
             if meta.get("format") == "onnx":
+                from autoglm_core.checksums import verify_checksums
                 from autoglm_core.onnx_export import OnnxBackend
+
+                verify_checksums(directory)
 
                 backend = OnnxBackend(directory, meta)
                 info = _info_from_meta(meta, directory, backend="onnxruntime")

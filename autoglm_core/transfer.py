@@ -209,7 +209,15 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def run_transfer(task: Any, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Run both settings and write transfer.json / transfer.md in the run directory."""
+    """Run both settings and write transfer.json / transfer.md in the run directory (locked
+    against other runs for the whole run)."""
+    from autoglm_core.engine.run_lock import hold_run_dir
+
+    with hold_run_dir(task.out):
+        return _run_transfer(task, resume=resume, overwrite=overwrite, progress=progress)
+
+
+def _run_transfer(task: Any, *, resume: bool, overwrite: bool, progress: bool) -> dict[str, Any]:
     from autoglm_core.engine.runner import prepare_run_dir
 
     cfg: TransferConfig = task.config.transfer

@@ -53,6 +53,11 @@ MOVES: dict[str, str] = {
     "autoglm_core.builtin.cmd_monitor": "autoglm_core.cli.commands.monitor",
     "autoglm_core.builtin.cmd_data": "autoglm_core.cli.commands.data",
     "autoglm_core.cli": "autoglm_core.cli.main",
+    "autoglm_core.builtin.cmd_humaneval": "autoglm_core.cli.commands.humaneval",
+    "autoglm_core.builtin.cmd_verify": "autoglm_core.cli.commands.verify",
+    "autoglm_core.run_lock": "autoglm_core.engine.run_lock",
+    "autoglm_core.config_limits": "autoglm_core.engine.config_limits",
+    "autoglm_core.oserrors": "autoglm_core.cli.oserrors",
 }
 
 _NEW = set(MOVES.values())

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import time
 
-from autoglm_core.tasks.code_generation.sandbox import run_python
+import pytest
+
+from autoglm_core.tasks.code_generation.sandbox import run_python, sandbox_problem
+
+pytestmark = pytest.mark.skipif(sandbox_problem() is not None, reason="bubblewrap (bwrap) is not usable here")
 
 
 def test_ok_program_passes_and_captures_output():
@@ -45,7 +49,7 @@ def test_memory_limit():
     assert r.status == "memory" and not r.passed
 
 
-def test_network_is_blocked():
+def test_network_is_blocked():  # the guard's clear message; the namespace test is in test_codegen_sandbox_escapes
     code = "import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=1)\n"
     r = run_python(code)
     assert not r.passed and "PermissionError" in r.stderr

@@ -73,6 +73,14 @@ def _variant(result_metrics: dict[str, Any]) -> VariantResult:
 
 
 def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> RunReport:
+    """Run every stage with the run folder locked against other runs for the whole run."""
+    from autoglm_core.engine.run_lock import hold_run_dir
+
+    with hold_run_dir(pipeline.task.out):
+        return _run_pipeline(pipeline, resume=resume, overwrite=overwrite, progress=progress)
+
+
+def _run_pipeline(pipeline: Pipeline, *, resume: bool, overwrite: bool, progress: bool) -> RunReport:
     task = pipeline.task
     spec, config, manager = task.spec, task.config, task.manager
     run_dir = Path(task.out)
@@ -186,6 +194,9 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
             from autoglm_core.engine.report import model_card
 
             atomic_write_text(dst / "README.md", model_card(spec, best, reason))
+            from autoglm_core.checksums import write_checksums
+
+            write_checksums(dst)  # the model card too
             return StageOutput(artifacts={"model": "model"})
 
         runner.run("export", "export", None, export)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -131,7 +130,9 @@ def prepare_run_dir(run_dir: Path, spec: TaskSpec, config: PipelineConfig, resum
                     f"it cannot be resumed. Use a new --out folder, or drop --resume and add --overwrite to replace it."
                 )
         elif overwrite:
-            shutil.rmtree(run_dir)
+            from autoglm_core.engine.run_lock import clear_run_dir
+
+            clear_run_dir(run_dir)  # not rmtree: the folder's lock file stays held by this run
         else:
             raise ConfigError(
                 f"{run_dir} already holds a run. Add --resume to continue it, --overwrite to replace it, or "

@@ -135,7 +135,7 @@ class AutoTask:
                 registry.get(ref.name)(ref.options, where=f"config {kind} {ref.name!r} (item {i}) options")
         if config.zero_shot.enabled:
             manager.registry("zero-shot scorer").get(config.zero_shot.method)
-        from autoglm_core.config_limits import check_max_length
+        from autoglm_core.engine.config_limits import check_max_length
         from autoglm_core.training.distributed import node_setup
 
         check_max_length(config, candidates)

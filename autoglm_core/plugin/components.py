@@ -116,9 +116,11 @@ class BuiltModel:
 
             compressor = get_manager().registry("compressor").get(self.format)
             compressor.save(self, directory)
+        from autoglm_core.checksums import write_checksums
         from autoglm_core.io import atomic_write_json
 
         atomic_write_json(directory / MODEL_META_FILE, self.metadata())
+        write_checksums(directory)  # last: loading checks every file against it
         return directory
 
 

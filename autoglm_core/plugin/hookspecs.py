@@ -26,8 +26,8 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import argparse
 
-    from autoglm_core.types.context import RunContext
     from autoglm_core.plugin.components import BuiltModel
+    from autoglm_core.types.context import RunContext
     from autoglm_core.types.schemas import CandidateSpec, StageResult, TaskSpec
 
 PROJECT = "autoglm"

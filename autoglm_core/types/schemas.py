@@ -301,7 +301,7 @@ class PipelineConfig(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _finite_numbers(cls, data: Any) -> Any:
-        from autoglm_core.config_limits import non_finite_fields
+        from autoglm_core.engine.config_limits import non_finite_fields
 
         bad = non_finite_fields(data) if isinstance(data, dict) else []
         if bad:

@@ -78,7 +78,8 @@ class CodeAssistant:
 
     def __init__(self, model: Any, tokenizer: Any, decoder: str | Any = "beam", *, num_candidates: int = 4,
                  max_new_tokens: int = 128, decoder_options: dict[str, Any] | None = None,
-                 continue_prompt: bool = True, timeout_s: float = 10.0, memory_mb: int = 1024):
+                 continue_prompt: bool = True, timeout_s: float = 10.0, memory_mb: int = 1024,
+                 unsafe_no_sandbox: bool = False):
         from autoglm_core.types.errors import ConfigError
 
         if num_candidates < 1:
@@ -87,6 +88,7 @@ class CodeAssistant:
         self.num_candidates = num_candidates
         self.continue_prompt = continue_prompt
         self.timeout_s, self.memory_mb = timeout_s, memory_mb
+        self.unsafe_no_sandbox = unsafe_no_sandbox  # only where bwrap is missing: see codegen.sandbox
         options = dict(decoder_options or {})
         options.setdefault("max_new_tokens", max_new_tokens)
         name = decoder if isinstance(decoder, str) else getattr(decoder, "name", "")
@@ -128,7 +130,8 @@ class CodeAssistant:
                 continue  # retry with the next beam / sample
             if tests is not None:
                 program = code + "\n" + tests + (f"\ncheck({entry_point})\n" if entry_point else "\n")
-                attempt.test = run_python(program, timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+                attempt.test = run_python(program, timeout_s=self.timeout_s, memory_mb=self.memory_mb,
+                                          unsafe_no_sandbox=self.unsafe_no_sandbox)
             if result.code is None:
                 result.code = code  # first candidate that parses, until one passes the tests
             if attempt.ok:
