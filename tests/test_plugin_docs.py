@@ -44,3 +44,28 @@ def test_compressor_example_reloads_in_its_own_format(tmp_path):
     assert abs(again.predict_proba(texts) - fp32.predict_proba(texts)).max() < 1e-2
     again.save(tmp_path / "again")  # a reloaded model saves through the same format
     assert {p.dtype for p in load_model(tmp_path / "again").model.parameters()} == {torch.float16}
+
+
+def test_worked_task_type_runs_the_pipeline_and_reloads(tmp_path, monkeypatch):
+    import sys
+
+    from autoglm_core.plugins import get_manager
+    from autoglm_core.testing import sample_examples, write_csv
+
+    plugin = load_block_as_module("task-types.md", "class KeywordClassification", "autoglm_plugin_keywords")
+    get_manager().register(plugin, name="keywords")
+    monkeypatch.setitem(sys.modules, "autoglm_plugin_keywords", plugin)
+    write_csv(tmp_path / "news.csv", sample_examples(150))
+    monkeypatch.chdir(tmp_path)  # the usage block names relative paths
+    usage = python_block("task-types.md", "AutoTask.create(task_type=\"keyword_classification\"")
+    namespace: dict = {}
+    exec(compile(usage, "docs/task-types.md", "exec"), namespace)
+    report = namespace["report"]
+    assert {v.candidate for v in report.variants} == {"keywords-4", "keywords-16"}
+    assert report.best.metrics["accuracy"] >= 0.9  # the sample sentences carry one keyword pair per label
+    assert report.spec.task_type == "keyword_classification"
+    assert not any(s.stage == "compress" for s in report.stages)  # default_compress = ()
+    reloaded = namespace["load_model"]("runs/kw/model")
+    assert reloaded.task_type == "keyword_classification"
+    assert reloaded.model.predict(["Nokia profit rose in quarter 2", "Acme heavy losses in quarter 1"]) == [
+        "positive", "negative"]
