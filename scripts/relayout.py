@@ -58,6 +58,11 @@ MOVES: dict[str, str] = {
     "autoglm_core.run_lock": "autoglm_core.engine.run_lock",
     "autoglm_core.config_limits": "autoglm_core.engine.config_limits",
     "autoglm_core.oserrors": "autoglm_core.cli.oserrors",
+    "autoglm_core.builtin.cmd_plugin": "autoglm_core.cli.commands.plugin",
+    "autoglm_core.hook_guard": "autoglm_core.plugin.hook_guard",
+    "autoglm_core.plugin_checks": "autoglm_core.plugin.checks",
+    "autoglm_core.plugin_template": "autoglm_core.plugin.template",
+    "autoglm_core.pytest_plugin": "autoglm_core.plugin.pytest_plugin",
 }
 
 _NEW = set(MOVES.values())

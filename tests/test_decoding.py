@@ -155,6 +155,7 @@ def test_call_arguments_override_options(gpt2):
     assert out.shape[1] == ids.shape[1] + 5
 
 
+@pytest.mark.hook("autoglm_register_decoders")
 def test_third_party_decoder_through_a_plugin(gpt2):
     """A plugin object registered at run time adds a decoder that the registry and generate_text find."""
     from autoglm_core import hookimpl

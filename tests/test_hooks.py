@@ -3,6 +3,7 @@ exercised by a third-party plugin in a test."""
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 from pathlib import Path
@@ -29,19 +30,74 @@ def test_hook_list_is_complete():
     assert expected <= set(HOOKS)
 
 
+def documented_signature(name: str) -> str:
+    """``name(arg: type, ...) -> type`` exactly as the hookspec declares it (annotations as written)."""
+    sig = inspect.signature(getattr(hookspecs, name))
+    params = ", ".join(f"{p.name}: {p.annotation}" for p in sig.parameters.values())
+    return f"{name}({params}) -> {sig.return_annotation}"
+
+
+def guide_sections() -> dict[str, str]:
+    guide = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    parts = re.split(r"^### `(autoglm_\w+)`\n", guide, flags=re.M)
+    return {parts[i]: parts[i + 1].split("\n## ")[0] for i in range(1, len(parts), 2)}
+
+
+def _is_hookimpl(decorator: ast.expr) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return (isinstance(target, ast.Name) and target.id == "hookimpl") or (
+        isinstance(target, ast.Attribute) and target.attr == "hookimpl")
+
+
+def hook_tests() -> dict[str, list[str]]:
+    """hook -> the tests that declare ``@pytest.mark.hook("autoglm_...")`` in a module that also
+    implements that hook with ``@hookimpl``. Read from the source (AST), not by searching text, so
+    a name that is only mentioned (in this file, say) counts for nothing."""
+    files = sorted((ROOT / "tests").glob("test_*.py")) + sorted((ROOT / "plugins").glob("*/tests/test_*.py"))
+    found: dict[str, list[str]] = {}
+    for path in files:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        implemented = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                       and any(_is_hookimpl(d) for d in node.decorator_list)}
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.FunctionDef) and node.name.startswith("test_")):
+                continue
+            for dec in node.decorator_list:
+                if (isinstance(dec, ast.Call) and isinstance(dec.func, ast.Attribute) and dec.func.attr == "hook"
+                        and isinstance(dec.func.value, ast.Attribute) and dec.func.value.attr == "mark"):
+                    for arg in dec.args:
+                        if isinstance(arg, ast.Constant) and arg.value in implemented:
+                            found.setdefault(arg.value, []).append(f"{path.relative_to(ROOT)}::{node.name}")
+    return found
+
+
+def test_the_guide_documents_only_real_hooks():
+    assert sorted(guide_sections()) == HOOKS
+
+
 @pytest.mark.parametrize("name", HOOKS)
-def test_every_hook_is_documented_and_tested(name):
+def test_every_hook_is_documented_with_its_signature(name):
     fn = getattr(hookspecs, name)
     doc = inspect.getdoc(fn) or ""
     for arg in inspect.signature(fn).parameters:
         assert f":param {arg}:" in doc, f"{name}: no ':param {arg}:' in its docstring"
     assert inspect.signature(fn).return_annotation is not inspect.Signature.empty
-    guide = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
-    assert f"### `{name}`" in guide, f"docs/plugins.md has no section for {name}"
-    sources = [p for p in list((ROOT / "tests").glob("test_*.py")) + list((ROOT / "plugins").glob("*/tests/test_*.py"))
-               if p.name != "test_hooks.py"] + [Path(__file__)]
-    uses = [p for p in sources if re.search(rf"\b{name}\b", p.read_text(encoding="utf-8"))]
-    assert uses, f"no test implements {name} in a plugin"
+    section = guide_sections().get(name, "")
+    assert f"`{documented_signature(name)}`" in section, (
+        f"docs/plugins.md: the section of {name} must show its signature `{documented_signature(name)}`")
+
+
+@pytest.mark.parametrize("name", HOOKS)
+def test_every_hook_is_exercised_by_a_plugin_in_a_test(name):
+    assert hook_tests().get(name), (
+        f"no test implements {name}: mark a test @pytest.mark.hook({name!r}) in a module with an @hookimpl {name}")
+
+
+def test_the_meta_test_sees_marks_and_implementations_only(tmp_path):
+    """The scanner itself: a mark without an implementation, or a name in a string, does not count."""
+    found = hook_tests()
+    assert "tests/test_hooks.py::test_parser_plugin_overrides_or_defers" in found["autoglm_parse_task"]
+    assert all("test_every_hook" not in t and "test_the_meta_test" not in t for ts in found.values() for t in ts)
 
 
 # --------------------------------------------------------------------------- third-party plugins
@@ -57,6 +113,7 @@ class KeywordParser:
         return TaskSpec(task_type="text_classification", description=description, labels=["bull", "bear"])
 
 
+@pytest.mark.hook("autoglm_parse_task")
 def test_parser_plugin_overrides_or_defers():
     pm = get_manager()
     pm.register(KeywordParser(), name="keyword-parser")
@@ -82,6 +139,7 @@ class ExtraCandidates:
         return built
 
 
+@pytest.mark.hook("autoglm_generate_candidates", "autoglm_build_model")
 def test_candidate_generator_and_model_builder_plugins(tmp_path):
     from autoglm_core import AutoTask
 
@@ -156,6 +214,8 @@ class Registrations:
         p.set_defaults(handler=lambda args: print(f"hello {args.name}") or 0)
 
 
+@pytest.mark.hook("autoglm_register_task_types", "autoglm_register_zero_shot", "autoglm_register_evaluators",
+                  "autoglm_register_data_loaders", "autoglm_add_commands")
 def test_registration_hooks_feed_the_pipeline(tmp_path, capsys):
     from autoglm_core import AutoTask
 

@@ -40,6 +40,7 @@ class Events:
         self.finished.append(result.key)
 
 
+@pytest.mark.hook("autoglm_stage_started", "autoglm_stage_finished")
 def test_end_to_end_tiny_run_exports_a_reloadable_model(news_csv, tmp_path):
     events = Events()
     get_manager().register(events, name="events")
@@ -110,6 +111,7 @@ def test_resume_refuses_a_different_task(news_csv, tmp_path):
         make_task(news_csv, tmp_path / "run", config={**FAST, "train": {"epochs": 2}}).auto_build().launch(resume=True)
 
 
+@pytest.mark.hook("autoglm_register_compressors")
 def test_failing_optional_stage_is_recorded_and_the_run_goes_on(news_csv, tmp_path):
     class Broken(Compressor):
         name = "broken"
@@ -153,6 +155,7 @@ def test_from_description_infers_the_task_type(news_csv):
     assert task.spec.task_type == "text_classification" and task.spec.language == "zh"
 
 
+@pytest.mark.hook("autoglm_register_attacks", "autoglm_register_defenses")
 def test_attack_and_defense_stages_feed_robustness_and_selection(news_csv, tmp_path):
     import copy
 

@@ -139,7 +139,7 @@ def autoglm_generate_candidates(spec: TaskSpec) -> list[CandidateSpec]:
     if spec.task_type not in CLASSIFICATION_TASKS:
         return []
     if spec.backbones:
-        return [resolve_backbone(b, i) for i, b in enumerate(spec.backbones)]
+        return [resolve_backbone(b, i).model_copy(update={"requested": True}) for i, b in enumerate(spec.backbones)]
     if spec.language == "zh":
         # MiniLM would see mostly [UNK] in Chinese text: not proposed (name it with --backbone to compare).
         return [chinese_candidate()]

@@ -32,7 +32,7 @@ def build_parser(manager: object) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from autoglm_core.plugin.manager import get_manager
-    from autoglm_core.types.errors import AutoGLMError
+    from autoglm_core.types.errors import AutoGLMError, PluginWarning
 
     argv = list(sys.argv[1:] if argv is None else argv)
     # Read before parsing, so that a traceback is kept even when the failure happens while parsing.
@@ -40,9 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
-            manager = get_manager(strict="--strict-plugins" in argv)
+            # None lets AUTOGLM_STRICT_PLUGINS decide; the flag can only make loading stricter
+            manager = get_manager(strict=True if "--strict-plugins" in argv else None)
         for w in caught:
-            if issubclass(w.category, RuntimeWarning) and "failed to load" in str(w.message):
+            if issubclass(w.category, PluginWarning) or "failed to load" in str(w.message):
                 print(f"warning: {w.message}", file=sys.stderr)
         parser = build_parser(manager)
         args = parser.parse_args(argv)
@@ -77,6 +78,7 @@ def _fail(debug: bool, message: str, code: int) -> int:
         traceback.print_exc()
     print(message, file=sys.stderr)
     return code
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -101,6 +101,8 @@ class AutoTask:
         proposed: list[CandidateSpec] = []
         for group in manager.hook.autoglm_generate_candidates(spec=spec):
             proposed.extend(group or [])
+        # the user's backbones= win: first, so de-duplication keeps them and the cut never drops them
+        proposed.sort(key=lambda c: not c.requested)
         seen: set[str] = set()
         candidates: list[CandidateSpec] = []
         for cand in proposed:
@@ -113,7 +115,7 @@ class AutoTask:
                 f"no candidate model for task type {spec.task_type!r}: install the embedded model "
                 f"(pip install 'autoglm-core[embedded]') or name a backbone (--backbone PATH)."
             )
-        candidates = candidates[: spec.budget.max_candidates]
+        candidates = candidates[: max(spec.budget.max_candidates, sum(c.requested for c in candidates))]
         config = self.config
         compress = config.compress
         notes: list[str] = []

@@ -220,3 +220,8 @@ REGISTRY_HOOKS: dict[str, str] = {
     "autoglm_register_defenses": "defense",
     "autoglm_register_data_loaders": "data loader",
 }
+
+
+def hook_names() -> list[str]:
+    """The names of every hook declared here (for did-you-mean on misspelt hook implementations)."""
+    return sorted(n for n, f in globals().items() if n.startswith(f"{PROJECT}_") and callable(f))

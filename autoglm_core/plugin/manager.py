@@ -26,8 +26,10 @@ from typing import Any
 import pluggy
 
 from autoglm_core.plugin import hookspecs
+from autoglm_core.plugin.checks import unknown_hooks, unmatched_entries
+from autoglm_core.plugin.hook_guard import guard_plugin
 from autoglm_core.plugin.registry import Registry
-from autoglm_core.types.errors import PluginLoadError, RegistryCollisionError
+from autoglm_core.types.errors import PluginHookError, PluginLoadError, PluginWarning, RegistryCollisionError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ BUILTIN_MODULES = (
     "autoglm_core.tasks.image_classification.plugin",
     "autoglm_core.tasks.multimodal_classification.plugin",
     "autoglm_core.cli.commands.data",
+    "autoglm_core.cli.commands.plugin",
 )
 
 # Components that optional plugins in plugins/ provide: named in "unknown name" errors.
@@ -124,9 +127,25 @@ class AutoGLMPluginManager(pluggy.PluginManager):
             self.register(module, name=modname)
             rec = self.records[modname]
             rec.builtin, rec.distribution, rec.version = True, "autoglm-core", _core_version()
+        allowed = _env_list(ALLOW_ENV)
         if entry_points:
-            self._load_entry_points(blocked, _env_list(ALLOW_ENV))
+            self._load_entry_points(blocked, allowed)
+        self._check_lists(blocked, allowed)
+        self.check_pending()  # register() refuses unknown hooks; this catches any that slipped past
         return self
+
+    def _check_lists(self, blocked: set[str], allowed: set[str] | None) -> None:
+        """Warn about allow/block entries that name no plugin (a typo would otherwise be silent)."""
+        known = {_normalise(m) for m in BUILTIN_MODULES}
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = getattr(ep, "dist", None)
+            known.add(_normalise(ep.name))
+            if dist is not None:
+                known.add(_normalise(dist.metadata["Name"]))
+        known |= {_normalise(name) for name in self.records}
+        for var, entries in ((BLOCK_ENV, blocked), (ALLOW_ENV, allowed or set())):
+            for message in unmatched_entries(var, entries, known):
+                warnings.warn(message, PluginWarning, stacklevel=3)
 
     def _load_entry_points(self, blocked: set[str], allowed: set[str] | None) -> None:
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -145,7 +164,9 @@ class AutoGLMPluginManager(pluggy.PluginManager):
             try:
                 obj = ep.load()
                 self.register(obj, name=ep.name)
-            except Exception as exc:  # a broken plugin must not take the others down
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # a broken plugin (even one calling sys.exit()) must not take the others down
                 self._fail(ep.name, exc, dist_name, version)
                 continue
             rec = self.records[ep.name]
@@ -159,12 +180,21 @@ class AutoGLMPluginManager(pluggy.PluginManager):
         rec = self.records.get(name) or PluginRecord(name, dist, version)
         rec.status, rec.error = "failed", f"{type(exc).__name__}: {exc}"
         self.records[name] = rec
-        warnings.warn(str(err), RuntimeWarning, stacklevel=3)
+        warnings.warn(str(err), PluginWarning, stacklevel=3)
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
-        """Register a plugin object or module (programmatic registration)."""
+        """Register a plugin object or module (programmatic registration). A hook implementation
+        that matches no hookspec (a misspelt name) is a :class:`PluginLoadError` naming the plugin
+        and the hook, and the plugin is not registered."""
         plugin_name = super().register(plugin, name=name)
         if plugin_name is not None:
+            callers = list(self.get_hookcallers(plugin) or [])
+            problems = unknown_hooks(callers, plugin, hookspecs.hook_names())
+            if problems:
+                super().unregister(plugin=plugin)
+                self._registries = None
+                raise PluginLoadError(plugin_name, "; ".join(problems))
+            guard_plugin(callers, plugin)
             rec = self.records.get(plugin_name) or PluginRecord(plugin_name, status="loaded")
             rec.status = "loaded"
             rec.hooks = sorted(h.name for h in self.get_hookcallers(plugin) or [])
@@ -202,6 +232,8 @@ class AutoGLMPluginManager(pluggy.PluginManager):
                     impl.function(register=reg.registrar(impl.plugin_name))
                 except RegistryCollisionError:
                     raise
+                except PluginHookError as exc:
+                    self._fail(impl.plugin_name, exc.error)
                 except Exception as exc:
                     self._fail(impl.plugin_name, exc)
             registries[kind] = reg

@@ -54,6 +54,24 @@ class PluginLoadError(AutoGLMError):
         )
 
 
+class PluginHookError(AutoGLMError):
+    """A plugin's hook implementation raised (the plugin and the hook are named)."""
+
+    def __init__(self, plugin: str, hook: str, error: BaseException):
+        self.plugin = plugin
+        self.hook = hook
+        self.error = error
+        super().__init__(
+            f"plugin {plugin!r} failed in hook {hook}: {type(error).__name__}: {error}. Fix or uninstall the "
+            f"plugin, or block it with AUTOGLM_DISABLE_PLUGINS={plugin} (--debug or AUTOGLM_DEBUG=1 shows "
+            f"the traceback)."
+        )
+
+
+class PluginWarning(RuntimeWarning):
+    """A plugin problem that does not stop the command (failed plugin, misspelt allow/block entry)."""
+
+
 class ModelLoadError(AutoGLMError):
     """A model directory cannot be loaded safely."""
 

@@ -62,7 +62,8 @@ class Evidence(StrictModel):
     value: Any
     evidence: str = Field(description="the words of the description (or the hint) that decided it")
     confidence: float = Field(ge=0.0, le=1.0)
-    source: Literal["parser", "hint", "default", "data"] = "parser"
+    source: str = Field("parser", min_length=1, max_length=100,
+                        description="who decided: 'parser', 'hint', 'default', 'data', or a parser plugin's name")
 
 
 class Objectives(StrictModel):
@@ -158,6 +159,8 @@ class CandidateSpec(StrictModel):
     trust_remote_code: bool = False
     options: dict[str, Any] = Field(default_factory=dict, description="builder options (e.g. tiny config sizes)")
     train_overrides: dict[str, Any] = Field(default_factory=dict, description="TrainConfig fields for this backbone")
+    requested: bool = Field(False, description="named by the user (backbones=): planned first, never replaced "
+                                               "by another plugin's candidate nor cut by max_candidates")
 
 
 # --------------------------------------------------------------------------- pipeline config

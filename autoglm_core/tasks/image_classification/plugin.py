@@ -287,7 +287,8 @@ def autoglm_generate_candidates(spec: TaskSpec) -> list[CandidateSpec]:
     if spec.task_type != TASK:
         return []
     if spec.backbones:
-        return [resolve_image_backbone(b, i) for i, b in enumerate(spec.backbones)]
+        return [resolve_image_backbone(b, i).model_copy(update={"requested": True})
+                for i, b in enumerate(spec.backbones)]
     return [cnn_candidate(), vit_candidate()]
 
 

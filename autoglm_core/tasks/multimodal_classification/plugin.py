@@ -219,7 +219,8 @@ def autoglm_generate_candidates(spec: TaskSpec) -> list[CandidateSpec]:
             key = b.strip().lower().removeprefix("fusion-")
             if key not in ABLATION:
                 raise ConfigError(f"unknown multimodal backbone {b!r}: use one of {', '.join(ABLATION)}.")
-            out.append(fusion_candidate(key, name=f"c{i}-fusion-{key}", ablation=False, reason="requested by the user"))
+            out.append(fusion_candidate(key, name=f"c{i}-fusion-{key}", ablation=False, reason="requested by the user")
+                       .model_copy(update={"requested": True}))
         return out
     return [fusion_candidate()]
 

@@ -104,7 +104,7 @@ def autoglm_generate_candidates(spec: TaskSpec) -> list[CandidateSpec]:
     if spec.task_type not in GENERATION_TASKS:
         return []
     if spec.backbones:
-        return [resolve_lm_backbone(b, i) for i, b in enumerate(spec.backbones)]
+        return [resolve_lm_backbone(b, i).model_copy(update={"requested": True}) for i, b in enumerate(spec.backbones)]
     return [tiny_gpt2_candidate()]
 
 

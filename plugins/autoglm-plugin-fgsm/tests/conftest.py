@@ -1,28 +1,6 @@
-from autoglm_core.testing import use_offline_env
+import pytest
 
-use_offline_env()  # before anything imports transformers
-
-import types  # noqa: E402
-
-import pytest  # noqa: E402
-
-
-def _train_tiny(examples, lr=5e-3, epochs=8):
-    from autoglm_core.testing import tiny_text_classifier
-    from autoglm_core.training.finetune import fine_tune
-    from autoglm_core.types.schemas import TrainConfig
-
-    labels = sorted({ex.label for ex in examples})
-    built = tiny_text_classifier(labels=labels, texts=[ex.text for ex in examples])
-    cfg = TrainConfig(epochs=epochs, batch_size=16, max_length=32, learning_rate=lr, patience=epochs)
-    n = len(examples)
-    train, val, test = examples[: int(n * 0.6)], examples[int(n * 0.6): int(n * 0.8)], examples[int(n * 0.8):]
-    built.model = fine_tune(built.model, built.tokenizer, train, val, labels, cfg, progress=False).model
-    from autoglm_core.types.data import DataSplits
-
-    ctx = types.SimpleNamespace(splits=DataSplits(train, val, test, labels, None),
-                                config=types.SimpleNamespace(seed=0), train_config=lambda cand: cfg)
-    return built, ctx
+from autoglm_core.testing import trained_classifier_and_context
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +8,7 @@ def fgsm_trained_tiny():
     """(BuiltModel, context) of a tiny BERT trained on the synthetic English sentences (~10 s)."""
     from autoglm_core.testing import sample_examples
 
-    return _train_tiny(sample_examples(120))
+    return trained_classifier_and_context(sample_examples(120))
 
 
 @pytest.fixture(scope="session")
@@ -50,4 +28,4 @@ def fgsm_trained_chinese():
         pool = pos if label == "positive" else neg
         text = f"{rng.choice(places)}{rng.choice(pool)}，{rng.choice(pool)}。"
         out.append(Example(text=text, label=label, file="<zh>", line=i + 1))
-    return _train_tiny(out)
+    return trained_classifier_and_context(out)

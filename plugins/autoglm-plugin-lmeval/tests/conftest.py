@@ -1,28 +1,14 @@
 import os
 import tempfile
 
-# Offline, and every cache lm-eval / datasets / the plugin writes goes to a throw-away folder.
+# Every cache lm-eval / datasets / the plugin writes goes to a throw-away folder (offline mode and a
+# fresh plugin manager per test come from the autoglm pytest plugin).
 _CACHE = tempfile.mkdtemp(prefix="autoglm-lmeval-tests-")
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["HF_DATASETS_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["HF_DATASETS_CACHE"] = os.path.join(_CACHE, "hf-datasets")
 os.environ["LM_HARNESS_CACHE_PATH"] = os.path.join(_CACHE, "lm-harness")
 os.environ["AUTOGLM_CACHE_DIR"] = os.path.join(_CACHE, "autoglm")
 
 import pytest  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _lmeval_fresh_manager(monkeypatch):
-    from autoglm_core.plugin.manager import reset_manager
-
-    for var in ("AUTOGLM_LOAD_PLUGINS", "AUTOGLM_DISABLE_PLUGINS", "AUTOGLM_STRICT_PLUGINS"):
-        monkeypatch.delenv(var, raising=False)
-    reset_manager()
-    yield
-    reset_manager()
 
 
 def _example_sentences():

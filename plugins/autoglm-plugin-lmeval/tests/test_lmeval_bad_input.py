@@ -15,6 +15,7 @@ def _evaluator(**options):
     return get_manager().registry("evaluator").get("lm-eval")(options=options)
 
 
+@pytest.mark.hook("autoglm_register_benchmarks")
 def test_lmeval_missing_data_names_the_file(tmp_path, lmeval_tiny_lm_dir):
     from autoglm_core.plugin.components import Benchmark
     from autoglm_core.plugin.manager import get_manager

@@ -1,13 +1,11 @@
-from autoglm_core.testing import trained_tiny_classifier, use_offline_env
+import socket
+import threading
+import time
+from contextlib import contextmanager
 
-use_offline_env()  # before anything imports transformers
+import pytest
 
-import socket  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-
-import pytest  # noqa: E402
+from autoglm_core.testing import trained_tiny_classifier
 
 
 @pytest.fixture(scope="session")
