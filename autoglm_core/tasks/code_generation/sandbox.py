@@ -209,8 +209,9 @@ def interpreter_paths() -> tuple[str, ...]:
 
 
 def _bwrap_command(exe: str, host_in: Path, workdir: str, tmpfs_bytes: int) -> list[str]:
-    cmd = [exe, *_namespace_args()]
-    made: set[str] = set()
+    # the private /tmp first, so that an interpreter living under /tmp is bound over it, not hidden
+    cmd = [exe, *_namespace_args(), "--dev", "/dev", "--proc", "/proc", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp"]
+    made: set[str] = {"/tmp"}
     for p in interpreter_paths():
         if os.path.islink(p) and p.count("/") == 1:  # /bin -> usr/bin on merged-/usr systems
             cmd += ["--symlink", os.readlink(p), p]
@@ -221,8 +222,7 @@ def _bwrap_command(exe: str, host_in: Path, workdir: str, tmpfs_bytes: int) -> l
                 made.add(str(parent))
                 cmd += ["--perms", "0755", "--dir", str(parent)]
         cmd += ["--ro-bind", p, p]
-    cmd += ["--dev", "/dev", "--proc", "/proc", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp",
-            "--ro-bind", str(host_in), INPUT_DIR, "--perms", "0777", "--dir", workdir, "--chdir", workdir]
+    cmd += ["--ro-bind", str(host_in), INPUT_DIR, "--perms", "0777", "--dir", workdir, "--chdir", workdir]
     return cmd
 
 
