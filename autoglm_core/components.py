@@ -24,7 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .data.types import DataSplits, Example
     from .runner import RunContext
-    from .schemas import CandidateSpec, VariantResult
+    from .schemas import CandidateSpec, TrainConfig, VariantResult
+    from .training_loop import EpochCallback, TrainResult
 
 MODEL_META_FILE = "autoglm_model.json"
 
@@ -146,6 +147,9 @@ class TaskType(Component):
     evaluates. The runner calls these in order for every candidate."""
 
     kind = "task type"
+    #: the validation metric the shared loop early-stops on (and search optimises) unless the
+    #: config names another; loss and perplexity are minimised, the others maximised
+    train_metric: ClassVar[str] = "loss"
 
     def load_data(self, context: RunContext) -> DataSplits:
         raise NotImplementedError
@@ -156,6 +160,18 @@ class TaskType(Component):
 
     def train(self, context: RunContext, candidate: CandidateSpec) -> BuiltModel:
         raise NotImplementedError
+
+    def fit(self, context: RunContext, candidate: CandidateSpec, config: TrainConfig, *,
+            on_epoch: EpochCallback | None = None, desc: str = "train") -> tuple[BuiltModel, TrainResult]:
+        """Build ``candidate`` and train it with ``config`` on the shared loop
+        (:func:`autoglm_core.training_loop.run_loop`); ``on_epoch`` sees every epoch's validation
+        record. Search calls this once per trial: a task type that does not define it cannot be
+        searched, and a ``search:`` config for it is refused when the run is planned."""
+        raise NotImplementedError(f"task type {self.name!r} does not train through fit()")
+
+    @classmethod
+    def searchable(cls) -> bool:
+        return cls.fit is not TaskType.fit
 
     def evaluate(self, context: RunContext, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
         """Evaluate on the test split; ``model_dir`` (where the variant is saved) gives the size on disk."""

@@ -183,7 +183,10 @@ class TrainConfig(StrictModel):
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     weight_decay: float = Field(0.01, ge=0)
     patience: int = Field(3, ge=1, description="epochs without validation improvement before stopping")
-    early_stopping_metric: Literal["accuracy", "macro_f1", "loss"] = "macro_f1"
+    early_stopping_metric: str | None = Field(
+        None, description="validation metric for early stopping (loss and perplexity are minimised); None: the "
+        "task type's own (macro_f1 for classification, loss for generation, f1 for token classification)",
+    )
     max_steps: int | None = Field(None, ge=1, description="hard cap on optimizer steps (tests, smoke runs)")
     time_budget_s: float | None = Field(None, gt=0)
     lora: LoraSettings = Field(default_factory=LoraSettings)
@@ -245,8 +248,9 @@ class SearchConfig(StrictModel):
         "(default: the planned candidates); other names are TrainConfig fields",
     )
     pruner: Literal["median", "none"] = "median"
-    metric: Literal["accuracy", "macro_f1", "loss"] | None = Field(
-        None, description="validation metric to maximise (loss is minimised); None: train.early_stopping_metric"
+    metric: str | None = Field(
+        None, description="validation metric to maximise (loss is minimised); None: train.early_stopping_metric, "
+        "else the task type's own"
     )
     sampler_seed: int | None = Field(None, description="None: the pipeline seed")
 
