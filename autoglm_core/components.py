@@ -89,6 +89,14 @@ class BuiltModel:
         probs = self.predict_proba(texts, batch_size=batch_size, max_length=max_length)
         return [self.labels[i] for i in probs.argmax(axis=1)]
 
+    #: True when :meth:`predict_records` gives the model's own output (spans, ...) instead of one
+    #: label and its probabilities per text; ``autoglm predict`` then prints those records
+    predicts_records: ClassVar[bool] = False
+
+    def predict_records(self, texts: Sequence[str], batch_size: int = 32, max_length: int = 128) -> list[dict[str, Any]]:
+        """One JSON-ready record per text (models whose output is not a single label)."""
+        raise NotImplementedError(f"{type(self).__name__} predicts labels: use predict_proba")
+
     # ------------------------------------------------------------------ persistence
     def metadata(self) -> dict[str, Any]:
         from . import __version__
@@ -150,6 +158,14 @@ class TaskType(Component):
     #: the validation metric the shared loop early-stops on (and search optimises) unless the
     #: config names another; loss and perplexity are minimised, the others maximised
     train_metric: ClassVar[str] = "loss"
+    #: how the built-in parser recognises the task type in a description: (regular expression,
+    #: confidence) pairs, tried before the parser's own table (case-insensitive)
+    parse_rules: ClassVar[tuple[tuple[str, float], ...]] = ()
+    #: the primary metric of a run of this task type when the description names none (None: the
+    #: parser's default for classification, accuracy)
+    primary_metric: ClassVar[str | None] = None
+    #: True: the label set comes from the data (e.g. entity types), not from the description
+    labels_from_data: ClassVar[bool] = False
 
     def load_data(self, context: RunContext) -> DataSplits:
         raise NotImplementedError

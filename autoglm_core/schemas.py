@@ -60,7 +60,7 @@ class Evidence(StrictModel):
 
 
 class Objectives(StrictModel):
-    primary_metric: Literal["accuracy", "macro_f1", "perplexity", "pass@1"] = "accuracy"
+    primary_metric: Literal["accuracy", "macro_f1", "f1", "perplexity", "pass@1"] = "accuracy"
     emphasis: list[Literal["accuracy", "latency", "size", "robustness"]] = Field(default_factory=list)
     max_latency_ms: float | None = Field(None, gt=0, description="per example, batch 1")
     max_size_mb: float | None = Field(None, gt=0)
@@ -115,7 +115,7 @@ class TaskSpec(StrictModel):
     labels: list[str] = Field(default_factory=list)
     domain: str | None = None
     data: DataRef | None = None
-    metric: Literal["accuracy", "macro_f1", "perplexity", "pass@1"] = "accuracy"
+    metric: Literal["accuracy", "macro_f1", "f1", "perplexity", "pass@1"] = "accuracy"
     objectives: Objectives = Field(default_factory=Objectives)
     budget: Budget = Field(default_factory=Budget)
     backbones: list[str] = Field(default_factory=list, description="backbones the user asked for")

@@ -52,13 +52,14 @@ class LoopSpec:
     ``train_batches`` is a torch DataLoader (prepared by accelerate, so it is sharded across
     distributed processes) or a function ``epoch -> iterable of batch dicts`` (moved to the device
     here; one process). ``evaluate(model)`` scores the validation split and returns named metrics
-    (``loss`` among them when it can), or is None without a validation split. ``metric`` is the
+    (``loss`` among them when it can); without a validation split it is None (or returns None),
+    and the last epoch is kept. ``metric`` is the
     early-stopping metric when ``train.early_stopping_metric`` is not set.
     """
 
     train_batches: Any
     steps_per_epoch: int
-    evaluate: Callable[[Any], dict[str, float]] | None = None
+    evaluate: Callable[[Any], dict[str, float] | None] | None = None
     loss: LossFn = default_loss
     metric: str = "loss"
     higher_is_better: dict[str, bool] = field(default_factory=dict)
@@ -252,9 +253,9 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
             record: dict[str, float] = {"epoch": epoch, "train_loss": train_loss}
             improved, stop = False, ""
             if accelerator.is_main_process:
-                if spec.evaluate is not None:
-                    val = spec.evaluate(accelerator.unwrap_model(model))
-                    model.train()
+                val = spec.evaluate(accelerator.unwrap_model(model)) if spec.evaluate is not None else None
+                model.train()
+                if val is not None:
                     if epoch == 1:
                         early_stopping_metric(config, spec, val)
                     record |= {f"val_{k}": v for k, v in val.items()}
@@ -267,14 +268,14 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
                     improved = True  # no validation split: the last epoch is kept
                 if cut:
                     stop = cut
-                elif spec.evaluate is not None and bad_epochs >= config.patience:
+                elif val is not None and bad_epochs >= config.patience:
                     stop = STOP_EARLY
                 elif config.time_budget_s and time.perf_counter() - start >= config.time_budget_s:
                     stop = STOP_TIME_BUDGET
             record, improved, stop = agree(accelerator, (record, improved, stop))
             if improved:
                 result.best_epoch = epoch
-                if accelerator.is_main_process and spec.evaluate is not None:  # only rank 0's model is kept
+                if accelerator.is_main_process and "val_" + metric in record:  # only rank 0's model is kept
                     best_state = {k: v.detach().clone()
                                   for k, v in accelerator.unwrap_model(model).state_dict().items()}
             result.history.append(record)

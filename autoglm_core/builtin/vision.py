@@ -154,8 +154,8 @@ def fit_loop(model: Any, forward: Any, train_batches: Any, n_train: int, val_eva
     """A plain torch classifier on the shared loop (cross-entropy, gradients clipped at 1.0, no LoRA).
 
     ``train_batches(generator)`` yields (inputs dict, labels tensor) batches; ``forward(model,
-    inputs)`` returns logits; ``val_eval(model)`` returns (accuracy, macro_f1, loss), or is None
-    without a validation split (the last epoch is kept). Returns the loop's TrainResult."""
+    inputs)`` returns logits; ``val_eval(model)`` returns (accuracy, macro_f1, loss); it is None (or
+    returns None) without a validation split (the last epoch is kept). Returns the loop's TrainResult."""
     import torch
     import torch.nn.functional as F
 
@@ -171,8 +171,11 @@ def fit_loop(model: Any, forward: Any, train_batches: Any, n_train: int, val_eva
         inputs = {k: v for k, v in batch.items() if k != "labels"}
         return F.cross_entropy(forward(m, inputs), batch["labels"])
 
-    def evaluate(m: Any) -> dict[str, float]:
-        acc, f1, vloss = val_eval(m)
+    def evaluate(m: Any) -> dict[str, float] | None:
+        scored = val_eval(m)
+        if scored is None:
+            return None
+        acc, f1, vloss = scored
         return {"accuracy": acc, "macro_f1": f1, "loss": vloss}
 
     spec = LoopSpec(train_batches=batches, steps_per_epoch=max(1, math.ceil(n_train / cfg.batch_size)),
