@@ -44,6 +44,17 @@ class _TorchBackend:
         return self.built.predict_proba(texts, batch_size=batch_size, max_length=max_length)
 
 
+class _RecordsBackend(_TorchBackend):
+    """A model whose output is one record per text (``BuiltModel.predict_records``)."""
+
+    def predict_proba(self, texts: list[str], batch_size: int, max_length: int) -> np.ndarray:
+        raise PredictInputError(f"the model is a {self.built.task_type!r} model: it predicts records "
+                                f"(Predictor.predict), not class probabilities.")
+
+    def predict_records(self, texts: list[str], batch_size: int, max_length: int) -> list[dict[str, Any]]:
+        return self.built.predict_records(texts, batch_size=batch_size, max_length=max_length)
+
+
 class Predictor:
     """Label names and probabilities for texts, from any saved model directory."""
 
@@ -86,6 +97,8 @@ class Predictor:
     def from_built(cls, built: BuiltModel, *, directory: str | Path | None = None, max_length: int = 128) -> Predictor:
         """Wrap an in-memory :class:`BuiltModel` (for example straight after training)."""
         info = _info_from_meta(built.metadata(), Path(directory) if directory else None, backend="torch")
+        if built.predicts_records:  # entity spans and other structured outputs
+            return cls(_RecordsBackend(built), built.labels, info, max_length=max_length)
         if built.task_type != "text_classification":
             raise PredictInputError(
                 f"the model is a {built.task_type!r} model; Predictor runs text classifiers "
@@ -111,7 +124,10 @@ class Predictor:
         return out
 
     def predict(self, texts: Sequence[str] | str, batch_size: int = 32) -> list[dict[str, Any]]:
-        """``[{"label": name, "probabilities": {label: p, ...}}, ...]``, one per text, in order."""
+        """``[{"label": name, "probabilities": {label: p, ...}}, ...]``, one per text, in order (or
+        the model's own records, e.g. entity spans, for a model that predicts records)."""
+        if isinstance(self.backend, _RecordsBackend):
+            return self.backend.predict_records(_check_texts(texts), batch_size, self.max_length)
         probs = self.predict_proba(texts, batch_size=batch_size)
         return self.format_rows(probs)
 

@@ -63,6 +63,7 @@ MOVES: dict[str, str] = {
     "autoglm_core.plugin_checks": "autoglm_core.plugin.checks",
     "autoglm_core.plugin_template": "autoglm_core.plugin.template",
     "autoglm_core.pytest_plugin": "autoglm_core.plugin.pytest_plugin",
+    "autoglm_core.training_loop": "autoglm_core.training.loop",
 }
 
 _NEW = set(MOVES.values())

@@ -43,9 +43,9 @@ def test_same_seed_same_weights_other_seed_differs():
 
 def test_early_stopping_and_max_steps():
     _, result = train(TrainConfig(epochs=50, learning_rate=1e-9, batch_size=16, patience=2, early_stopping_metric="loss"))
-    assert result.stopped_early and len(result.history) < 50 and "no validation improvement" in result.stop_reason
+    assert result.stopped_early and len(result.history) < 50 and result.stop_reason == "early_stopping"
     _, result = train(TrainConfig(epochs=5, batch_size=16, max_steps=4))
-    assert result.steps == 4 and "max_steps" in result.stop_reason
+    assert result.steps == 4 and result.stop_reason == "max_steps" and "max_steps=4" in result.stop_detail
 
 
 def test_lora_trains_adapters_only_and_merges():

@@ -203,8 +203,31 @@ def detect_description_language(text: str) -> tuple[str, str, float]:
     return "en", "Latin script in the description", 0.6
 
 
-def parse_description(description: Any, hints: dict[str, Any] | None = None) -> TaskSpec:
+def registered_task_rules(manager: Any = None) -> tuple[list[tuple[str, str, float]], set[str], dict[str, str]]:
+    """The parser rules, label-free task types and primary metrics that registered task types
+    declare (``TaskType.parse_rules``, ``labels_from_data``, ``primary_metric``)."""
+    if manager is None:
+        from autoglm_core.plugin.manager import get_manager
+
+        manager = get_manager()
+    rules: list[tuple[str, str, float]] = []
+    label_free: set[str] = set()
+    metrics: dict[str, str] = {}
+    registry = manager.registry("task type")
+    for name in registry:
+        cls = registry.get(name)
+        rules += [(name, pattern, conf) for pattern, conf in getattr(cls, "parse_rules", ())]
+        if getattr(cls, "labels_from_data", False):
+            label_free.add(name)
+        if getattr(cls, "primary_metric", None):
+            metrics[name] = cls.primary_metric
+    return rules, label_free, metrics
+
+
+def parse_description(description: Any, hints: dict[str, Any] | None = None, manager: Any = None) -> TaskSpec:
     text = check_description(description)
+    declared_rules, declared_label_free, declared_metrics = registered_task_rules(manager)
+    label_free = LABEL_FREE_TASKS | declared_label_free
     hints = dict(hints or {})
     unknown = sorted(set(hints) - HINT_KEYS)
     if unknown:
@@ -214,7 +237,7 @@ def parse_description(description: Any, hints: dict[str, Any] | None = None) -> 
 
     # task type
     task_type, ev, conf = "text_classification", "no task keyword found: classification assumed", 0.3
-    for tt, pattern, c in TASK_RULES:
+    for tt, pattern, c in declared_rules + TASK_RULES:
         m = _search(pattern, text)
         if m:
             task_type, ev, conf = tt, m.group(0), c
@@ -227,7 +250,7 @@ def parse_description(description: Any, hints: dict[str, Any] | None = None) -> 
     evidence["language"] = Evidence(value=language, evidence=ev, confidence=conf)
 
     labels: list[str] = []
-    if task_type not in LABEL_FREE_TASKS:
+    if task_type not in label_free:
         parsed = parse_labels(text, language)
         if parsed and task_type == "multimodal_classification" and all(_search(MODALITY_WORDS, x) for x in parsed[0]):
             parsed = None  # "photos and captions" names the inputs, not the classes
@@ -246,7 +269,8 @@ def parse_description(description: Any, hints: dict[str, Any] | None = None) -> 
         metric = "perplexity"
     elif task_type == "code_generation":
         metric = "perplexity"  # pass@k comes from the HumanEval evaluator, not from every run
-    if m and task_type not in LABEL_FREE_TASKS:
+    metric = declared_metrics.get(task_type, metric)
+    if m and task_type not in label_free:
         metric = "macro_f1"
         evidence["metric"] = Evidence(value=metric, evidence=m.group(0), confidence=0.9)
     else:
@@ -280,11 +304,12 @@ def parse_description(description: Any, hints: dict[str, Any] | None = None) -> 
         "task_type": task_type, "description": text, "language": language, "labels": labels, "domain": domain,
         "metric": metric, "objectives": objectives, "budget": {}, "evidence": evidence, "warnings": warnings,
     }
-    apply_hints(spec, hints)
+    apply_hints(spec, hints, label_free, declared_metrics)
     return validate(TaskSpec, spec, source="task description and hints")
 
 
-def apply_hints(spec: dict[str, Any], hints: dict[str, Any]) -> None:
+def apply_hints(spec: dict[str, Any], hints: dict[str, Any], label_free: set[str] = LABEL_FREE_TASKS,
+                metrics: dict[str, str] | None = None) -> None:
     """Explicit hints win over parsed values; contradictions are recorded as warnings, and hints
     that contradict each other are errors."""
     evidence: dict[str, Evidence] = spec["evidence"]
@@ -301,17 +326,18 @@ def apply_hints(spec: dict[str, Any], hints: dict[str, Any]) -> None:
 
     if "task_type" in hints and hints["task_type"]:
         set_field("task_type", str(hints["task_type"]))
-        if spec["task_type"] in LABEL_FREE_TASKS and "labels" not in hints:
+        if spec["task_type"] in label_free and "labels" not in hints:
             spec["labels"] = []
             evidence.pop("labels", None)
         if evidence.get("metric") is None or evidence["metric"].source == "default":
-            spec["metric"] = "perplexity" if spec["task_type"] in LABEL_FREE_TASKS else "accuracy"
+            default = "perplexity" if spec["task_type"] in LABEL_FREE_TASKS else "accuracy"
+            spec["metric"] = (metrics or {}).get(spec["task_type"], default)
             spec["objectives"]["primary_metric"] = spec["metric"]
     if hints.get("labels"):
         labels = hints["labels"]
         if isinstance(labels, str):
             labels = [x.strip() for x in re.split(r"[,/、，]", labels) if x.strip()]
-        if spec["task_type"] in LABEL_FREE_TASKS:
+        if spec["task_type"] in LABEL_FREE_TASKS:  # entity types (labels_from_data) may be given
             raise ConfigError(
                 f"contradictory hints: labels={labels!r} were given for task type {spec['task_type']!r}, which has no "
                 f"labels. Drop the labels or choose a classification task type."

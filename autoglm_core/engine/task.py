@@ -149,10 +149,10 @@ class AutoTask:
             check_num_processes(config.train.num_processes, resolve_device(config.device), config.train.batch_size,
                                 nnodes=nodes.nnodes)
         if config.search is not None:  # issue 7: a bad search space fails at plan time
-            from autoglm_core.training.search import check_space, require_optuna
+            from autoglm_core.training.search import check_searchable, check_space, require_optuna
 
             require_optuna()
-
+            check_searchable(manager.registry("task type").get(spec.task_type))
             check_space(config.search, set(config.train.model_fields_set))
         if spec.data is None:
             raise ConfigError("no data given: pass dataset='file.csv' (CLI: --data FILE).")

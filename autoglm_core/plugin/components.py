@@ -22,9 +22,10 @@ from autoglm_core.types.schemas import validate
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
+    from autoglm_core.training.loop import EpochCallback, TrainResult
     from autoglm_core.types.context import RunContext
     from autoglm_core.types.data import DataSplits, Example
-    from autoglm_core.types.schemas import CandidateSpec, VariantResult
+    from autoglm_core.types.schemas import CandidateSpec, TrainConfig, VariantResult
 
 MODEL_META_FILE = "autoglm_model.json"
 
@@ -88,6 +89,14 @@ class BuiltModel:
         probs = self.predict_proba(texts, batch_size=batch_size, max_length=max_length)
         return [self.labels[i] for i in probs.argmax(axis=1)]
 
+    #: True when :meth:`predict_records` gives the model's own output (spans, ...) instead of one
+    #: label and its probabilities per text; ``autoglm predict`` then prints those records
+    predicts_records: ClassVar[bool] = False
+
+    def predict_records(self, texts: Sequence[str], batch_size: int = 32, max_length: int = 128) -> list[dict[str, Any]]:
+        """One JSON-ready record per text (models whose output is not a single label)."""
+        raise NotImplementedError(f"{type(self).__name__} predicts labels: use predict_proba")
+
     # ------------------------------------------------------------------ persistence
     def metadata(self) -> dict[str, Any]:
         from autoglm_core import __version__
@@ -148,6 +157,17 @@ class TaskType(Component):
     evaluates. The runner calls these in order for every candidate."""
 
     kind = "task type"
+    #: the validation metric the shared loop early-stops on (and search optimises) unless the
+    #: config names another; loss and perplexity are minimised, the others maximised
+    train_metric: ClassVar[str] = "loss"
+    #: how the built-in parser recognises the task type in a description: (regular expression,
+    #: confidence) pairs, tried before the parser's own table (case-insensitive)
+    parse_rules: ClassVar[tuple[tuple[str, float], ...]] = ()
+    #: the primary metric of a run of this task type when the description names none (None: the
+    #: parser's default for classification, accuracy)
+    primary_metric: ClassVar[str | None] = None
+    #: True: the label set comes from the data (e.g. entity types), not from the description
+    labels_from_data: ClassVar[bool] = False
 
     def load_data(self, context: RunContext) -> DataSplits:
         raise NotImplementedError
@@ -158,6 +178,18 @@ class TaskType(Component):
 
     def train(self, context: RunContext, candidate: CandidateSpec) -> BuiltModel:
         raise NotImplementedError
+
+    def fit(self, context: RunContext, candidate: CandidateSpec, config: TrainConfig, *,
+            on_epoch: EpochCallback | None = None, desc: str = "train") -> tuple[BuiltModel, TrainResult]:
+        """Build ``candidate`` and train it with ``config`` on the shared loop
+        (:func:`autoglm_core.training.loop.run_loop`); ``on_epoch`` sees every epoch's validation
+        record. Search calls this once per trial: a task type that does not define it cannot be
+        searched, and a ``search:`` config for it is refused when the run is planned."""
+        raise NotImplementedError(f"task type {self.name!r} does not train through fit()")
+
+    @classmethod
+    def searchable(cls) -> bool:
+        return cls.fit is not TaskType.fit
 
     def evaluate(self, context: RunContext, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
         """Evaluate on the test split; ``model_dir`` (where the variant is saved) gives the size on disk."""

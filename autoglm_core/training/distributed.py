@@ -305,9 +305,7 @@ def fine_tune_distributed(model: Any, tokenizer: Any, train: Sequence[Example], 
         if device == "cuda":
             trained = trained.to("cuda")
         trained.eval()
-        return TrainResult(model=trained, history=info["history"], best_epoch=info["best_epoch"], steps=info["steps"],
-                           duration_s=info["duration_s"], stopped_early=info["stopped_early"],
-                           stop_reason=info["stop_reason"], num_processes=info["num_processes"], syncs=info["syncs"])
+        return TrainResult(model=trained, **{k: v for k, v in info.items() if k != "model_class"})
     finally:
         if not given:
             shutil.rmtree(job_dir, ignore_errors=True)
@@ -449,10 +447,8 @@ def worker_main(job_dir: str) -> int:
                            on_epoch=on_epoch, compute_loss=_fault_loss(fault, rank) if fault else None)
         if rank == 0:
             result.model.save_pretrained(root / "out", safe_serialization=True)
-            info = {"history": result.history, "best_epoch": result.best_epoch, "steps": result.steps,
-                    "duration_s": result.duration_s, "stopped_early": result.stopped_early,
-                    "stop_reason": result.stop_reason, "num_processes": result.num_processes,
-                    "syncs": result.syncs, "model_class": type(result.model).__name__}
+            info = {**{k: v for k, v in vars(result).items() if k != "model"},
+                    "model_class": type(result.model).__name__}
             tmp = root / "result.json.partial"
             tmp.write_text(json.dumps(info), encoding="utf-8")
             tmp.rename(root / "result.json")

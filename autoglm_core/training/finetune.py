@@ -1,38 +1,31 @@
-"""Fine-tuning a sequence classifier on accelerate (full, or LoRA through peft).
+"""Fine-tuning a sequence classifier: its batches and validation metrics for the shared loop.
 
-Early stopping on the validation split, seed control, a progress bar, a soft time budget. The loss
-is pluggable (``compute_loss``) so that defenses such as FGSM adversarial training reuse this loop.
+The loop itself (accelerate, LoRA, early stopping, time budget, distributed sync modes) is
+:mod:`autoglm_core.training.loop`; the loss is pluggable (``compute_loss``) so that defenses such as
+FGSM adversarial training reuse it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
+from autoglm_core.training.loop import (  # noqa: F401  (re-exported: defenses and plugins import them from here)
+    EpochCallback,
+    LoopSpec,
+    LossFn,
+    TrainResult,
+    accumulation_steps,
+    apply_lora,
+    average_parameters,
+    default_loss,
+    run_loop,
+)
 from autoglm_core.types.data import Example
 from autoglm_core.types.schemas import TrainConfig
 
 log = logging.getLogger(__name__)
-
-LossFn = Callable[[Any, dict[str, Any]], Any]
-
-
-@dataclass
-class TrainResult:
-    model: Any
-    history: list[dict[str, float]] = field(default_factory=list)
-    best_epoch: int = 0
-    steps: int = 0
-    duration_s: float = 0.0
-    stopped_early: bool = False
-    stop_reason: str = ""
-    num_processes: int = 1
-    syncs: int = 0  # gradient all-reduces or parameter averages between processes
 
 
 class EncodedDataset:
@@ -65,10 +58,6 @@ def make_loader(tokenizer: Any, examples: Sequence[Example], label2id: dict[str,
                       collate_fn=DataCollatorWithPadding(tokenizer))
 
 
-def default_loss(model: Any, batch: dict[str, Any]) -> Any:
-    return model(**batch).loss
-
-
 def evaluate_loader(model: Any, loader: Any, labels: Sequence[str], device: Any = None) -> dict[str, float]:
     import torch
 
@@ -89,42 +78,6 @@ def evaluate_loader(model: Any, loader: Any, labels: Sequence[str], device: Any 
             gold += batch["labels"].tolist()
     m = classification_metrics(gold, preds, labels)
     return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "loss": loss_sum / max(n, 1)}
-
-
-def apply_lora(model: Any, config: TrainConfig) -> Any:
-    from peft import LoraConfig, TaskType, get_peft_model
-
-    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=config.lora.r, lora_alpha=config.lora.alpha,
-                      lora_dropout=config.lora.dropout, target_modules=config.lora.target_modules)
-    return get_peft_model(model, lora)
-
-
-EpochCallback = Callable[[int, dict[str, float]], None]
-
-
-def accumulation_steps(config: TrainConfig) -> int:
-    """Micro-batches per optimizer step: ``sync_every`` in 'accumulate' mode, else gradient_accumulation_steps."""
-    return config.sync_every if config.sync_mode == "accumulate" else config.gradient_accumulation_steps
-
-
-def _agree(accelerator: Any, value: Any) -> Any:
-    """Rank 0's ``value`` on every rank. Early stopping and the time budget are decided on rank 0
-    only, so that the processes can never disagree about when to stop (a disagreement would leave
-    the others waiting in an all-reduce)."""
-    if accelerator.num_processes == 1:
-        return value
-    import torch.distributed as dist
-
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-def average_parameters(accelerator: Any, model: Any) -> None:
-    """Parameter averaging across processes (what accelerate's LocalSGD does every K steps)."""
-    accelerator.wait_for_everyone()
-    for param in model.parameters():
-        param.data = accelerator.reduce(param.data, reduction="mean")
 
 
 def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: Sequence[Example],
@@ -151,129 +104,25 @@ def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: 
 
             return fine_tune_distributed(model, tokenizer, train, validation, labels, config, seed=seed,
                                          device=device, progress=progress, desc=desc, on_epoch=on_epoch)
-    import torch
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from tqdm.auto import tqdm
-    from transformers import get_linear_schedule_with_warmup
-
-    set_seed(seed)
-    compute_loss = compute_loss or default_loss
     label2id = {lab: i for i, lab in enumerate(labels)}
-    lr = config.learning_rate or 5e-5
-    if config.method == "lora":
-        model = apply_lora(model, config)
-    use_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
-    accum = accumulation_steps(config)
-    if in_worker():
-        from autoglm_core.training.distributed import worker_accelerator
 
-        accelerator = worker_accelerator(use_cpu, accum, config)
-    else:
-        accelerator = Accelerator(cpu=use_cpu, gradient_accumulation_steps=accum)
     train_loader = make_loader(tokenizer, train, label2id, config.max_length, config.batch_size, True, seed)
     val_loader = (make_loader(tokenizer, validation, label2id, config.max_length, config.eval_batch_size, False)
                   if validation else None)
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-    params = [
-        {"params": [p for n, p in model.named_parameters() if p.requires_grad and not n.endswith(no_decay)],
-         "weight_decay": config.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if p.requires_grad and n.endswith(no_decay)],
-         "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(params, lr=lr)
-    steps_per_epoch = math.ceil(len(train_loader) / accum)
-    total_steps = steps_per_epoch * config.epochs
-    if config.max_steps:
-        total_steps = min(total_steps, config.max_steps)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
-    model, optimizer, train_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
-    result = TrainResult(model=None)
-    best_score: float | None = None
-    best_state: dict[str, Any] | None = None
-    bad_epochs = 0
-    start = time.perf_counter()
-    steps = 0
-    bar = tqdm(total=total_steps, desc=desc, disable=not progress or not accelerator.is_local_main_process,
-               unit="step", dynamic_ncols=True)
-    local_sgd = None
-    if config.sync_mode == "local-sgd" and accelerator.num_processes > 1:
-        from accelerate.local_sgd import LocalSGD
 
-        # LocalSGD keeps DDP in no_sync (no gradient all-reduce) and averages parameters every K steps
-        local_sgd = LocalSGD(accelerator=accelerator, model=model, local_sgd_steps=config.sync_every, enabled=True)
-    with local_sgd if local_sgd is not None else contextlib.nullcontext():
-        for epoch in range(1, config.epochs + 1):
-            model.train()
-            epoch_loss, batches = 0.0, 0
-            for batch in train_loader:
-                with accelerator.accumulate(model):
-                    loss = compute_loss(model, batch)
-                    accelerator.backward(loss)
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad()
-                epoch_loss += float(loss.detach())
-                batches += 1
-                if accelerator.sync_gradients:
-                    steps += 1
-                    if local_sgd is not None:
-                        local_sgd.step()
-                        result.syncs += int(steps % config.sync_every == 0)
-                    elif accelerator.num_processes > 1:
-                        result.syncs += 1
-                    bar.update(1)
-                    bar.set_postfix(epoch=epoch, loss=f"{epoch_loss / batches:.3f}")
-                if config.max_steps and steps >= config.max_steps:
-                    break
-            train_loss = epoch_loss / max(batches, 1)
-            if accelerator.num_processes > 1:
-                train_loss = float(accelerator.reduce(torch.tensor(train_loss, device=accelerator.device), "mean"))
-            if local_sgd is not None:
-                average_parameters(accelerator, model)  # validate and keep one model, not N diverged ones
-                result.syncs += 1
-            record: dict[str, float] = {"epoch": epoch, "train_loss": train_loss}
-            improved, stop, early = False, "", False
-            if accelerator.is_main_process:
-                if val_loader is not None:
-                    val = evaluate_loader(accelerator.unwrap_model(model), val_loader, labels, accelerator.device)
-                    record |= {f"val_{k}": v for k, v in val.items()}
-                    metric = config.early_stopping_metric
-                    score = -val["loss"] if metric == "loss" else val[metric]
-                    if best_score is None or score > best_score + 1e-9:
-                        best_score, bad_epochs, improved = score, 0, True
-                    else:
-                        bad_epochs += 1
-                elapsed = time.perf_counter() - start
-                if config.max_steps and steps >= config.max_steps:
-                    stop = f"max_steps={config.max_steps} reached"
-                elif val_loader is not None and bad_epochs >= config.patience:
-                    stop, early = f"no validation improvement for {bad_epochs} epochs", True
-                elif config.time_budget_s and elapsed >= config.time_budget_s:
-                    stop, early = f"time budget {config.time_budget_s:g}s spent", True
-            record, improved, stop, early = _agree(accelerator, (record, improved, stop, early))
-            if improved:
-                result.best_epoch = epoch
-                if accelerator.is_main_process:  # only rank 0's model is kept
-                    best_state = {k: v.detach().clone()
-                                  for k, v in accelerator.unwrap_model(model).state_dict().items()}
-            result.history.append(record)
-            log.info("epoch %d: %s", epoch, record)
-            if on_epoch is not None and accelerator.is_main_process:
-                on_epoch(epoch, record)
-            if stop:
-                result.stopped_early, result.stop_reason = early, stop
-                break
-    bar.close()
-    model = accelerator.unwrap_model(model)
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    if config.method == "lora":
-        model = model.merge_and_unload()
-    model.eval()
-    accelerator.free_memory()
-    result.model = model.cpu() if use_cpu else model
-    result.steps = steps
-    result.num_processes = accelerator.num_processes
-    result.duration_s = time.perf_counter() - start
-    return result
+    def evaluate(trained: Any) -> dict[str, float]:
+        return evaluate_loader(trained, val_loader, labels, _device(trained))
+
+    spec = LoopSpec(train_batches=train_loader, steps_per_epoch=len(train_loader),
+                    evaluate=evaluate if val_loader is not None else None, metric="macro_f1", peft_task="SEQ_CLS")
+    return run_loop(model, spec, config, seed=seed, device=device, compute_loss=compute_loss, progress=progress,
+                    desc=desc, on_epoch=on_epoch)
+
+
+def _device(model: Any) -> Any:
+    import torch
+
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")

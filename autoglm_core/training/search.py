@@ -119,6 +119,21 @@ def backbone_choices(dims: dict[str, dict[str, Any]], planned: list[CandidateSpe
     return out
 
 
+def check_searchable(task_type: Any) -> None:
+    """Plan time: search trains every trial through the task type's ``fit`` (the shared loop)."""
+    if not task_type.searchable():
+        raise ConfigError(f"search is not supported for task type {task_type.name!r}: it does not train through "
+                          f"the shared training loop (TaskType.fit). Remove 'search:' from the config.")
+
+
+def search_metric(ctx: Any, task_type: Any) -> tuple[str, str]:
+    """(metric, optuna direction): search.metric, else train.early_stopping_metric, else the task type's own."""
+    from autoglm_core.training.loop import LOWER_IS_BETTER
+
+    metric = ctx.config.search.metric or ctx.config.train.early_stopping_metric or task_type.train_metric
+    return metric, "minimize" if metric in LOWER_IS_BETTER else "maximize"
+
+
 def require_optuna() -> Any:
     """optuna, or a ConfigError that says how to get it (it is an optional extra)."""
     try:
@@ -132,9 +147,7 @@ def require_optuna() -> Any:
 def run_search(ctx: Any, task_type: Any, planned: list[CandidateSpec]) -> tuple[CandidateSpec, dict[str, Any]]:
     """Run (or resume) the study; returns the best trial's candidate and the stage metrics."""
     optuna = require_optuna()
-
-    from autoglm_core.training.finetune import fine_tune
-
+    check_searchable(task_type)
     search: SearchConfig = ctx.config.search
     dims = check_space(search, set(ctx.config.train.model_fields_set))
     choices = backbone_choices(dims, planned)
@@ -143,8 +156,7 @@ def run_search(ctx: Any, task_type: Any, planned: list[CandidateSpec]) -> tuple[
     if not ctx.splits.validation:
         raise ConfigError("search needs a validation split to score trials: set split.validation > 0 "
                           "(or give --validation FILE).")
-    metric = search.metric or ctx.config.train.early_stopping_metric
-    direction = "minimize" if metric == "loss" else "maximize"
+    metric, direction = search_metric(ctx, task_type)
     url = storage_url(search, ctx.run_dir)
     name = search.study_name or f"autoglm-{ctx.spec.spec_hash()}"
     pruner = (optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1) if search.pruner == "median"
@@ -162,7 +174,6 @@ def run_search(ctx: Any, task_type: Any, planned: list[CandidateSpec]) -> tuple[
         cand = choices[str(params.get(BACKBONE, next(iter(choices))))]
         cfg = ctx.train_config(cand).model_copy(update={k: v for k, v in params.items() if k != BACKBONE})
         cfg = TrainConfig.model_validate(cfg.model_dump())
-        built = _build(ctx, task_type, cand)
 
         def report(epoch: int, record: dict[str, float]) -> None:
             value = record.get(f"val_{metric}")
@@ -172,9 +183,7 @@ def run_search(ctx: Any, task_type: Any, planned: list[CandidateSpec]) -> tuple[
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {epoch}: val_{metric}={value:.4f}")
 
-        result = fine_tune(built.model, built.tokenizer, ctx.splits.train, ctx.splits.validation, built.labels, cfg,
-                           seed=ctx.seed, device=ctx.device, progress=ctx.progress, on_epoch=report,
-                           desc=f"trial {trial.number} {cand.name}")
+        _, result = task_type.fit(ctx, cand, cfg, on_epoch=report, desc=f"trial {trial.number} {cand.name}")
         values = [h[f"val_{metric}"] for h in result.history if f"val_{metric}" in h]
         if not values:
             raise RuntimeError("the trial produced no validation metric")
@@ -213,13 +222,6 @@ def run_search(ctx: Any, task_type: Any, planned: list[CandidateSpec]) -> tuple[
         "seconds_this_run": round(time.perf_counter() - t0, 2),
     }
     return chosen, metrics
-
-
-def _build(ctx: Any, task_type: Any, cand: CandidateSpec) -> Any:
-    built = ctx.manager.hook.autoglm_build_model(candidate=cand, spec=ctx.spec, context=ctx)
-    if built is None:
-        raise ConfigError(f"search: no model builder handles backbone {cand.backbone!r} (builder {cand.builder!r}).")
-    return built
 
 
 def _fmt(v: Any) -> str:

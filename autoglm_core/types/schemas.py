@@ -67,7 +67,7 @@ class Evidence(StrictModel):
 
 
 class Objectives(StrictModel):
-    primary_metric: Literal["accuracy", "macro_f1", "perplexity", "pass@1"] = "accuracy"
+    primary_metric: Literal["accuracy", "macro_f1", "f1", "perplexity", "pass@1"] = "accuracy"
     emphasis: list[Literal["accuracy", "latency", "size", "robustness"]] = Field(default_factory=list)
     max_latency_ms: float | None = Field(None, gt=0, allow_inf_nan=False, description="per example, batch 1")
     max_size_mb: float | None = Field(None, gt=0, allow_inf_nan=False)
@@ -125,7 +125,7 @@ class TaskSpec(StrictModel):
     labels: list[str] = Field(default_factory=list)
     domain: str | None = None
     data: DataRef | None = None
-    metric: Literal["accuracy", "macro_f1", "perplexity", "pass@1"] = "accuracy"
+    metric: Literal["accuracy", "macro_f1", "f1", "perplexity", "pass@1"] = "accuracy"
     objectives: Objectives = Field(default_factory=Objectives)
     budget: Budget = Field(default_factory=Budget)
     backbones: list[str] = Field(default_factory=list, description="backbones the user asked for")
@@ -196,7 +196,10 @@ class TrainConfig(StrictModel):
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     weight_decay: float = Field(0.01, ge=0, le=10, allow_inf_nan=False)
     patience: int = Field(3, ge=1, le=MAX_EPOCHS, description="epochs without validation improvement before stopping")
-    early_stopping_metric: Literal["accuracy", "macro_f1", "loss"] = "macro_f1"
+    early_stopping_metric: str | None = Field(
+        None, description="validation metric for early stopping (loss and perplexity are minimised); None: the "
+        "task type's own (macro_f1 for classification, loss for generation, f1 for token classification)",
+    )
     max_steps: int | None = Field(None, ge=1, le=10**9, description="hard cap on optimizer steps (tests, smoke runs)")
     time_budget_s: float | None = Field(None, gt=0, allow_inf_nan=False)
     lora: LoraSettings = Field(default_factory=LoraSettings)
@@ -259,8 +262,9 @@ class SearchConfig(StrictModel):
         "(default: the planned candidates); other names are TrainConfig fields",
     )
     pruner: Literal["median", "none"] = "median"
-    metric: Literal["accuracy", "macro_f1", "loss"] | None = Field(
-        None, description="validation metric to maximise (loss is minimised); None: train.early_stopping_metric"
+    metric: str | None = Field(
+        None, description="validation metric to maximise (loss is minimised); None: train.early_stopping_metric, "
+        "else the task type's own"
     )
     sampler_seed: int | None = Field(None, ge=0, le=MAX_SEED, description="None: the pipeline seed")
 

@@ -240,7 +240,7 @@ def _add_hint_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task-type", help="override the parsed task type (text_classification, ...)")
     p.add_argument("--labels", help="comma-separated labels (win over parsed ones)")
     p.add_argument("--language", help="language code of the data (en, zh, ...)")
-    p.add_argument("--metric", choices=["accuracy", "macro_f1", "perplexity", "pass@1"])
+    p.add_argument("--metric", choices=["accuracy", "macro_f1", "f1", "perplexity", "pass@1"])
     p.add_argument("--backbone", action="append", help="backbone: 'minilm', 'tiny-bert' or a local HF directory (repeat)")
     p.add_argument("--max-latency-ms", type=float, dest="max_latency_ms")
     p.add_argument("--max-size-mb", type=float, dest="max_size_mb")

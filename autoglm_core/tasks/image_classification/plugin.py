@@ -8,9 +8,7 @@ Built models take ``pixel_values`` in [0, 1] at the data's resolution (``built.m
 
 from __future__ import annotations
 
-import copy
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,70 +144,44 @@ def _device(model: Any) -> Any:
 
 def train_loop(model: Any, forward: Any, train_batches: Any, n_train: int, val_eval: Any, cfg: TrainConfig, *,
                seed: int, default_lr: float, device: str = "cpu") -> dict[str, Any]:
-    """AdamW with linear warm-up and decay, early stopping on a validation score, best weights kept.
+    """:func:`fit_loop`, returning :meth:`TrainResult.meta`."""
+    return fit_loop(model, forward, train_batches, n_train, val_eval, cfg, seed=seed, default_lr=default_lr,
+                    device=device).meta()
 
-    ``train_batches(epoch_rng)`` yields (inputs dict, labels tensor) batches; ``forward(model,
-    inputs)`` returns logits; ``val_eval(model)`` returns (accuracy, macro_f1, loss) or None when
-    there is no validation split (then the last epoch is kept)."""
+
+def fit_loop(model: Any, forward: Any, train_batches: Any, n_train: int, val_eval: Any, cfg: TrainConfig, *,
+             seed: int, default_lr: float, device: str = "cpu", on_epoch: Any = None, desc: str = "train") -> Any:
+    """A plain torch classifier on the shared loop (cross-entropy, gradients clipped at 1.0, no LoRA).
+
+    ``train_batches(generator)`` yields (inputs dict, labels tensor) batches; ``forward(model,
+    inputs)`` returns logits; ``val_eval(model)`` returns (accuracy, macro_f1, loss); it is None (or
+    returns None) without a validation split (the last epoch is kept). Returns the loop's TrainResult."""
     import torch
     import torch.nn.functional as F
 
-    torch.manual_seed(seed)
-    model.to(device)
-    lr = cfg.learning_rate or default_lr
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = max(1, math.ceil(n_train / cfg.batch_size))
-    total = steps_per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, steps_per_epoch * cfg.epochs)
-    warmup = int(cfg.warmup_ratio * total)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
+    from autoglm_core.training.loop import LoopSpec, run_loop
+
     gen = torch.Generator().manual_seed(seed)
-    best_score, best_state, best_epoch, bad = -math.inf, None, 0, 0
-    history: list[dict[str, float]] = []
-    step, t0, stop = 0, time.perf_counter(), "epochs done"
-    for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        losses = []
+
+    def batches(epoch: int) -> Any:
         for inputs, y in train_batches(gen):
-            inputs = {k: v.to(device) for k, v in inputs.items()}
-            loss = F.cross_entropy(forward(model, inputs), y.to(device))
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-            step += 1
-            if cfg.max_steps is not None and step >= cfg.max_steps:
-                break
-        row = {"epoch": epoch, "train_loss": round(sum(losses) / max(len(losses), 1), 5)}
-        scored = val_eval(model)
-        if scored is not None:
-            acc, f1, vloss = scored
-            row |= {"val_accuracy": round(acc, 5), "val_macro_f1": round(f1, 5), "val_loss": round(vloss, 5)}
-            score = {"accuracy": acc, "macro_f1": f1, "loss": -vloss}[cfg.early_stopping_metric]
-            if score > best_score + 1e-9:
-                best_score, best_epoch, bad = score, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                bad += 1
-        else:
-            best_epoch = epoch
-        history.append(row)
-        if cfg.max_steps is not None and step >= cfg.max_steps:
-            stop = "max_steps"
-            break
-        if scored is not None and bad >= cfg.patience:
-            stop = f"early stopping (no improvement for {cfg.patience} epochs)"
-            break
-        if cfg.time_budget_s and time.perf_counter() - t0 > cfg.time_budget_s:
-            stop = "time budget"
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    return {"history": history, "best_epoch": best_epoch, "steps": step,
-            "train_seconds": round(time.perf_counter() - t0, 2), "stop_reason": stop, "learning_rate": lr}
+            yield {**inputs, "labels": y}
+
+    def loss(m: Any, batch: dict[str, Any]) -> Any:
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        return F.cross_entropy(forward(m, inputs), batch["labels"])
+
+    def evaluate(m: Any) -> dict[str, float] | None:
+        scored = val_eval(m)
+        if scored is None:
+            return None
+        acc, f1, vloss = scored
+        return {"accuracy": acc, "macro_f1": f1, "loss": vloss}
+
+    spec = LoopSpec(train_batches=batches, steps_per_epoch=max(1, math.ceil(n_train / cfg.batch_size)),
+                    evaluate=evaluate if val_eval is not None else None, loss=loss, metric="accuracy", peft_task=None,
+                    default_lr=default_lr, max_grad_norm=1.0)
+    return run_loop(model, spec, cfg, seed=seed, device=device, progress=False, on_epoch=on_epoch, desc=desc)
 
 
 def batches_of(arrays: dict[str, Any], y: Any, batch_size: int) -> Any:
@@ -408,6 +380,7 @@ def as_image_built(built: BuiltModel) -> ImageBuiltModel:
 class ImageClassification(TaskType):
     name = TASK
     description = "assign one of a fixed set of labels to an image (image folder: <class>/ sub-folders)"
+    train_metric = "accuracy"
     #: INT8 dynamic quantization covers Linear layers only: a CNN's convolutions stay fp32, so it is
     #: not run unless asked for (--compress int8)
     default_compress: tuple[str, ...] = ()
@@ -429,28 +402,33 @@ class ImageClassification(TaskType):
         splits.notes = warns + splits.notes
         return splits
 
-    def train(self, context: Any, candidate: CandidateSpec) -> BuiltModel:
+    def fit(self, context: Any, candidate: CandidateSpec, config: TrainConfig, *, on_epoch: Any = None,
+            desc: str = "train") -> tuple[BuiltModel, Any]:
         from autoglm_core.tasks.text_classification.plugin import build
 
         built = build(context, candidate)
-        cfg = context.train_config(candidate)
+        cfg = config
         x, y = labelled_arrays(context.splits.train, built.labels, built.tokenizer)
         val = context.splits.validation
         vx, vy = labelled_arrays(val, built.labels, built.tokenizer) if val else (None, None)
         n = len(built.labels)
 
         def val_eval(model: Any) -> Any:
-            if vx is None:
-                return None
             acc, f1, loss, _ = evaluate_arrays(model, _forward_image, {"pixel_values": vx}, vy, n)
             return acc, f1, loss
 
         default_lr = CNN_TRAIN["learning_rate"] if candidate.builder == "image-cnn" else VIT_TRAIN["learning_rate"]
-        info = train_loop(built.model, _forward_image, batches_of({"pixel_values": x}, y, cfg.batch_size), len(y),
-                          val_eval, cfg, seed=context.seed, default_lr=default_lr, device=context.device)
+        result = fit_loop(built.model, _forward_image, batches_of({"pixel_values": x}, y, cfg.batch_size), len(y),
+                          val_eval if vx is not None else None, cfg, seed=context.seed, default_lr=default_lr,
+                          device=context.device, on_epoch=on_epoch, desc=desc)
         built.model.to("cpu")
+        return built, result
+
+    def train(self, context: Any, candidate: CandidateSpec) -> BuiltModel:
+        cfg = context.train_config(candidate)
+        built, result = self.fit(context, candidate, cfg, desc=f"train {candidate.name}")
         built.variant = "fine-tuned"
-        built.meta = {**image_meta(built.model), **info, "train_config": cfg.model_dump(mode="json")}
+        built.meta = {**image_meta(built.model), **result.meta(), "train_config": cfg.model_dump(mode="json")}
         return built
 
     def evaluate(self, context: Any, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:

@@ -277,12 +277,11 @@ def fit_fusion(context: Any, built: MultimodalBuiltModel, candidate: CandidateSp
     n = len(built.labels)
 
     def val_eval(model: Any) -> Any:
-        if vx is None:
-            return None
         acc, f1, loss, _ = evaluate_arrays(model, _forward, vx, vy, n)
         return acc, f1, loss
 
-    info = train_loop(built.model, _forward, batches_of(x, y, cfg.batch_size), len(y), val_eval, cfg,
+    info = train_loop(built.model, _forward, batches_of(x, y, cfg.batch_size), len(y),
+                      val_eval if vx is not None else None, cfg,
                       seed=context.seed, default_lr=FUSION_TRAIN["learning_rate"], device=context.device)
     built.model.to("cpu")
     return {**info, "train_config": cfg.model_dump(mode="json")}
@@ -297,6 +296,7 @@ def test_scores(context: Any, built: MultimodalBuiltModel) -> dict[str, float]:
 class MultimodalClassification(TaskType):
     name = TASK
     description = "assign one of a fixed set of labels to a text + image pair (table: text, image path, label)"
+    train_metric = "accuracy"
     default_compress: tuple[str, ...] = ()  # the fusion model is ~0.2M parameters; nothing to gain
 
     def load_data(self, context: Any) -> DataSplits:

@@ -43,6 +43,7 @@ def variant_result(candidate: CandidateSpec, variant: str, m: dict[str, Any], **
 class TextClassification(TaskType):
     name = "text_classification"
     description = "assign one of a fixed set of labels to a text (sentiment, topic, intent, ...)"
+    train_metric = "macro_f1"
 
     def load_data(self, context: Any) -> DataSplits:
         return load_splits(context.spec, context.config.split, context.config.seed, context.manager)
@@ -68,19 +69,22 @@ class TextClassification(TaskType):
         m = score(built.labels, [ex.label for ex in test], probs)
         return variant_result(candidate, "zero-shot", m, notes=[f"zero-shot scorer {method!r}, no training"])
 
-    def train(self, context: Any, candidate: CandidateSpec) -> BuiltModel:
+    def fit(self, context: Any, candidate: CandidateSpec, config: Any, *, on_epoch: Any = None,
+            desc: str = "train") -> tuple[BuiltModel, Any]:
         from autoglm_core.training.finetune import fine_tune
 
         built = build(context, candidate)
-        cfg = context.train_config(candidate)
         result = fine_tune(built.model, built.tokenizer, context.splits.train, context.splits.validation,
-                           built.labels, cfg, seed=context.seed, device=context.device,
-                           progress=context.progress, desc=f"train {candidate.name}")
+                           built.labels, config, seed=context.seed, device=context.device,
+                           progress=context.progress, desc=desc, on_epoch=on_epoch)
         built.model = result.model
+        return built, result
+
+    def train(self, context: Any, candidate: CandidateSpec) -> BuiltModel:
+        cfg = context.train_config(candidate)
+        built, result = self.fit(context, candidate, cfg, desc=f"train {candidate.name}")
         built.variant = "fine-tuned"
-        built.meta = {"history": result.history, "best_epoch": result.best_epoch, "steps": result.steps,
-                      "train_seconds": round(result.duration_s, 2), "stop_reason": result.stop_reason,
-                      "train_config": cfg.model_dump(mode="json")}
+        built.meta = {**result.meta(), "train_config": cfg.model_dump(mode="json")}
         return built
 
     def evaluate(self, context: Any, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:

@@ -211,86 +211,41 @@ def perplexity(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int
     return math.exp(nll / n)
 
 
-def train_causal_lm(model: Any, tokenizer: Any, train: Sequence[str], validation: Sequence[str], config: TrainConfig,
-                    *, seed: int = 0, device: str = "auto") -> tuple[Any, dict[str, Any]]:
-    """Causal-LM fine-tuning (full or LoRA) on accelerate; keeps the weights of the best validation
-    loss and stops after ``patience`` epochs without improvement, ``max_steps`` or the time budget.
-    A LoRA model is merged back into the base weights so it saves as a plain model."""
-    import torch
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from transformers import get_linear_schedule_with_warmup
+def causal_lm_loop(tokenizer: Any, train: Sequence[str], validation: Sequence[str], config: TrainConfig, *,
+                   seed: int = 0) -> Any:
+    """The causal-LM batches and validation loss (and perplexity) for the shared training loop."""
+    from autoglm_core.training.loop import LoopSpec
 
-    set_seed(seed)
-    if config.method == "lora":
-        from peft import LoraConfig, get_peft_model
-        from peft import TaskType as PeftTask
-
-        model = get_peft_model(model, LoraConfig(task_type=PeftTask.CAUSAL_LM, r=config.lora.r,
-                                                 lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
-                                                 target_modules=config.lora.target_modules))
-    use_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
-    accelerator = Accelerator(cpu=use_cpu)
     train_batches = _batches(tokenizer, train, config.max_length, config.batch_size, True, seed)
     if not train_batches:
         raise DataError("the training corpus has no text of two or more tokens.")
     val_batches = _batches(tokenizer, validation, config.max_length, config.eval_batch_size, False)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
-                                  lr=config.learning_rate or 5e-5, weight_decay=config.weight_decay)
-    total = len(train_batches) * config.epochs
-    if config.max_steps:
-        total = min(total, config.max_steps)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    history: list[dict[str, float]] = []
-    best, best_state, bad, steps, stop = math.inf, None, 0, 0, "epochs"
-    start = time.perf_counter()
-    for epoch in range(config.epochs):
-        model.train()
-        rng = random.Random(seed + epoch)
+
+    def batches(epoch: int) -> list[dict[str, Any]]:
         order = list(range(len(train_batches)))
-        rng.shuffle(order)
-        losses = []
-        for i in order:
-            batch = {k: v.to(accelerator.device) for k, v in train_batches[i].items()}
-            loss = model(**batch).loss
-            accelerator.backward(loss)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            losses.append(float(loss.detach()))
-            steps += 1
-            if steps >= total:
-                stop = "max_steps"
-                break
-            if config.time_budget_s and time.perf_counter() - start > config.time_budget_s:
-                stop = "time_budget"
-                break
-        val_loss = math.nan
-        if val_batches:
-            nll, n = negative_log_likelihood(model, val_batches)
-            val_loss = nll / max(n, 1)
-        history.append({"epoch": epoch + 1, "train_loss": sum(losses) / max(len(losses), 1), "val_loss": val_loss})
-        score = val_loss if val_batches else history[-1]["train_loss"]
-        if score < best:
-            best, bad = score, 0
-            best_state = {k: v.detach().clone() for k, v in accelerator.unwrap_model(model).state_dict().items()}
-        else:
-            bad += 1
-            if bad >= config.patience:
-                stop = "early_stopping"
-                break
-        if stop in ("max_steps", "time_budget"):
-            break
-    model = accelerator.unwrap_model(model)
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    if config.method == "lora":
-        model = model.merge_and_unload()
-    model.eval()
-    meta = {"history": history, "steps": steps, "stop_reason": stop, "best_val_loss": best,
-            "train_seconds": round(time.perf_counter() - start, 2), "train_config": config.model_dump(mode="json")}
-    return model, meta
+        random.Random(seed + epoch - 1).shuffle(order)
+        return [train_batches[i] for i in order]
+
+    def evaluate(model: Any) -> dict[str, float]:
+        nll, n = negative_log_likelihood(model, val_batches)
+        loss = nll / max(n, 1)
+        return {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
+
+    return LoopSpec(train_batches=batches, steps_per_epoch=len(train_batches),
+                    evaluate=evaluate if val_batches else None, metric="loss", peft_task="CAUSAL_LM")
+
+
+def train_causal_lm(model: Any, tokenizer: Any, train: Sequence[str], validation: Sequence[str], config: TrainConfig,
+                    *, seed: int = 0, device: str = "auto", on_epoch: Any = None, progress: bool = False,
+                    desc: str = "train") -> tuple[Any, Any]:
+    """Causal-LM fine-tuning (full or LoRA) on the shared loop; keeps the weights of the best
+    validation loss. A LoRA model is merged back into the base weights so it saves as a plain model.
+    Returns the model and the loop's TrainResult."""
+    from autoglm_core.training.loop import run_loop
+
+    spec = causal_lm_loop(tokenizer, train, validation, config, seed=seed)
+    result = run_loop(model, spec, config, seed=seed, device=device, progress=progress, desc=desc, on_epoch=on_epoch)
+    return result.model, result
 
 
 # --------------------------------------------------------------------------- task types
@@ -356,15 +311,22 @@ class TextGeneration(TaskType):
         built = build(context, candidate)
         return self.evaluate(context, built, "zero-shot")
 
-    def train(self, context: Any, candidate: CandidateSpec) -> BuiltModel:
+    def fit(self, context: Any, candidate: CandidateSpec, config: TrainConfig, *, on_epoch: Any = None,
+            desc: str = "train") -> tuple[BuiltModel, Any]:
         from autoglm_core.tasks.text_classification.plugin import build
 
         built = build(context, candidate)
+        built.model, result = train_causal_lm(built.model, built.tokenizer, [ex.text for ex in context.splits.train],
+                                              [ex.text for ex in context.splits.validation], config, seed=context.seed,
+                                              device=context.device, on_epoch=on_epoch, progress=context.progress,
+                                              desc=desc)
+        return built, result
+
+    def train(self, context: Any, candidate: CandidateSpec) -> BuiltModel:
         cfg = context.train_config(candidate)
-        model, meta = train_causal_lm(built.model, built.tokenizer, [ex.text for ex in context.splits.train],
-                                      [ex.text for ex in context.splits.validation], cfg, seed=context.seed,
-                                      device=context.device)
-        built.model, built.variant, built.meta = model, "fine-tuned", meta
+        built, result = self.fit(context, candidate, cfg, desc=f"train {candidate.name}")
+        built.variant = "fine-tuned"
+        built.meta = {**result.meta(), "train_config": cfg.model_dump(mode="json")}
         return built
 
     def extra_metrics(self, built: BuiltModel, completions: list[str], prompts: list[str]) -> dict[str, float]:

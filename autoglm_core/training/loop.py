@@ -1,0 +1,307 @@
+"""The one training loop every task type uses (accelerate; full or LoRA through peft).
+
+A task type describes what is task-specific in a :class:`LoopSpec` (its batches, its loss, how it
+scores the validation split and which way each metric is better); :func:`run_loop` does the rest
+the same way for every task: AdamW with linear warm-up and decay, gradient accumulation and the
+distributed sync modes of :mod:`autoglm_core.training.distributed` when it runs in a worker, early stopping
+on a validation metric with the best epoch's weights kept, ``max_steps``, and a time budget checked
+after every optimizer step. Every run ends with one of :data:`STOP_REASONS`.
+
+Hooks for search, distillation and adversarial training: ``LoopSpec.loss`` (or ``compute_loss``)
+replaces the loss, ``on_epoch(epoch, record)`` sees every epoch's record (raising there, e.g.
+optuna's TrialPruned, ends training).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from autoglm_core.types.errors import ConfigError, did_you_mean
+from autoglm_core.types.schemas import TrainConfig
+
+log = logging.getLogger(__name__)
+
+# The stop-reason vocabulary, the same for every task type (TrainResult.stop_reason).
+STOP_EPOCHS = "epochs"                  # every configured epoch ran
+STOP_MAX_STEPS = "max_steps"            # train.max_steps optimizer steps done
+STOP_EARLY = "early_stopping"           # train.patience epochs without validation improvement
+STOP_TIME_BUDGET = "time_budget"        # train.time_budget_s spent (checked after every step)
+STOP_REASONS = (STOP_EPOCHS, STOP_MAX_STEPS, STOP_EARLY, STOP_TIME_BUDGET)
+
+LossFn = Callable[[Any, dict[str, Any]], Any]
+EpochCallback = Callable[[int, dict[str, float]], None]
+#: metrics whose smaller value is better when a LoopSpec does not say otherwise
+LOWER_IS_BETTER = frozenset({"loss", "perplexity"})
+
+
+def default_loss(model: Any, batch: dict[str, Any]) -> Any:
+    """Hugging Face models compute their own loss when the batch has ``labels``."""
+    return model(**batch).loss
+
+
+@dataclass
+class LoopSpec:
+    """What one task type gives the shared loop.
+
+    ``train_batches`` is a torch DataLoader (prepared by accelerate, so it is sharded across
+    distributed processes) or a function ``epoch -> iterable of batch dicts`` (moved to the device
+    here; one process). ``evaluate(model)`` scores the validation split and returns named metrics
+    (``loss`` among them when it can); without a validation split it is None (or returns None),
+    and the last epoch is kept. ``metric`` is the
+    early-stopping metric when ``train.early_stopping_metric`` is not set.
+    """
+
+    train_batches: Any
+    steps_per_epoch: int
+    evaluate: Callable[[Any], dict[str, float] | None] | None = None
+    loss: LossFn = default_loss
+    metric: str = "loss"
+    higher_is_better: dict[str, bool] = field(default_factory=dict)
+    peft_task: str | None = "SEQ_CLS"  # peft TaskType name for LoRA; None: the model cannot take LoRA
+    default_lr: float = 5e-5
+    max_grad_norm: float | None = None
+
+    def maximise(self, metric: str) -> bool:
+        return self.higher_is_better.get(metric, metric not in LOWER_IS_BETTER)
+
+
+@dataclass
+class TrainResult:
+    model: Any
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    steps: int = 0
+    duration_s: float = 0.0
+    stopped_early: bool = False
+    stop_reason: str = STOP_EPOCHS  # one of STOP_REASONS
+    stop_detail: str = ""  # the same in words, for logs and reports
+    metric: str = ""  # the early-stopping metric
+    best_score: float | None = None
+    learning_rate: float = 0.0
+    num_processes: int = 1
+    syncs: int = 0  # gradient all-reduces or parameter averages between processes
+
+    def meta(self) -> dict[str, Any]:
+        """What a task type records in ``BuiltModel.meta`` (the same keys for every task type)."""
+        return {"history": self.history, "best_epoch": self.best_epoch, "steps": self.steps,
+                "train_seconds": round(self.duration_s, 2), "stop_reason": self.stop_reason,
+                "stop_detail": self.stop_detail, "early_stopping_metric": self.metric,
+                "best_score": self.best_score, "learning_rate": self.learning_rate}
+
+
+def early_stopping_metric(config: TrainConfig, spec: LoopSpec, available: Iterable[str] | None = None) -> str:
+    """``train.early_stopping_metric`` or the task's default; a metric the task does not report is
+    a ConfigError that lists the ones it does."""
+    metric = config.early_stopping_metric or spec.metric
+    if available is not None:
+        names = sorted(available)
+        if metric not in names:
+            raise ConfigError(f"train.early_stopping_metric={metric!r}: this task type's validation reports "
+                              f"{', '.join(names)}.{did_you_mean(metric, names)}")
+    return metric
+
+
+def apply_lora(model: Any, config: TrainConfig, peft_task: str | None) -> Any:
+    if peft_task is None:
+        raise ConfigError("train.method='lora' is not supported for this model (it is not a transformer that "
+                          "peft can adapt); use train.method='full'.")
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    lora = LoraConfig(task_type=getattr(TaskType, peft_task), r=config.lora.r, lora_alpha=config.lora.alpha,
+                      lora_dropout=config.lora.dropout, target_modules=config.lora.target_modules)
+    return get_peft_model(model, lora)
+
+
+def accumulation_steps(config: TrainConfig) -> int:
+    """Micro-batches per optimizer step: ``sync_every`` in 'accumulate' mode, else gradient_accumulation_steps."""
+    return config.sync_every if config.sync_mode == "accumulate" else config.gradient_accumulation_steps
+
+
+def agree(accelerator: Any, value: Any) -> Any:
+    """Rank 0's ``value`` on every rank. Early stopping and the time budget are decided on rank 0
+    only, so that the processes can never disagree about when to stop (a disagreement would leave
+    the others waiting in an all-reduce)."""
+    if accelerator.num_processes == 1:
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def average_parameters(accelerator: Any, model: Any) -> None:
+    """Parameter averaging across processes (what accelerate's LocalSGD does every K steps)."""
+    accelerator.wait_for_everyone()
+    for param in model.parameters():
+        param.data = accelerator.reduce(param.data, reduction="mean")
+
+
+def _optimizer(model: Any, config: TrainConfig, lr: float) -> Any:
+    import torch
+
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = [{"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": config.weight_decay},
+              {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
+
+
+def _accelerator(use_cpu: bool, accum: int, config: TrainConfig) -> Any:
+    from autoglm_core.training.distributed import in_worker
+
+    if in_worker():
+        from autoglm_core.training.distributed import worker_accelerator
+
+        return worker_accelerator(use_cpu, accum, config)
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=use_cpu, gradient_accumulation_steps=accum)
+
+
+def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, device: str = "auto",
+             compute_loss: LossFn | None = None, progress: bool = True, desc: str = "train",
+             on_epoch: EpochCallback | None = None) -> TrainResult:
+    """Train ``model`` as ``spec`` describes; keep the weights of the best validation epoch."""
+    import torch
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    set_seed(seed)
+    loss_fn = compute_loss or spec.loss
+    lr = config.learning_rate or spec.default_lr
+    metric = early_stopping_metric(config, spec)
+    maximise = spec.maximise(metric)
+    if config.method == "lora":
+        model = apply_lora(model, config, spec.peft_task)
+    use_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+    accum = accumulation_steps(config)
+    accelerator = _accelerator(use_cpu, accum, config)
+    optimizer = _optimizer(model, config, lr)
+    steps_per_epoch = max(1, math.ceil(spec.steps_per_epoch / accum))
+    total_steps = steps_per_epoch * config.epochs
+    if config.max_steps:
+        total_steps = min(total_steps, config.max_steps)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    loader = spec.train_batches
+    from_function = callable(loader) and not hasattr(loader, "__iter__")
+    if from_function:
+        model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    else:
+        model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    result = TrainResult(model=None, metric=metric, learning_rate=lr)
+    best: float | None = None
+    best_state: dict[str, Any] | None = None
+    bad_epochs, steps = 0, 0
+    start = time.perf_counter()
+    bar = tqdm(total=total_steps, desc=desc, disable=not progress or not accelerator.is_local_main_process,
+               unit="step", dynamic_ncols=True)
+    local_sgd = None
+    if config.sync_mode == "local-sgd" and accelerator.num_processes > 1:
+        from accelerate.local_sgd import LocalSGD
+
+        # LocalSGD keeps DDP in no_sync (no gradient all-reduce) and averages parameters every K steps
+        local_sgd = LocalSGD(accelerator=accelerator, model=model, local_sgd_steps=config.sync_every, enabled=True)
+    reason, detail = STOP_EPOCHS, f"all {config.epochs} epochs ran"
+    with local_sgd if local_sgd is not None else contextlib.nullcontext():
+        for epoch in range(1, config.epochs + 1):
+            model.train()
+            epoch_loss, batches, cut = 0.0, 0, ""
+            for batch in (loader(epoch) if from_function else loader):
+                if from_function:
+                    batch = {k: v.to(accelerator.device) if hasattr(v, "to") else v for k, v in batch.items()}
+                with accelerator.accumulate(model):
+                    loss = loss_fn(model, batch)
+                    accelerator.backward(loss)
+                    if spec.max_grad_norm and accelerator.sync_gradients:
+                        accelerator.clip_grad_norm_(model.parameters(), spec.max_grad_norm)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad()
+                epoch_loss += float(loss.detach())
+                batches += 1
+                if not accelerator.sync_gradients:
+                    continue
+                steps += 1
+                if local_sgd is not None:
+                    local_sgd.step()
+                    result.syncs += int(steps % config.sync_every == 0)
+                elif accelerator.num_processes > 1:
+                    result.syncs += 1
+                bar.update(1)
+                bar.set_postfix(epoch=epoch, loss=f"{epoch_loss / batches:.3f}")
+                if config.max_steps and steps >= config.max_steps:
+                    cut = STOP_MAX_STEPS
+                elif config.time_budget_s and time.perf_counter() - start >= config.time_budget_s:
+                    cut = STOP_TIME_BUDGET
+                cut = agree(accelerator, cut)
+                if cut:
+                    break
+            train_loss = epoch_loss / max(batches, 1)
+            if accelerator.num_processes > 1:
+                train_loss = float(accelerator.reduce(torch.tensor(train_loss, device=accelerator.device), "mean"))
+            if local_sgd is not None:
+                average_parameters(accelerator, model)  # validate and keep one model, not N diverged ones
+                result.syncs += 1
+            record: dict[str, float] = {"epoch": epoch, "train_loss": train_loss}
+            improved, stop = False, ""
+            if accelerator.is_main_process:
+                val = spec.evaluate(accelerator.unwrap_model(model)) if spec.evaluate is not None else None
+                model.train()
+                if val is not None:
+                    if epoch == 1:
+                        early_stopping_metric(config, spec, val)
+                    record |= {f"val_{k}": v for k, v in val.items()}
+                    score = val[metric] if maximise else -val[metric]
+                    if best is None or score > best + 1e-9:
+                        best, bad_epochs, improved = score, 0, True
+                    else:
+                        bad_epochs += 1
+                else:
+                    improved = True  # no validation split: the last epoch is kept
+                if cut:
+                    stop = cut
+                elif val is not None and bad_epochs >= config.patience:
+                    stop = STOP_EARLY
+                elif config.time_budget_s and time.perf_counter() - start >= config.time_budget_s:
+                    stop = STOP_TIME_BUDGET
+            record, improved, stop = agree(accelerator, (record, improved, stop))
+            if improved:
+                result.best_epoch = epoch
+                if accelerator.is_main_process and "val_" + metric in record:  # only rank 0's model is kept
+                    best_state = {k: v.detach().clone()
+                                  for k, v in accelerator.unwrap_model(model).state_dict().items()}
+            result.history.append(record)
+            log.info("epoch %d: %s", epoch, record)
+            if on_epoch is not None and accelerator.is_main_process:
+                on_epoch(epoch, record)
+            if stop:
+                reason = stop
+                detail = {STOP_MAX_STEPS: f"max_steps={config.max_steps} reached",
+                          STOP_EARLY: f"no validation improvement in {metric} for {bad_epochs} epochs",
+                          STOP_TIME_BUDGET: f"time budget {config.time_budget_s:g}s spent after {steps} steps"
+                          if config.time_budget_s else ""}[stop]
+                break
+    bar.close()
+    model = accelerator.unwrap_model(model)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    if config.method == "lora":
+        model = model.merge_and_unload()
+    model.eval()
+    accelerator.free_memory()
+    result.model = model.cpu() if use_cpu else model
+    result.steps = steps
+    result.stop_reason, result.stop_detail = reason, detail
+    result.stopped_early = reason in (STOP_EARLY, STOP_TIME_BUDGET)
+    result.best_score = None if best is None else (best if maximise else -best)
+    result.num_processes = accelerator.num_processes
+    result.duration_s = time.perf_counter() - start
+    return result
