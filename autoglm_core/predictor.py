@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autoglm_core.io import atomic_write_lines
+from autoglm_core.model_io import PLAIN_HF_TASK_TYPE
 from autoglm_core.types.errors import AutoGLMError, DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,7 +84,7 @@ class Predictor:
     def from_built(cls, built: BuiltModel, *, directory: str | Path | None = None, max_length: int = 128) -> Predictor:
         """Wrap an in-memory :class:`BuiltModel` (for example straight after training)."""
         info = _info_from_meta(built.metadata(), Path(directory) if directory else None, backend="torch")
-        if built.task_type != "text_classification":
+        if not _predicts_text_labels(built.task_type):
             raise PredictInputError(
                 f"the model is a {built.task_type!r} model; Predictor runs text classifiers "
                 f"(use `autoglm generate` for text generation)."
@@ -153,6 +154,14 @@ class Predictor:
 # --------------------------------------------------------------------------- helpers
 
 
+def _predicts_text_labels(task_type: str) -> bool:
+    """Whether the task type's models map texts to label probabilities (its ``text_predictor``)."""
+    from autoglm_core.plugin.manager import get_manager
+
+    registry = get_manager().registry("task type")
+    return task_type in registry and bool(registry.get(task_type).text_predictor)
+
+
 def _info_from_meta(meta: dict[str, Any], directory: Path | None, backend: str) -> dict[str, Any]:
     cand = meta.get("candidate") or {}
     return {
@@ -160,7 +169,7 @@ def _info_from_meta(meta: dict[str, Any], directory: Path | None, backend: str) 
         "backbone": cand.get("backbone"),
         "variant": meta.get("variant", "fine-tuned"),
         "format": meta.get("format", "hf"),
-        "task_type": meta.get("task_type", "text_classification"),
+        "task_type": meta.get("task_type", PLAIN_HF_TASK_TYPE),
         "backend": backend,
         "directory": str(directory) if directory else None,
         "autoglm_version": meta.get("autoglm_version"),

@@ -65,7 +65,8 @@ def _map_token(token: str) -> str:
     if sep == "/" and token.endswith(".py"):
         token, ext = token[:-3], ".py"
     dotted = token.replace("/", ".")
-    if dotted not in MOVES and any(dotted == n or dotted.startswith(n + ".") for n in _NEW):
+    if dotted not in MOVES and any(dotted == n or dotted.startswith(n + ".") or n.startswith(dotted + ".")
+                                   for n in _NEW):
         return token + ext  # already the new layout
     parts = dotted.split(".")
     for cut in range(len(parts), 1, -1):

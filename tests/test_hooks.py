@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from autoglm_core import BuiltModel, DataLoader, Evaluator, TaskType, ZeroShotScorer, hookimpl
-from autoglm_core.plugin import hookspecs
 from autoglm_core.cli.main import main
+from autoglm_core.plugin import hookspecs
 from autoglm_core.plugin.manager import get_manager
 from autoglm_core.testing import sample_examples, write_csv
 from autoglm_core.types.data import Example, LoadedRows

@@ -32,7 +32,7 @@ def onnx_src_dir(tmp_path_factory):
 
 
 def _cli(argv):
-    from autoglm_core.cli.main.commands import predict as cmd_predict
+    from autoglm_core.cli.commands import predict as cmd_predict
 
     parser = argparse.ArgumentParser(prog="autoglm")
     cmd_predict.autoglm_add_commands(parser.add_subparsers(dest="command"))

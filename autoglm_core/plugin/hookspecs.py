@@ -26,8 +26,8 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import argparse
 
-    from autoglm_core.types.context import RunContext
     from autoglm_core.plugin.components import BuiltModel
+    from autoglm_core.types.context import RunContext
     from autoglm_core.types.schemas import CandidateSpec, StageResult, TaskSpec
 
 PROJECT = "autoglm"
@@ -143,6 +143,17 @@ def autoglm_register_compressors(register: Register) -> None:
 
 
 @hookspec
+def autoglm_register_model_formats(register: Register) -> None:
+    """Register model formats (:class:`~autoglm_core.plugin.components.ModelFormat`): how the weights
+    of a saved variant are stored (``hf`` safetensors, ``int8``, ...). A task type rebuilds its
+    architecture from the saved config and asks the format named in ``autoglm_model.json`` to load
+    the weights into it, so every task type reloads every format without knowing it.
+
+    :param register: call ``register(ModelFormatClass)`` once per format.
+    """
+
+
+@hookspec
 def autoglm_register_attacks(register: Register) -> None:
     """Register adversarial attacks (:class:`~autoglm_core.plugin.components.Attack`): FGSM, TextAttack
     recipes, ...
@@ -216,6 +227,7 @@ REGISTRY_HOOKS: dict[str, str] = {
     "autoglm_register_evaluators": "evaluator",
     "autoglm_register_benchmarks": "benchmark",
     "autoglm_register_compressors": "compressor",
+    "autoglm_register_model_formats": "model format",
     "autoglm_register_attacks": "attack",
     "autoglm_register_defenses": "defense",
     "autoglm_register_data_loaders": "data loader",

@@ -54,6 +54,10 @@ class PluginLoadError(AutoGLMError):
         )
 
 
+class NotApplicableError(AutoGLMError):
+    """A component does not apply to this model or task type (an optional stage becomes "skipped")."""
+
+
 class ModelLoadError(AutoGLMError):
     """A model directory cannot be loaded safely."""
 

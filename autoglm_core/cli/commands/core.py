@@ -65,7 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides.setdefault("train", {})["epochs"] = args.epochs
     if args.seed is not None:
         overrides["seed"] = args.seed
-    if args.num_processes is not None:  # issue 7: distributed training
+    if args.num_processes is not None:  # distributed training
         overrides.setdefault("train", {})["num_processes"] = args.num_processes
     if args.compress is not None:
         overrides["compress"] = [x for x in args.compress.split(",") if x]
@@ -95,16 +95,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print(report.model_dump_json(indent=2))
         return 0
+    from autoglm_core.engine.report import report_metrics
+
     best = report.best
+    shown = report_metrics(report)
     print()
     if best is not None:
-        print(f"Best: {best.candidate}/{best.variant}: accuracy {best.metrics.get('accuracy', float('nan')):.4f}, "
-              f"macro-F1 {best.metrics.get('macro_f1', float('nan')):.4f}, "
+        scores = ", ".join(f"{m} {best.metrics.get(m, float('nan')):.4f}" for m in shown)
+        print(f"Best: {best.candidate}/{best.variant}: {scores}, "
               f"{best.latency_ms.get('1', float('nan')):.2f} ms/example (batch 1)")
         print(f"Why: {report.selection_reason}")
     zs = [v for v in report.variants if v.variant == "zero-shot"]
     for v in zs:
-        print(f"Zero-shot baseline {v.candidate}: accuracy {v.metrics.get('accuracy', 0):.4f}")
+        print(f"Zero-shot baseline {v.candidate}: {shown[0]} {v.metrics.get(shown[0], float('nan')):.4f}")
     for w in report.warnings:
         print(f"warning: {w}")
     print(f"Report: {report.run_dir}/report.md (and report.json); model: "
@@ -186,7 +189,7 @@ def _add_hint_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task-type", help="override the parsed task type (text_classification, ...)")
     p.add_argument("--labels", help="comma-separated labels (win over parsed ones)")
     p.add_argument("--language", help="language code of the data (en, zh, ...)")
-    p.add_argument("--metric", choices=["accuracy", "macro_f1", "perplexity", "pass@1"])
+    p.add_argument("--metric", help="primary metric: one the task type declares (accuracy, macro_f1, perplexity, ...)")
     p.add_argument("--backbone", action="append", help="backbone: 'minilm', 'tiny-bert' or a local HF directory (repeat)")
     p.add_argument("--max-latency-ms", type=float, dest="max_latency_ms")
     p.add_argument("--max-size-mb", type=float, dest="max_size_mb")

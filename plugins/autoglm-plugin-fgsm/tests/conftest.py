@@ -2,7 +2,6 @@ from autoglm_core.testing import use_offline_env
 
 use_offline_env()  # before anything imports transformers
 
-import types  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -18,10 +17,10 @@ def _train_tiny(examples, lr=5e-3, epochs=8):
     n = len(examples)
     train, val, test = examples[: int(n * 0.6)], examples[int(n * 0.6): int(n * 0.8)], examples[int(n * 0.8):]
     built.model = fine_tune(built.model, built.tokenizer, train, val, labels, cfg, progress=False).model
+    from autoglm_core import RunContext
     from autoglm_core.types.data import DataSplits
 
-    ctx = types.SimpleNamespace(splits=DataSplits(train, val, test, labels, None),
-                                config=types.SimpleNamespace(seed=0), train_config=lambda cand: cfg)
+    ctx = RunContext.standalone(splits=DataSplits(train, val, test, labels, None), train=cfg)
     return built, ctx
 
 

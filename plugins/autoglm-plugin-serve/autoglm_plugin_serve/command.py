@@ -34,8 +34,7 @@ def add_serve_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 def build_app(args: argparse.Namespace) -> Any:
     """Check the options, load the model and build the app (everything but listening)."""
-    from autoglm_core.predictor import Predictor
-    from autoglm_core.types.errors import ConfigError
+    from autoglm_core import ConfigError, Predictor
 
     from .app import ServeConfig, create_app
 

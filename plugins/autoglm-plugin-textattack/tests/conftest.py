@@ -2,7 +2,6 @@ from autoglm_core.testing import use_offline_env
 
 use_offline_env()  # before anything imports transformers
 
-import types  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -20,6 +19,7 @@ def textattack_trained_tiny():
     cfg = TrainConfig(epochs=8, batch_size=16, max_length=32, learning_rate=5e-3, patience=8)
     train, val, test = examples[:72], examples[72:96], examples[96:]
     built.model = fine_tune(built.model, built.tokenizer, train, val, built.labels, cfg, progress=False).model
-    ctx = types.SimpleNamespace(splits=DataSplits(train, val, test, built.labels, None),
-                                config=types.SimpleNamespace(seed=0), train_config=lambda cand: cfg)
+    from autoglm_core import RunContext
+
+    ctx = RunContext.standalone(splits=DataSplits(train, val, test, built.labels, None), train=cfg)
     return built, ctx
