@@ -26,6 +26,7 @@ __all__ = [
     "Metric", "ParseRule", "RunContext", "NotApplicableError", "PLAIN_HF_TASK_TYPE",
     # for plugins: the only autoglm_core names they import (tests scan plugins/ for this)
     "ConfigError", "DataError", "ModelLoadError", "UnknownNameError", "did_you_mean", "TrainConfig", "DataRef", "SplitConfig", "Example", "DataSplits", "read_model_meta", "check_weights", "Predictor", "fine_tune", "load_file", "stratified_split",
+    "atomic_write_json", "atomic_write_text", "read_structured_file", "StrictModel", "validate", "DataSummary", "TransferConfig", "MODEL_META_FILE", "save_atomically", "prepare_run_dir", "build_model", "classification_score",
 ]
 
 _LAZY = {
@@ -72,6 +73,18 @@ _LAZY = {
     "Predictor": "autoglm_core.predictor",
     "fine_tune": "autoglm_core.training.finetune",
     "load_file": "autoglm_core.data.load",
+    "atomic_write_json": "autoglm_core.io",
+    "atomic_write_text": "autoglm_core.io",
+    "read_structured_file": "autoglm_core.io",
+    "StrictModel": "autoglm_core.types.schemas",
+    "validate": "autoglm_core.types.schemas",
+    "DataSummary": "autoglm_core.types.schemas",
+    "TransferConfig": "autoglm_core.types.schemas",
+    "MODEL_META_FILE": "autoglm_core.plugin.components",
+    "save_atomically": "autoglm_core.engine.stages",
+    "prepare_run_dir": "autoglm_core.engine.runner",
+    "build_model": "autoglm_core.engine.build",
+    "classification_score": "autoglm_core.tasks.text_classification.plugin",
     "stratified_split": "autoglm_core.data.load",
 }
 

@@ -63,14 +63,15 @@ def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager:
         raise ModelLoadError(f"{str(directory)!r} is a file; give the model's directory (with config.json).")
     meta = read_model_meta(directory) or {}
     fmt = meta.get("format", "hf")
-    if fmt == "onnx":
-        raise ModelLoadError(
-            f"{directory} is an ONNX export; load it with autoglm_core.predictor.Predictor.load() "
-            f"(CLI: autoglm predict / autoglm serve), or load the fp32 directory it was exported from."
-        )
     from autoglm_core.plugin.manager import get_manager
 
     manager = manager or get_manager()
+    formats = manager.registry("model format")
+    if fmt in formats and not formats.get(fmt).torch_loadable:
+        raise ModelLoadError(
+            f"{directory} is a {fmt!r} export; load it with autoglm_core.predictor.Predictor.load() "
+            f"(CLI: autoglm predict / autoglm serve), or load the fp32 directory it was exported from."
+        )
     name = meta.get("task_type", PLAIN_HF_TASK_TYPE)
     registry = manager.registry("task type")
     if name not in registry:

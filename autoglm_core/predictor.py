@@ -68,12 +68,10 @@ class Predictor:
                 meta = read_model_meta(directory) or {}
             except json.JSONDecodeError as e:
                 raise ModelLoadError(f"{directory / 'autoglm_model.json'}: line {e.lineno}: invalid JSON: {e.msg}.") from None
-            if meta.get("format") == "onnx":
-                from autoglm_core.onnx_export import OnnxBackend
-
-                backend = OnnxBackend(directory, meta)
-                info = _info_from_meta(meta, directory, backend="onnxruntime")
-                info["onnx_int8"] = bool(meta.get("onnx", {}).get("int8"))
+            backend = _format_backend(directory, meta, manager)
+            if backend is not None:  # a format torch does not load (ONNX): its own runtime
+                info = _info_from_meta(meta, directory, backend=getattr(backend, "name", meta.get("format", "?")))
+                info.update(getattr(backend, "info", {}))
                 return cls(backend, meta["labels"], info, max_length=max_length)
         from autoglm_core.model_io import load_model
 
@@ -152,6 +150,20 @@ class Predictor:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _format_backend(directory: Path, meta: dict[str, Any], manager: Any = None) -> Any:
+    from autoglm_core.plugin.manager import get_manager
+    from autoglm_core.types.errors import ModelLoadError
+
+    fmt = meta.get("format", "hf")
+    formats = (manager or get_manager()).registry("model format")
+    if fmt not in formats:
+        if fmt == "hf" or fmt in (manager or get_manager()).registry("compressor"):
+            return None  # custom formats of compressors load through load_model
+        raise ModelLoadError(f"{directory} is saved in format {fmt!r}, which no installed plugin provides "
+                             f"(e.g. pip install ./plugins/autoglm-plugin-{fmt}).")
+    return formats.get(fmt).predictor_backend(directory, meta)
 
 
 def _predicts_text_labels(task_type: str) -> bool:

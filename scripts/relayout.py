@@ -50,7 +50,12 @@ MOVES: dict[str, str] = {
     "autoglm_core.builtin.cmd_attack": "autoglm_core.cli.commands.attack",
     "autoglm_core.builtin.cmd_generate": "autoglm_core.cli.commands.generate",
     "autoglm_core.builtin.cmd_predict": "autoglm_core.cli.commands.predict",
-    "autoglm_core.builtin.cmd_monitor": "autoglm_core.cli.commands.monitor",
+    "autoglm_core.builtin.cmd_monitor": "autoglm_plugin_monitor.command",
+    "autoglm_core.cli.commands.monitor": "autoglm_plugin_monitor.command",
+    # applications that are plugins now
+    "autoglm_core.monitor": "autoglm_plugin_monitor",
+    "autoglm_core.transfer": "autoglm_plugin_transfer.transfer",
+    "autoglm_core.onnx_export": "autoglm_plugin_onnx.export",
     "autoglm_core.builtin.cmd_data": "autoglm_core.cli.commands.data",
     "autoglm_core.cli": "autoglm_core.cli.main",
 }

@@ -114,3 +114,29 @@ def test_a_model_format_plugin_loads_weights_for_any_task_type(tmp_path):
     get_manager().register(Plugin(), name="halves-format")
     loaded = load_weights(torch.nn.Linear(2, 2), tmp_path, {"format": "halves"})
     assert torch.allclose(loaded.weight, saved.weight)
+
+
+def test_a_run_mode_plugin_replaces_the_pipeline(tmp_path, capsys):
+    from autoglm_core import hookimpl
+    from autoglm_core.cli.main import main
+    from autoglm_core.plugin.manager import get_manager
+    from autoglm_core.testing import sample_examples, write_csv
+
+    seen = []
+
+    class DryMode:
+        @hookimpl
+        def autoglm_run_mode(self, task, args):
+            if not args.description.startswith("count"):
+                return None
+            seen.append((task.spec.task_type, args.dry_run))
+            return 7
+
+    get_manager().register(DryMode(), name="dry-mode")
+    data = write_csv(tmp_path / "d.csv", sample_examples(12))
+    assert main(["run", "count the news sentiment classes", "--data", str(data), "--out", str(tmp_path / "r")]) == 7
+    assert seen == [("text_classification", False)] and not (tmp_path / "r").exists()
+    # None lets the normal pipeline run (here: its plan only)
+    assert main(["run", "Classify news", "--data", str(data), "--out", str(tmp_path / "r"), "--dry-run",
+                 "--backbone", "tiny-bert"]) == 0
+    assert "Stages: data" in capsys.readouterr().out

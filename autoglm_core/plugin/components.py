@@ -320,10 +320,19 @@ class ModelFormat(Component):
     whatever form the format needs (an INT8 format returns the quantized module)."""
 
     kind = "model format"
+    #: False for formats that are not torch weights (ONNX): ``load_model`` refuses them and
+    #: ``Predictor.load`` runs them through :meth:`predictor_backend`
+    torch_loadable: ClassVar[bool] = True
 
     @classmethod
     def load_weights(cls, model: Any, directory: Path, meta: dict[str, Any]) -> Any:
         raise NotImplementedError(f"model format {cls.name!r} cannot load weights")
+
+    @classmethod
+    def predictor_backend(cls, directory: Path, meta: dict[str, Any]) -> Any:
+        """A Predictor backend (``predict_proba(texts, batch_size)``) for formats torch cannot
+        load; ``None``: the model is loaded with ``load_model`` and run in torch."""
+        return None
 
 
 def load_weights(model: Any, directory: Path, meta: dict[str, Any], manager: Any = None) -> Any:

@@ -142,6 +142,17 @@ def autoglm_register_compressors(register: Register) -> None:
     """
 
 
+@hookspec(firstresult=True)
+def autoglm_run_mode(task: Any, args: Any) -> int | None:
+    """Run ``autoglm run`` in a plugin's own mode instead of the stage pipeline (the transfer plugin
+    runs cross-lingual transfer when the config has a ``transfer:`` section).
+
+    :param task: the parsed :class:`~autoglm_core.engine.task.AutoTask` (spec, config, output folder).
+    :param args: the ``autoglm run`` command-line arguments (``--resume``, ``--overwrite``, ...).
+    :return: the command's exit code, or ``None`` to let the pipeline run.
+    """
+
+
 @hookspec
 def autoglm_register_model_formats(register: Register) -> None:
     """Register model formats (:class:`~autoglm_core.plugin.components.ModelFormat`): how the weights

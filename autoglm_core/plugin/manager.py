@@ -49,7 +49,6 @@ BUILTIN_MODULES = (
     "autoglm_core.cli.commands.attack",
     "autoglm_core.cli.commands.generate",
     "autoglm_core.cli.commands.predict",
-    "autoglm_core.cli.commands.monitor",
     "autoglm_core.tasks.text_generation.decoders",
     "autoglm_core.tasks.text_generation.plugin",
     "autoglm_core.tasks.code_generation.plugin",

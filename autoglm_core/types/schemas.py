@@ -253,7 +253,7 @@ class SearchConfig(StrictModel):
 
 
 class TransferConfig(StrictModel):
-    """Cross-lingual transfer mode of ``autoglm run`` (see autoglm_core/transfer.py and docs/applications.md)."""
+    """Cross-lingual transfer mode of ``autoglm run`` (see autoglm_plugin_transfer/transfer.py and docs/applications.md)."""
 
     data_root: str = Field(description="folder with one sub-folder per language, each with train.csv, valid.csv "
                                        "(or validation.csv) and test.csv (the NusaX-Senti layout)")

@@ -83,10 +83,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = validate(PipelineConfig, merged, source="command-line options")
     task = AutoTask.create(task_type=args.task_type, dataset=_data(args), description=_read_description(args.description),
                            config=config, out=args.out, **_hints(args))
-    if config.transfer is not None:  # a separate mode: train on source languages, evaluate on each target
-        from autoglm_core.transfer import run_transfer_command
+    code = task.manager.hook.autoglm_run_mode(task=task, args=args)  # e.g. cross-lingual transfer
+    if code is not None:
+        return int(code)
+    if config.transfer is not None:
+        from autoglm_core.types.errors import ConfigError
 
-        return run_transfer_command(task, args)
+        raise ConfigError("the config has a transfer: section, but no installed plugin runs it: "
+                          "pip install ./plugins/autoglm-plugin-transfer")
     pipeline = task.auto_build()
     print(pipeline.plan(), flush=True)
     if args.dry_run:

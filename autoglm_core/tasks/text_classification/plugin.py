@@ -28,6 +28,9 @@ def score(built_labels: list[str], gold: list[str | None], probs: Any) -> dict[s
     return classification_metrics(y_true, y_pred, built_labels)
 
 
+classification_score = score  # the public name (plugins import it from autoglm_core)
+
+
 def variant_result(candidate: CandidateSpec, variant: str, m: dict[str, Any], **extra: Any) -> VariantResult:
     return VariantResult(
         candidate=candidate.name, variant=variant, backbone=candidate.backbone,
