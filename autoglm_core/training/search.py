@@ -217,10 +217,9 @@ def run_search(ctx: RunContext, task_type: Any, planned: list[CandidateSpec]) ->
 
 
 def _build(ctx: RunContext, task_type: Any, cand: CandidateSpec) -> Any:
-    built = ctx.manager.hook.autoglm_build_model(candidate=cand, spec=ctx.spec, context=ctx)
-    if built is None:
-        raise ConfigError(f"search: no model builder handles backbone {cand.backbone!r} (builder {cand.builder!r}).")
-    return built
+    from autoglm_core.engine.build import build_model
+
+    return build_model(ctx, cand)  # plugins' builders first, then the task type's own
 
 
 def _fmt(v: Any) -> str:
