@@ -22,7 +22,11 @@ __all__ = [
     "AutoTask", "Pipeline", "hookimpl", "hookspec", "get_manager", "load_model",
     "TaskSpec", "CandidateSpec", "PipelineConfig", "StageResult", "RunReport", "VariantResult",
     "BuiltModel", "Component", "Compressor", "Attack", "Defense", "Evaluator", "Decoder",
-    "DataLoader", "TaskType", "ZeroShotScorer", "Benchmark", "AutoGLMError", "__version__",
+    "DataLoader", "TaskType", "ModelFormat", "ZeroShotScorer", "Benchmark", "AutoGLMError", "__version__",
+    "Metric", "ParseRule", "RunContext", "NotApplicableError", "PLAIN_HF_TASK_TYPE",
+    # for plugins: the only autoglm_core names they import (tests scan plugins/ for this)
+    "ConfigError", "DataError", "ModelLoadError", "UnknownNameError", "did_you_mean", "TrainConfig", "DataRef", "SplitConfig", "Example", "DataSplits", "read_model_meta", "check_weights", "Predictor", "fine_tune", "load_file", "stratified_split",
+    "atomic_write_json", "atomic_write_text", "read_structured_file", "StrictModel", "validate", "DataSummary", "TransferConfig", "MODEL_META_FILE", "save_atomically", "prepare_run_dir", "hold_run_dir", "write_checksums", "check_json_limits", "JSONLimitError", "build_model", "classification_score",
 ]
 
 _LAZY = {
@@ -45,14 +49,55 @@ _LAZY = {
     "Decoder": "autoglm_core.plugin.components",
     "DataLoader": "autoglm_core.plugin.components",
     "TaskType": "autoglm_core.plugin.components",
+    "ModelFormat": "autoglm_core.plugin.components",
     "ZeroShotScorer": "autoglm_core.plugin.components",
     "Benchmark": "autoglm_core.plugin.components",
     "AutoGLMError": "autoglm_core.types.errors",
+    "NotApplicableError": "autoglm_core.types.errors",
+    "Metric": "autoglm_core.types.task_info",
+    "ParseRule": "autoglm_core.types.task_info",
+    "RunContext": "autoglm_core.types.context",
+    "PLAIN_HF_TASK_TYPE": "autoglm_core.model_io",
+    "ConfigError": "autoglm_core.types.errors",
+    "DataError": "autoglm_core.types.errors",
+    "ModelLoadError": "autoglm_core.types.errors",
+    "UnknownNameError": "autoglm_core.types.errors",
+    "did_you_mean": "autoglm_core.types.errors",
+    "TrainConfig": "autoglm_core.types.schemas",
+    "DataRef": "autoglm_core.types.schemas",
+    "SplitConfig": "autoglm_core.types.schemas",
+    "Example": "autoglm_core.types.data",
+    "DataSplits": "autoglm_core.types.data",
+    "read_model_meta": "autoglm_core.plugin.components",
+    "check_weights": "autoglm_core.model_io",
+    "Predictor": "autoglm_core.predictor",
+    "fine_tune": "autoglm_core.training.finetune",
+    "load_file": "autoglm_core.data.load",
+    "atomic_write_json": "autoglm_core.io",
+    "atomic_write_text": "autoglm_core.io",
+    "read_structured_file": "autoglm_core.io",
+    "StrictModel": "autoglm_core.types.schemas",
+    "validate": "autoglm_core.types.schemas",
+    "DataSummary": "autoglm_core.types.schemas",
+    "TransferConfig": "autoglm_core.types.schemas",
+    "MODEL_META_FILE": "autoglm_core.plugin.components",
+    "save_atomically": "autoglm_core.engine.stages",
+    "prepare_run_dir": "autoglm_core.engine.runner",
+    "hold_run_dir": "autoglm_core.engine.run_lock",
+    "write_checksums": "autoglm_core.checksums",
+    "check_json_limits": "autoglm_core.json_limits",
+    "JSONLimitError": "autoglm_core.json_limits",
+    "build_model": "autoglm_core.engine.build",
+    "classification_score": "autoglm_core.tasks.text_classification.plugin",
+    "stratified_split": "autoglm_core.data.load",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from autoglm_core.engine.task import AutoTask, Pipeline  # noqa: F401
-    from autoglm_core.model_io import load_model  # noqa: F401
+    from autoglm_core.model_io import (
+        PLAIN_HF_TASK_TYPE,  # noqa: F401
+        load_model,  # noqa: F401
+    )
     from autoglm_core.plugin.components import (  # noqa: F401
         Attack,
         Benchmark,
@@ -67,7 +112,8 @@ if TYPE_CHECKING:  # pragma: no cover
         ZeroShotScorer,
     )
     from autoglm_core.plugin.manager import get_manager  # noqa: F401
-    from autoglm_core.types.errors import AutoGLMError  # noqa: F401
+    from autoglm_core.types.context import RunContext  # noqa: F401
+    from autoglm_core.types.errors import AutoGLMError, NotApplicableError  # noqa: F401
     from autoglm_core.types.schemas import (  # noqa: F401
         CandidateSpec,
         PipelineConfig,
@@ -76,6 +122,7 @@ if TYPE_CHECKING:  # pragma: no cover
         TaskSpec,
         VariantResult,
     )
+    from autoglm_core.types.task_info import Metric, ParseRule  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -53,10 +53,12 @@ def restore_defenses(built: BuiltModel, manager: Any = None) -> BuiltModel:
                 f"the model was saved with defense {name!r}, which no installed plugin provides; install it "
                 f"(e.g. pip install ./plugins/autoglm-plugin-fgsm) so that predictions match the measured ones."
             )
-        restore = getattr(registry.get(name), "restore", None)
-        if callable(restore):
-            built = restore(built)
+        built = registry.get(name).restore(built)
     return built
+
+
+#: the task type of a plain Hugging Face directory without ``autoglm_model.json``
+PLAIN_HF_TASK_TYPE = "text_classification"
 
 
 def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager: Any) -> BuiltModel:
@@ -69,20 +71,40 @@ def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager:
     verify_checksums(directory)  # models saved by autoglm record the SHA-256 of every file
     meta = read_model_meta(directory) or {}
     fmt = meta.get("format", "hf")
-    if fmt == "onnx":
+    from autoglm_core.plugin.manager import get_manager
+
+    manager = manager or get_manager()
+    formats = manager.registry("model format")
+    if fmt in formats and not formats.get(fmt).torch_loadable:
         raise ModelLoadError(
-            f"{directory} is an ONNX export; load it with autoglm_core.predictor.Predictor.load() "
+            f"{directory} is a {fmt!r} export; load it with autoglm_core.predictor.Predictor.load() "
             f"(CLI: autoglm predict / autoglm serve), or load the fp32 directory it was exported from."
         )
-    task_loader = _task_type_loader(meta.get("task_type", "text_classification"), manager)
-    if task_loader is not None:  # image, multimodal, ...: the task type rebuilds its own models
-        return task_loader(directory, meta, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+    name = meta.get("task_type", PLAIN_HF_TASK_TYPE)
+    registry = manager.registry("task type")
+    if name not in registry:
+        raise ModelLoadError(f"{directory} holds a {name!r} model, and no installed plugin provides that task type.")
+    task_type = registry.get(name)
+    if task_type.can_load_models():  # the task type rebuilds its own models (any format it knows)
+        return task_type.load_model(directory, meta, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     if fmt != "hf":
-        from autoglm_core.plugin.manager import get_manager
+        return load_format(directory, meta, manager)
+    raise ModelLoadError(f"{directory} holds a {name!r} model; that task type cannot reload saved models.")
 
-        manager = manager or get_manager()
-        compressor = manager.registry("compressor").get(fmt)
-        return compressor.load(directory, meta)
+
+def load_format(directory: Path, meta: dict[str, Any], manager: Any = None) -> BuiltModel:
+    """A model saved in a custom format (``meta["format"]``) by the component that wrote it."""
+    from autoglm_core.plugin.manager import get_manager
+
+    compressor = (manager or get_manager()).registry("compressor").get(meta.get("format", "hf"))
+    return compressor.load(directory, meta)
+
+
+def load_hf_sequence_classifier(directory: Path, meta: dict[str, Any], *, allow_pickle: bool = False,
+                                trust_remote_code: bool = False, manager: Any = None) -> BuiltModel:
+    """A Hugging Face sequence classifier (custom formats go to the component that saved them)."""
+    if meta.get("format", "hf") != "hf":
+        return load_format(directory, meta, manager)
     if not (directory / "config.json").exists():
         raise ModelLoadError(f"{directory} has no config.json: it is not a Hugging Face model directory.")
     has_safe = check_weights(directory, allow_pickle)
@@ -90,12 +112,6 @@ def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager:
 
     from autoglm_core.types.schemas import CandidateSpec
 
-    task_type = meta.get("task_type", "text_classification")
-    if task_type != "text_classification":
-        raise ModelLoadError(
-            f"{directory} holds a {task_type!r} model; load_model() loads text classifiers. Use the task "
-            f"type's own loader (see the plugin that provides {task_type!r})."
-        )
     try:
         model, info = AutoModelForSequenceClassification.from_pretrained(
             directory, use_safetensors=has_safe, trust_remote_code=trust_remote_code, output_loading_info=True
@@ -107,7 +123,7 @@ def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager:
     labels = meta.get("labels") or [model.config.id2label[i] for i in range(model.config.num_labels)]
     cand = meta.get("candidate")
     return BuiltModel(
-        model=model, tokenizer=tokenizer, labels=list(labels), task_type=task_type,
+        model=model, tokenizer=tokenizer, labels=list(labels), task_type=meta.get("task_type", PLAIN_HF_TASK_TYPE),
         candidate=CandidateSpec.model_validate(cand) if cand else None,
         variant=meta.get("variant", "fine-tuned"), format="hf", meta=meta.get("meta", {}),
     )
@@ -126,13 +142,3 @@ def check_loading_info(directory: Path, info: dict[str, Any]) -> None:
     if problems:
         raise ModelLoadError(f"{directory}: the weights do not match the model's architecture: " + "; ".join(problems)
                              + ". Loading would leave those weights randomly initialised; re-export the model.")
-
-
-def _task_type_loader(task_type: str, manager: Any) -> Any:
-    """A registered TaskType's ``load_model(directory, meta, **kw)`` classmethod, if it has one."""
-    if task_type == "text_classification":
-        return None
-    from autoglm_core.plugin.manager import get_manager
-
-    registry = (manager or get_manager()).registry("task type")
-    return getattr(registry.get(task_type), "load_model", None) if task_type in registry else None

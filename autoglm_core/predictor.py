@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autoglm_core.io import atomic_write_lines
+from autoglm_core.model_io import PLAIN_HF_TASK_TYPE
 from autoglm_core.types.errors import AutoGLMError, DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -78,15 +79,13 @@ class Predictor:
                 meta = read_model_meta(directory) or {}
             except json.JSONDecodeError as e:
                 raise ModelLoadError(f"{directory / 'autoglm_model.json'}: line {e.lineno}: invalid JSON: {e.msg}.") from None
-            if meta.get("format") == "onnx":
+            backend = _format_backend(directory, meta, manager)
+            if backend is not None:  # a format torch does not load (ONNX): its own runtime
                 from autoglm_core.checksums import verify_checksums
-                from autoglm_core.onnx_export import OnnxBackend
 
                 verify_checksums(directory)
-
-                backend = OnnxBackend(directory, meta)
-                info = _info_from_meta(meta, directory, backend="onnxruntime")
-                info["onnx_int8"] = bool(meta.get("onnx", {}).get("int8"))
+                info = _info_from_meta(meta, directory, backend=getattr(backend, "name", meta.get("format", "?")))
+                info.update(getattr(backend, "info", {}))
                 return cls(backend, meta["labels"], info, max_length=max_length)
         from autoglm_core.model_io import load_model
 
@@ -99,7 +98,7 @@ class Predictor:
         info = _info_from_meta(built.metadata(), Path(directory) if directory else None, backend="torch")
         if built.predicts_records:  # entity spans and other structured outputs
             return cls(_RecordsBackend(built), built.labels, info, max_length=max_length)
-        if built.task_type != "text_classification":
+        if not _predicts_text_labels(built.task_type):
             raise PredictInputError(
                 f"the model is a {built.task_type!r} model; Predictor runs text classifiers "
                 f"(use `autoglm generate` for text generation)."
@@ -172,6 +171,28 @@ class Predictor:
 # --------------------------------------------------------------------------- helpers
 
 
+def _format_backend(directory: Path, meta: dict[str, Any], manager: Any = None) -> Any:
+    from autoglm_core.plugin.manager import get_manager
+    from autoglm_core.types.errors import ModelLoadError
+
+    fmt = meta.get("format", "hf")
+    formats = (manager or get_manager()).registry("model format")
+    if fmt not in formats:
+        if fmt == "hf" or fmt in (manager or get_manager()).registry("compressor"):
+            return None  # custom formats of compressors load through load_model
+        raise ModelLoadError(f"{directory} is saved in format {fmt!r}, which no installed plugin provides "
+                             f"(e.g. pip install ./plugins/autoglm-plugin-{fmt}).")
+    return formats.get(fmt).predictor_backend(directory, meta)
+
+
+def _predicts_text_labels(task_type: str) -> bool:
+    """Whether the task type's models map texts to label probabilities (its ``text_predictor``)."""
+    from autoglm_core.plugin.manager import get_manager
+
+    registry = get_manager().registry("task type")
+    return task_type in registry and bool(registry.get(task_type).text_predictor)
+
+
 def _info_from_meta(meta: dict[str, Any], directory: Path | None, backend: str) -> dict[str, Any]:
     cand = meta.get("candidate") or {}
     return {
@@ -179,7 +200,7 @@ def _info_from_meta(meta: dict[str, Any], directory: Path | None, backend: str) 
         "backbone": cand.get("backbone"),
         "variant": meta.get("variant", "fine-tuned"),
         "format": meta.get("format", "hf"),
-        "task_type": meta.get("task_type", "text_classification"),
+        "task_type": meta.get("task_type", PLAIN_HF_TASK_TYPE),
         "backend": backend,
         "directory": str(directory) if directory else None,
         "autoglm_version": meta.get("autoglm_version"),

@@ -100,10 +100,9 @@ def trained_tiny_classifier(seed: int = 0, steps: int = 40) -> BuiltModel:
 
 def trained_classifier_and_context(examples: Sequence[Example], lr: float = 5e-3, epochs: int = 8) -> tuple[BuiltModel, Any]:
     """A tiny BERT fine-tuned on the first 60% of ``examples`` (20% validation, 20% test) and the
-    part of a run context that attacks and defenses read (``splits``, ``config.seed``,
-    ``train_config(candidate)``), for attack and defense tests that need a model that has learnt."""
-    import types
-
+    run context of those splits (``RunContext.standalone``), for attack and defense tests that need a
+    model that has learnt."""
+    from autoglm_core.engine.runner import RunContext
     from autoglm_core.training.finetune import fine_tune
     from autoglm_core.types.data import DataSplits
     from autoglm_core.types.schemas import TrainConfig
@@ -114,8 +113,7 @@ def trained_classifier_and_context(examples: Sequence[Example], lr: float = 5e-3
     n = len(examples)
     train, val, test = list(examples[: int(n * 0.6)]), list(examples[int(n * 0.6): int(n * 0.8)]), list(examples[int(n * 0.8):])
     built.model = fine_tune(built.model, built.tokenizer, train, val, labels, cfg, progress=False).model
-    ctx = types.SimpleNamespace(splits=DataSplits(train, val, test, labels, None),
-                                config=types.SimpleNamespace(seed=0), train_config=lambda cand=None: cfg)
+    ctx = RunContext.standalone(splits=DataSplits(train, val, test, labels, None), train=cfg)
     return built, ctx
 
 

@@ -1,6 +1,6 @@
 """Cross-lingual transfer on NusaX-Senti: train on English, evaluate zero-shot on the other 11
 languages; then train on all 12 languages; per-language table and transfer gap. Runs the
-`transfer:` mode of `autoglm run` (autoglm_core.transfer) with the embedded MiniLM.
+`transfer:` mode of `autoglm run` (autoglm_plugin_transfer.transfer) with the embedded MiniLM.
 
     OMP_NUM_THREADS=2 python benchmarks/crosslingual.py                         # defaults below
     python benchmarks/crosslingual.py --epochs 8 --all-epochs 4 --max-train-per-language 500
@@ -42,9 +42,10 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("autoglm_core.training.finetune").setLevel(logging.INFO)
 
+    from autoglm_plugin_transfer.transfer import markdown, run_transfer
+
     from autoglm_core.engine.task import AutoTask
     from autoglm_core.testing import shared_data_dir
-    from autoglm_core.transfer import markdown, run_transfer
     from autoglm_core.types.schemas import PipelineConfig
 
     root = shared_data_dir()

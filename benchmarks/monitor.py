@@ -107,8 +107,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-
-    from autoglm_core.monitor import Monitor
+    from autoglm_plugin_monitor import Monitor
 
     with tempfile.TemporaryDirectory(prefix="autoglm-monitor-bench-") as t:
         tmp = Path(t)

@@ -76,7 +76,7 @@ def prepare_models(work: Path, model_dir: str | None, variants: list[str]) -> di
             comp(options={}).compress(load_model(src), None).save(work / "int8")
             out["int8"] = work / "int8"
     if "onnx" in variants:
-        from autoglm_core.onnx_export import export_onnx
+        from autoglm_plugin_onnx.export import export_onnx
 
         export_onnx(src, work / "onnx")
         out["onnx"] = work / "onnx"

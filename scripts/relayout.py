@@ -2,8 +2,8 @@
 
     python scripts/relayout.py rewrite FILE...   # rewrite old module names in FILEs (idempotent)
 
-A file written against the old layout (``from ..schemas import X``, ``"autoglm_core.plugins"``,
-``autoglm_core/builtin/vision.py``) is rewritten to the new names; relative imports inside
+A file written against the old layout (``from ..schemas import X``, ``"autoglm_core.plugin.manager"``,
+``autoglm_core/tasks/image_classification/plugin.py``) is rewritten to the new names; relative imports inside
 ``autoglm_core`` are made absolute first, resolved against the file's own package, so a module
 written for the old tree keeps working once it sits at its new path (see ``MOVES``).
 """
@@ -16,54 +16,59 @@ from pathlib import Path
 
 # old dotted module -> new dotted module
 MOVES: dict[str, str] = {
-    "autoglm_core.hookspecs": "autoglm_core.plugin.hookspecs",
-    "autoglm_core.plugins": "autoglm_core.plugin.manager",
-    "autoglm_core.registry": "autoglm_core.plugin.registry",
-    "autoglm_core.components": "autoglm_core.plugin.components",
-    "autoglm_core.schemas": "autoglm_core.types.schemas",
-    "autoglm_core.errors": "autoglm_core.types.errors",
-    "autoglm_core.data.types": "autoglm_core.types.data",
-    "autoglm_core.task": "autoglm_core.engine.task",
-    "autoglm_core.pipeline_run": "autoglm_core.engine.pipeline_run",
-    "autoglm_core.runner": "autoglm_core.engine.runner",
-    "autoglm_core.selection": "autoglm_core.engine.selection",
-    "autoglm_core.report": "autoglm_core.engine.report",
-    "autoglm_core.training": "autoglm_core.training.finetune",
-    "autoglm_core.distributed": "autoglm_core.training.distributed",
-    "autoglm_core.search": "autoglm_core.training.search",
-    "autoglm_core.builtin.text_classification": "autoglm_core.tasks.text_classification.plugin",
-    "autoglm_core.builtin.zero_shot": "autoglm_core.tasks.text_classification.zero_shot",
-    "autoglm_core.prompts": "autoglm_core.tasks.text_classification.prompts",
-    "autoglm_core.builtin.text_generation": "autoglm_core.tasks.text_generation.plugin",
-    "autoglm_core.decoding": "autoglm_core.tasks.text_generation.decoding",
-    "autoglm_core.builtin.decoders": "autoglm_core.tasks.text_generation.decoders",
-    "autoglm_core.codegen.sandbox": "autoglm_core.tasks.code_generation.sandbox",
-    "autoglm_core.codegen.assistant": "autoglm_core.tasks.code_generation.assistant",
-    "autoglm_core.codegen.humaneval": "autoglm_core.tasks.code_generation.humaneval",
-    "autoglm_core.codegen": "autoglm_core.tasks.code_generation",
-    "autoglm_core.builtin.vision": "autoglm_core.tasks.image_classification.plugin",
-    "autoglm_core.models.vision_nets": "autoglm_core.tasks.image_classification.nets",
-    "autoglm_core.data.images": "autoglm_core.tasks.image_classification.images",
-    "autoglm_core.builtin.multimodal": "autoglm_core.tasks.multimodal_classification.plugin",
-    "autoglm_core.builtin.commands": "autoglm_core.cli.commands.core",
-    "autoglm_core.builtin.cmd_compress": "autoglm_core.cli.commands.compress",
-    "autoglm_core.builtin.cmd_attack": "autoglm_core.cli.commands.attack",
-    "autoglm_core.builtin.cmd_generate": "autoglm_core.cli.commands.generate",
-    "autoglm_core.builtin.cmd_predict": "autoglm_core.cli.commands.predict",
-    "autoglm_core.builtin.cmd_monitor": "autoglm_core.cli.commands.monitor",
-    "autoglm_core.builtin.cmd_data": "autoglm_core.cli.commands.data",
-    "autoglm_core.cli": "autoglm_core.cli.main",
-    "autoglm_core.builtin.cmd_humaneval": "autoglm_core.cli.commands.humaneval",
-    "autoglm_core.builtin.cmd_verify": "autoglm_core.cli.commands.verify",
-    "autoglm_core.run_lock": "autoglm_core.engine.run_lock",
-    "autoglm_core.config_limits": "autoglm_core.engine.config_limits",
-    "autoglm_core.oserrors": "autoglm_core.cli.oserrors",
-    "autoglm_core.builtin.cmd_plugin": "autoglm_core.cli.commands.plugin",
-    "autoglm_core.hook_guard": "autoglm_core.plugin.hook_guard",
-    "autoglm_core.plugin_checks": "autoglm_core.plugin.checks",
-    "autoglm_core.plugin_template": "autoglm_core.plugin.template",
-    "autoglm_core.pytest_plugin": "autoglm_core.plugin.pytest_plugin",
-    "autoglm_core.training_loop": "autoglm_core.training.loop",
+    "autoglm_core.plugin.hookspecs": "autoglm_core.plugin.hookspecs",
+    "autoglm_core.plugin.manager": "autoglm_core.plugin.manager",
+    "autoglm_core.plugin.registry": "autoglm_core.plugin.registry",
+    "autoglm_core.plugin.components": "autoglm_core.plugin.components",
+    "autoglm_core.types.schemas": "autoglm_core.types.schemas",
+    "autoglm_core.types.errors": "autoglm_core.types.errors",
+    "autoglm_core.types.data": "autoglm_core.types.data",
+    "autoglm_core.engine.task": "autoglm_core.engine.task",
+    "autoglm_core.engine.pipeline_run": "autoglm_core.engine.pipeline_run",
+    "autoglm_core.engine.runner": "autoglm_core.engine.runner",
+    "autoglm_core.engine.selection": "autoglm_core.engine.selection",
+    "autoglm_core.engine.report": "autoglm_core.engine.report",
+    "autoglm_core.training.finetune": "autoglm_core.training.finetune",
+    "autoglm_core.training.distributed": "autoglm_core.training.distributed",
+    "autoglm_core.training.search": "autoglm_core.training.search",
+    "autoglm_core.tasks.text_classification.plugin": "autoglm_core.tasks.text_classification.plugin",
+    "autoglm_core.tasks.text_classification.zero_shot": "autoglm_core.tasks.text_classification.zero_shot",
+    "autoglm_core.tasks.text_classification.prompts": "autoglm_core.tasks.text_classification.prompts",
+    "autoglm_core.tasks.text_generation.plugin": "autoglm_core.tasks.text_generation.plugin",
+    "autoglm_core.tasks.text_generation.decoding": "autoglm_core.tasks.text_generation.decoding",
+    "autoglm_core.tasks.text_generation.decoders": "autoglm_core.tasks.text_generation.decoders",
+    "autoglm_core.tasks.code_generation.sandbox": "autoglm_core.tasks.code_generation.sandbox",
+    "autoglm_core.tasks.code_generation.assistant": "autoglm_core.tasks.code_generation.assistant",
+    "autoglm_core.tasks.code_generation.humaneval": "autoglm_core.tasks.code_generation.humaneval",
+    "autoglm_core.tasks.code_generation": "autoglm_core.tasks.code_generation",
+    "autoglm_core.tasks.image_classification.plugin": "autoglm_core.tasks.image_classification.plugin",
+    "autoglm_core.tasks.image_classification.nets": "autoglm_core.tasks.image_classification.nets",
+    "autoglm_core.tasks.image_classification.images": "autoglm_core.tasks.image_classification.images",
+    "autoglm_core.tasks.multimodal_classification.plugin": "autoglm_core.tasks.multimodal_classification.plugin",
+    "autoglm_core.cli.commands.core": "autoglm_core.cli.commands.core",
+    "autoglm_core.cli.commands.compress": "autoglm_core.cli.commands.compress",
+    "autoglm_core.cli.commands.attack": "autoglm_core.cli.commands.attack",
+    "autoglm_core.cli.commands.generate": "autoglm_core.cli.commands.generate",
+    "autoglm_core.cli.commands.predict": "autoglm_core.cli.commands.predict",
+    "autoglm_plugin_monitor.command": "autoglm_plugin_monitor.command",
+    "autoglm_plugin_monitor.command": "autoglm_plugin_monitor.command",
+    # applications that are plugins now
+    "autoglm_plugin_monitor": "autoglm_plugin_monitor",
+    "autoglm_plugin_transfer.transfer": "autoglm_plugin_transfer.transfer",
+    "autoglm_plugin_onnx.export": "autoglm_plugin_onnx.export",
+    "autoglm_core.cli.commands.data": "autoglm_core.cli.commands.data",
+    "autoglm_core.cli.main": "autoglm_core.cli.main",
+    "autoglm_core.cli.commands.humaneval": "autoglm_core.cli.commands.humaneval",
+    "autoglm_core.cli.commands.verify": "autoglm_core.cli.commands.verify",
+    "autoglm_core.engine.run_lock": "autoglm_core.engine.run_lock",
+    "autoglm_core.engine.config_limits": "autoglm_core.engine.config_limits",
+    "autoglm_core.cli.oserrors": "autoglm_core.cli.oserrors",
+    "autoglm_core.cli.commands.plugin": "autoglm_core.cli.commands.plugin",
+    "autoglm_core.plugin.hook_guard": "autoglm_core.plugin.hook_guard",
+    "autoglm_core.plugin.checks": "autoglm_core.plugin.checks",
+    "autoglm_core.plugin.template": "autoglm_core.plugin.template",
+    "autoglm_core.plugin.pytest_plugin": "autoglm_core.plugin.pytest_plugin",
+    "autoglm_core.training.loop": "autoglm_core.training.loop",
 }
 
 _NEW = set(MOVES.values())
@@ -76,7 +81,8 @@ def _map_token(token: str) -> str:
     if sep == "/" and token.endswith(".py"):
         token, ext = token[:-3], ".py"
     dotted = token.replace("/", ".")
-    if dotted not in MOVES and any(dotted == n or dotted.startswith(n + ".") for n in _NEW):
+    if dotted not in MOVES and any(dotted == n or dotted.startswith(n + ".") or n.startswith(dotted + ".")
+                                   for n in _NEW):
         return token + ext  # already the new layout
     parts = dotted.split(".")
     for cut in range(len(parts), 1, -1):

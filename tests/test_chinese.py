@@ -29,12 +29,12 @@ def _zh_csv(path, n=40):
 
 
 def test_chinese_spec_gets_the_chinese_candidate_only():
-    from autoglm_core.builtin.candidates import autoglm_generate_candidates, minilm_available
+    from autoglm_core.builtin.candidates import classification_candidates, minilm_available
 
-    zh = autoglm_generate_candidates(TaskSpec(task_type="text_classification", language="zh"))
+    zh = classification_candidates(TaskSpec(task_type="text_classification", language="zh"))
     assert [c.backbone for c in zh] == ["tiny-bert-zh"]
     assert zh[0].options["hidden_size"] == 128 and zh[0].train_overrides["max_length"] == 160
-    en = autoglm_generate_candidates(TaskSpec(task_type="text_classification", language="en"))
+    en = classification_candidates(TaskSpec(task_type="text_classification", language="en"))
     assert [c.backbone for c in en] == (["minilm"] if minilm_available() else ["tiny-bert"])
 
 

@@ -27,7 +27,7 @@ def predict_model_dir(tmp_path_factory) -> Path:
 
 
 def _cli(argv: list[str]) -> int:
-    from autoglm_core.cli.main.commands import predict as cmd_predict
+    from autoglm_core.cli.commands import predict as cmd_predict
 
     parser = argparse.ArgumentParser(prog="autoglm")
     cmd_predict.autoglm_add_commands(parser.add_subparsers(dest="command"))

@@ -71,7 +71,9 @@ def test_train_lowers_perplexity(tmp_path, method):
     assert not hasattr(built.model, "peft_config"), "LoRA must be merged so the model saves as a plain model"
     out = ctx.run_dir / "model"
     built.save(out)
-    result = tt.evaluate(ctx, built, "fine-tuned", out)
+    from autoglm_core.engine.measure import evaluate_variant
+
+    result = evaluate_variant(ctx, tt, built, "fine-tuned", out)  # the evaluate stage: task metrics + size, params
     # LoRA on a random 2-layer model trains few weights: it must still lower perplexity
     assert result.metrics["perplexity"] < ppl_before * (0.8 if method == "full" else 0.97)
     assert math.isclose(result.metrics["perplexity"], math.exp(result.metrics["loss"]), rel_tol=1e-6)

@@ -1,4 +1,4 @@
-"""Built-in candidate generator and model builders for text classification.
+"""Candidates and model builders for text classification (used by its task type).
 
 Backbones:
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from autoglm_core.plugin.components import BuiltModel
-from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.types.context import RunContext
 from autoglm_core.types.errors import ConfigError, ModelLoadError, UnknownNameError, did_you_mean
 from autoglm_core.types.schemas import CandidateSpec, TaskSpec
 
@@ -38,7 +38,6 @@ ALIASES = {
     "minilm": "minilm", "all-minilm-l6-v2": "minilm", "sentence-transformers/all-minilm-l6-v2": "minilm",
     "tiny-bert": "tiny-bert", "tiny": "tiny-bert", "tiny-bert-zh": "tiny-bert-zh",
 }
-CLASSIFICATION_TASKS = ("text_classification",)
 
 
 def minilm_available() -> bool:
@@ -134,10 +133,8 @@ def tiny_candidate(name: str = "tiny-bert", reason: str = "", **options: Any) ->
     )
 
 
-@hookimpl
-def autoglm_generate_candidates(spec: TaskSpec) -> list[CandidateSpec]:
-    if spec.task_type not in CLASSIFICATION_TASKS:
-        return []
+def classification_candidates(spec: TaskSpec) -> list[CandidateSpec]:
+    """Text-classification candidates (the task type's ``candidates``)."""
     if spec.backbones:
         return [resolve_backbone(b, i).model_copy(update={"requested": True}) for i, b in enumerate(spec.backbones)]
     if spec.language == "zh":
@@ -187,10 +184,8 @@ def _build_hf(path: str, candidate: CandidateSpec, labels: list[str]) -> tuple[A
     return model, tokenizer
 
 
-@hookimpl(trylast=True)
-def autoglm_build_model(candidate: CandidateSpec, spec: TaskSpec, context: Any) -> BuiltModel | None:
-    if spec.task_type not in CLASSIFICATION_TASKS:
-        return None
+def build_classifier(candidate: CandidateSpec, spec: TaskSpec, context: RunContext) -> BuiltModel | None:
+    """A sequence classifier for the builders ``hf-embedded``, ``hf`` and ``tiny-bert``."""
     labels = list(context.splits.labels) if context is not None and context.splits else list(spec.labels)
     if candidate.builder == "hf-embedded":
         model, tokenizer = _build_hf(minilm_path(), candidate, labels)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from autoglm_core.plugin.components import BuiltModel, Evaluator
 from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.types.context import RunContext
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx")
 
@@ -73,7 +74,7 @@ class LatencyEvaluator(Evaluator):
         examples: int = Field(64, ge=1)
         max_length: int = Field(128, ge=8)
 
-    def evaluate(self, built: BuiltModel, context: Any) -> dict[str, float]:
+    def evaluate(self, built: BuiltModel, context: RunContext) -> dict[str, float]:
         texts = [ex.text for ex in context.splits.test][: self.options.examples]
         lat = measure_latency(built, texts, self.options.batch_sizes, self.options.repeats, self.options.max_length)
         out = {f"latency_ms_b{k}": v for k, v in lat.items()}
@@ -87,7 +88,7 @@ class SizeEvaluator(Evaluator):
     name = "size"
     description = "parameter count and size of the weight files on disk"
 
-    def evaluate(self, built: BuiltModel, context: Any) -> dict[str, float]:
+    def evaluate(self, built: BuiltModel, context: RunContext) -> dict[str, float]:
         out: dict[str, float] = {"params": float(parameter_count(built.model))}
         size = size_on_disk_mb(built.meta.get("_model_dir"))
         if size is not None:

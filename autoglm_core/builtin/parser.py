@@ -23,23 +23,39 @@ HINT_KEYS = {
     "max_latency_ms", "max_size_mb", "min_robust_accuracy", "emphasis", "tolerance",
     "max_candidates", "max_epochs", "time_budget_s",
 }
-LABEL_FREE_TASKS = {"text_generation", "code_generation"}
 
-# (task type, pattern, confidence); first match in this order wins
-TASK_RULES: list[tuple[str, str, float]] = [
-    ("multimodal_classification",
-     r"((image|photo|picture)s?\b.{0,40}\b(caption|text|review|comment|description)s?\b)|"
-     r"((caption|text|review|comment)s?\b.{0,40}\b(image|photo|picture)s?\b)|"
-     r"((图片|图像|照片).{0,12}(评论|文字|文本|描述|标题))|((评论|文字|文本|描述|标题).{0,12}(图片|图像|照片))", 0.85),
-    ("image_classification", r"\b(images?|photos?|pictures?|pixels?|vision)\b|图片|图像|照片|视觉", 0.85),
-    ("code_generation", r"\b(code|coding|python|function|program|programs|snippet|sql)\b|代码|编程|函数|程序", 0.85),
-    ("text_generation",
-     r"\b(generate|generation|write|summari[sz]e|summary|translate|continue|story|stories|paraphrase|chatbot|"
-     r"answer questions)\b|生成|撰写|写作|续写|摘要|翻译|改写|问答|写一", 0.8),
-    ("text_classification",
-     r"\b(classif\w*|categori[sz]\w*|sentiment|detect\w*|identif\w*|label\w*|recogni[sz]\w*|tag\w*|spam|intent|"
-     r"polarity|toxic\w*|topic)\b|分类|情感|情绪|识别|判断|检测|归类|区分|打标签|倾向", 0.9),
-]
+
+def _task_types() -> Any:
+    from autoglm_core.plugin.manager import get_manager
+
+    return get_manager().registry("task type")
+
+
+def task_rules(task_types: Any = None) -> list[tuple[str, str, float]]:
+    """(task type, pattern, confidence) of every registered task type's ``parse_rules``, in
+    ``priority`` order (ties: registration order); the first match wins."""
+    registry = task_types if task_types is not None else _task_types()
+    ranked = []
+    for name in registry.names():
+        for rule in registry.get(name).parse_rules:
+            ranked.append((rule.priority, len(ranked), name, rule.pattern, rule.confidence))
+    return [(name, pattern, conf) for _, _, name, pattern, conf in sorted(ranked)]
+
+
+def _fallback_task_type(registry: Any) -> str:
+    """The task type assumed when no rule matches (the one that declares ``parse_fallback``)."""
+    for name in registry.names():
+        if registry.get(name).parse_fallback:
+            return name
+    names = registry.names()
+    if not names:
+        raise ConfigError("no task type is registered: the built-in task types failed to load (see `autoglm plugins`).")
+    return names[0]
+
+
+def _task_class(registry: Any, name: str) -> Any:
+    return registry.get(name) if name in registry else None
+
 
 EMPHASIS_RULES: dict[str, str] = {
     "robustness": r"\b(robust\w*|adversarial\w*|attacks?|perturbations?)\b|鲁棒|对抗|稳健|抗攻击|抗干扰",
@@ -203,31 +219,8 @@ def detect_description_language(text: str) -> tuple[str, str, float]:
     return "en", "Latin script in the description", 0.6
 
 
-def registered_task_rules(manager: Any = None) -> tuple[list[tuple[str, str, float]], set[str], dict[str, str]]:
-    """The parser rules, label-free task types and primary metrics that registered task types
-    declare (``TaskType.parse_rules``, ``labels_from_data``, ``primary_metric``)."""
-    if manager is None:
-        from autoglm_core.plugin.manager import get_manager
-
-        manager = get_manager()
-    rules: list[tuple[str, str, float]] = []
-    label_free: set[str] = set()
-    metrics: dict[str, str] = {}
-    registry = manager.registry("task type")
-    for name in registry:
-        cls = registry.get(name)
-        rules += [(name, pattern, conf) for pattern, conf in getattr(cls, "parse_rules", ())]
-        if getattr(cls, "labels_from_data", False):
-            label_free.add(name)
-        if getattr(cls, "primary_metric", None):
-            metrics[name] = cls.primary_metric
-    return rules, label_free, metrics
-
-
-def parse_description(description: Any, hints: dict[str, Any] | None = None, manager: Any = None) -> TaskSpec:
+def parse_description(description: Any, hints: dict[str, Any] | None = None) -> TaskSpec:
     text = check_description(description)
-    declared_rules, declared_label_free, declared_metrics = registered_task_rules(manager)
-    label_free = LABEL_FREE_TASKS | declared_label_free
     hints = dict(hints or {})
     unknown = sorted(set(hints) - HINT_KEYS)
     if unknown:
@@ -235,25 +228,28 @@ def parse_description(description: Any, hints: dict[str, Any] | None = None, man
     evidence: dict[str, Evidence] = {}
     warnings: list[str] = []
 
-    # task type
-    task_type, ev, conf = "text_classification", "no task keyword found: classification assumed", 0.3
-    for tt, pattern, c in declared_rules + TASK_RULES:
+    # task type: the rules every registered task type declares
+    registry = _task_types()
+    task_type = _fallback_task_type(registry)
+    ev, conf = f"no task keyword found: {task_type.replace('_', ' ')} assumed", 0.3
+    for tt, pattern, c in task_rules(registry):
         m = _search(pattern, text)
         if m:
             task_type, ev, conf = tt, m.group(0), c
             break
     evidence["task_type"] = Evidence(value=task_type, evidence=ev, confidence=conf)
-    if task_type == "multimodal_classification":
-        evidence["modalities"] = Evidence(value=split_modalities(ev), evidence=ev, confidence=conf)
+    tt_cls = registry.get(task_type)
+    if conf > 0.3:
+        evidence.update(tt_cls().parse_evidence(text, ev))
 
     language, ev, conf = detect_description_language(text)
     evidence["language"] = Evidence(value=language, evidence=ev, confidence=conf)
 
     labels: list[str] = []
-    if task_type not in label_free:
+    if tt_cls.has_labels:
         parsed = parse_labels(text, language)
-        if parsed and task_type == "multimodal_classification" and all(_search(MODALITY_WORDS, x) for x in parsed[0]):
-            parsed = None  # "photos and captions" names the inputs, not the classes
+        if parsed and not tt_cls().accept_parsed_labels(parsed[0]):
+            parsed = None
         if parsed:
             labels, ev, conf = parsed
             evidence["labels"] = Evidence(value=labels, evidence=ev, confidence=conf)
@@ -263,16 +259,13 @@ def parse_description(description: Any, hints: dict[str, Any] | None = None, man
             evidence["labels"] = Evidence(value=labels, evidence=f"{m.group(0)} (default sentiment labels)",
                                           confidence=0.4)
 
-    metric = "accuracy"
-    m = _search(r"\b(macro[- ]?f1|f1[- ]?score|f1)\b|F1值|F1分数", text)
-    if task_type == "text_generation":
-        metric = "perplexity"
-    elif task_type == "code_generation":
-        metric = "perplexity"  # pass@k comes from the HumanEval evaluator, not from every run
-    metric = declared_metrics.get(task_type, metric)
-    if m and task_type not in label_free:
-        metric = "macro_f1"
-        evidence["metric"] = Evidence(value=metric, evidence=m.group(0), confidence=0.9)
+    metric = tt_cls.default_metric()
+    for declared in tt_cls.metrics:
+        m = _search(declared.keywords, text) if declared.keywords else None
+        if m:
+            metric = declared.name
+            evidence["metric"] = Evidence(value=metric, evidence=m.group(0), confidence=0.9)
+            break
     else:
         evidence["metric"] = Evidence(value=metric, evidence="default for the task type", confidence=0.5, source="default")
 
@@ -304,12 +297,11 @@ def parse_description(description: Any, hints: dict[str, Any] | None = None, man
         "task_type": task_type, "description": text, "language": language, "labels": labels, "domain": domain,
         "metric": metric, "objectives": objectives, "budget": {}, "evidence": evidence, "warnings": warnings,
     }
-    apply_hints(spec, hints, label_free, declared_metrics)
+    apply_hints(spec, hints)
     return validate(TaskSpec, spec, source="task description and hints")
 
 
-def apply_hints(spec: dict[str, Any], hints: dict[str, Any], label_free: set[str] = LABEL_FREE_TASKS,
-                metrics: dict[str, str] | None = None) -> None:
+def apply_hints(spec: dict[str, Any], hints: dict[str, Any]) -> None:
     """Explicit hints win over parsed values; contradictions are recorded as warnings, and hints
     that contradict each other are errors."""
     evidence: dict[str, Evidence] = spec["evidence"]
@@ -324,20 +316,22 @@ def apply_hints(spec: dict[str, Any], hints: dict[str, Any], label_free: set[str
         target[key] = value
         evidence[ev_key or key] = Evidence(value=value, evidence=f"hint {key}", confidence=1.0, source="hint")
 
+    tt_cls = _task_class(_task_types(), spec["task_type"])
     if "task_type" in hints and hints["task_type"]:
         set_field("task_type", str(hints["task_type"]))
-        if spec["task_type"] in label_free and "labels" not in hints:
+        tt_cls = _task_class(_task_types(), spec["task_type"])  # unknown: AutoTask.create names it
+        if tt_cls is not None and not tt_cls.has_labels and "labels" not in hints:
             spec["labels"] = []
             evidence.pop("labels", None)
-        if evidence.get("metric") is None or evidence["metric"].source == "default":
-            default = "perplexity" if spec["task_type"] in LABEL_FREE_TASKS else "accuracy"
-            spec["metric"] = (metrics or {}).get(spec["task_type"], default)
+        if tt_cls is not None and (evidence.get("metric") is None or evidence["metric"].source == "default"
+                                   or spec["metric"] not in tt_cls.metric_names()):
+            spec["metric"] = tt_cls.default_metric()
             spec["objectives"]["primary_metric"] = spec["metric"]
     if hints.get("labels"):
         labels = hints["labels"]
         if isinstance(labels, str):
             labels = [x.strip() for x in re.split(r"[,/、，]", labels) if x.strip()]
-        if spec["task_type"] in LABEL_FREE_TASKS:  # entity types (labels_from_data) may be given
+        if tt_cls is not None and not tt_cls.has_labels:
             raise ConfigError(
                 f"contradictory hints: labels={labels!r} were given for task type {spec['task_type']!r}, which has no "
                 f"labels. Drop the labels or choose a classification task type."

@@ -1,75 +1,18 @@
-"""Runs a planned :class:`~autoglm_core.engine.task.Pipeline` stage by stage (see :mod:`autoglm_core.engine.runner`)."""
+"""Runs a planned :class:`~autoglm_core.engine.task.Pipeline`: its stages, in order (see
+:mod:`autoglm_core.engine.stages` for the stages and :mod:`autoglm_core.engine.runner` for the
+run directory and resume)."""
 
 from __future__ import annotations
 
-import logging
-import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from autoglm_core.engine.runner import (
-    RunContext,
-    StageOutput,
-    StageRunner,
-    now,
-    package_versions,
-    prepare_run_dir,
-)
-from autoglm_core.engine.selection import select_best
-from autoglm_core.io import atomic_write_json, atomic_write_text
-from autoglm_core.plugin.components import BuiltModel
-from autoglm_core.types.errors import AutoGLMError
-from autoglm_core.types.schemas import RunReport, VariantResult
+from autoglm_core.engine.runner import RunContext, StageRunner, now, prepare_run_dir
+from autoglm_core.engine.stages import RunState, copy_atomically, plan_stages, save_atomically  # noqa: F401
+from autoglm_core.types.schemas import RunReport
 
 if TYPE_CHECKING:  # pragma: no cover
     from autoglm_core.engine.task import Pipeline
-
-log = logging.getLogger(__name__)
-
-OPTIONAL_STAGES = ("compress", "defend", "attack")
-
-
-class LazyModel:
-    """A saved model that is loaded only when a later stage needs it (resume skips the load)."""
-
-    def __init__(self, directory: Path, built: BuiltModel | None = None, manager: Any = None):
-        self.directory = directory
-        self.built = built
-        self.manager = manager
-
-    def get(self) -> BuiltModel:
-        if self.built is None:
-            from autoglm_core.model_io import load_model
-
-            self.built = load_model(self.directory, manager=self.manager)
-        return self.built
-
-
-def save_atomically(built: BuiltModel, directory: Path) -> Path:
-    """Save into a sibling temp folder, then swap it in: a killed save never leaves half a model."""
-    tmp = directory.with_name(directory.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    built.save(tmp)
-    if directory.exists():
-        shutil.rmtree(directory)
-    tmp.rename(directory)
-    return directory
-
-
-def copy_atomically(src: Path, dst: Path) -> Path:
-    tmp = dst.with_name(dst.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    shutil.copytree(src, tmp)
-    if dst.exists():
-        shutil.rmtree(dst)
-    tmp.rename(dst)
-    return dst
-
-
-def _variant(result_metrics: dict[str, Any]) -> VariantResult:
-    return VariantResult.model_validate(result_metrics["variant"])
 
 
 def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> RunReport:
@@ -82,156 +25,21 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
 
 def _run_pipeline(pipeline: Pipeline, *, resume: bool, overwrite: bool, progress: bool) -> RunReport:
     task = pipeline.task
-    spec, config, manager = task.spec, task.config, task.manager
-    run_dir = Path(task.out)
     started = now()
-    ctx = RunContext(run_dir=run_dir, spec=spec, config=config, manager=manager,
+    ctx = RunContext(run_dir=Path(task.out), spec=task.spec, config=task.config, manager=task.manager,
                      candidates=list(pipeline.candidates), progress=progress)
-    task_type = manager.registry("task type").get(spec.task_type)()
     # data first: always re-read (cheap, deterministic), and a data error leaves no run folder behind
-    ctx.splits = task_type.load_data(ctx)
-    prepare_run_dir(run_dir, spec, config, resume, overwrite)
-    runner = StageRunner(ctx, resume)
-    warnings: list[str] = list(spec.warnings) + list(pipeline.notes)
-    summary = ctx.splits.summary
-    runner.run("data", "data", None, lambda: StageOutput(metrics={"summary": summary.model_dump(mode="json")},
-                                                         notes=list(ctx.splits.notes)))
-    warnings += ctx.splits.notes
-    if summary.rows_skipped:
-        warnings.append(f"{summary.rows_skipped} data row(s) could not be used; see data.skipped in report.json "
-                        f"(first: {summary.skipped[0].file}:{summary.skipped[0].line}: {summary.skipped[0].reason}).")
-
-    candidates = list(pipeline.candidates)
-    if config.search is not None:  # issue 7: an Optuna search replaces the planned candidate list
-        from autoglm_core.training.search import search_stage
-
-        candidates = ctx.candidates = search_stage(ctx, task_type, runner, candidates)
-
-    variants: list[VariantResult] = []
-    for cand in candidates:
-        cdir = ctx.candidate_dir(cand)
-        if config.zero_shot.enabled:
-            def zero_shot(cand=cand) -> StageOutput:
-                vr = task_type.zero_shot(ctx, cand)
-                if vr is None:
-                    return StageOutput(status="skipped", notes=["task type has no zero-shot baseline"])
-                return StageOutput(metrics={"variant": vr.model_dump(mode="json")})
-
-            res = runner.run(f"{cand.name}/zero_shot", "zero_shot", cand.name, zero_shot)
-            if "variant" in res.metrics:
-                variants.append(_variant(res.metrics))
-
-        model_dir = cdir / "model"
-        handle = LazyModel(model_dir, manager=manager)
-
-        def train(cand=cand, model_dir=model_dir, handle=handle) -> StageOutput:
-            built = task_type.train(ctx, cand)
-            save_atomically(built, model_dir)
-            handle.built = built
-            meta = {k: v for k, v in built.meta.items()}
-            return StageOutput(metrics=meta, artifacts={"model": ctx.rel(model_dir)})
-
-        runner.run(f"{cand.name}/train", "train", cand.name, train)
-
-        def evaluate(variant: str, h: LazyModel) -> StageOutput:
-            vr = task_type.evaluate(ctx, h.get(), variant, h.directory)
-            return StageOutput(metrics={"variant": vr.model_dump(mode="json")})
-
-        res = runner.run(f"{cand.name}/evaluate", "evaluate", cand.name, lambda h=handle: evaluate("fine-tuned", h))
-        base = _variant(res.metrics)
-        variants.append(base)
-        models: list[tuple[str, LazyModel, VariantResult]] = [("fine-tuned", handle, base)]
-
-        for kind, refs in (("compressor", pipeline.compress), ("defense", config.defend)):
-            stage = "compress" if kind == "compressor" else "defend"
-            for ref in refs:
-                vdir = cdir / ref.name
-                vhandle = LazyModel(vdir, manager=manager)
-
-                def make_variant(ref=ref, vdir=vdir, vhandle=vhandle, kind=kind, handle=handle) -> StageOutput:
-                    component = manager.registry(kind).get(ref.name)(ref.options, where=f"{kind} {ref.name!r} options")
-                    src = handle.get()
-                    out = component.compress(src, ctx) if kind == "compressor" else component.defend(src, ctx)
-                    out.variant = ref.name
-                    out.candidate = out.candidate or src.candidate
-                    save_atomically(out, vdir)
-                    vhandle.built = out
-                    vr = task_type.evaluate(ctx, out, ref.name, vdir)
-                    vr.notes += [f"{k}: {v}" for k, v in out.meta.items() if k in ("backend", "method", "note")]
-                    return StageOutput(metrics={"variant": vr.model_dump(mode="json")}, artifacts={"model": ctx.rel(vdir)})
-
-                res = _optional(runner, f"{cand.name}/{stage}/{ref.name}", stage, cand.name, make_variant, warnings)
-                if "variant" in res.metrics:
-                    vr = _variant(res.metrics)
-                    variants.append(vr)
-                    models.append((ref.name, vhandle, vr))
-
-        for ref in config.attack:
-            for vname, vhandle, vr in models:
-                def attack(ref=ref, vhandle=vhandle) -> StageOutput:
-                    component = manager.registry("attack").get(ref.name)(ref.options, where=f"attack {ref.name!r} options")
-                    return StageOutput(metrics=dict(component.attack(vhandle.get(), ctx.splits.test, ctx)))
-
-                res = _optional(runner, f"{cand.name}/attack/{ref.name}/{vname}", "attack", cand.name, attack, warnings)
-                if res.status == "ok":
-                    for k, v in res.metrics.items():
-                        if isinstance(v, int | float):
-                            vr.robustness[f"{ref.name}:{k}"] = float(v)
-                    if "accuracy_under_attack" in res.metrics:
-                        acc = float(res.metrics["accuracy_under_attack"])
-                        vr.robustness["robust_accuracy"] = min(vr.robustness.get("robust_accuracy", acc), acc)
-
-    best, reason = select_best(variants, spec.objectives)
-    runner.run("select", "select", None, lambda: StageOutput(
-        metrics={"best": best.model_dump(mode="json") if best else None, "reason": reason}))
-    exported = None
-    if best is not None and config.export and best.model_dir:
-        src = run_dir / best.model_dir
-        dst = run_dir / "model"
-
-        def export() -> StageOutput:
-            copy_atomically(src, dst)
-            from autoglm_core.engine.report import model_card
-
-            atomic_write_text(dst / "README.md", model_card(spec, best, reason))
-            from autoglm_core.checksums import write_checksums
-
-            write_checksums(dst)  # the model card too
-            return StageOutput(artifacts={"model": "model"})
-
-        runner.run("export", "export", None, export)
-        exported = "model"
-
-    report = RunReport(
-        run_dir=str(run_dir), spec=spec, config=config, candidates=candidates, data=summary,
-        stages=runner.results, variants=variants, best=best, selection_reason=reason, exported_model=exported,
-        warnings=warnings, versions=package_versions(), started_at=started, finished_at=now(),
-    )
-    from autoglm_core.engine.report import write_report
-
-    write_report(report, run_dir)
-    atomic_write_json(run_dir / "report.json", report.model_dump(mode="json"))
-    return report
-
-
-def _optional(runner: StageRunner, key: str, stage: str, candidate: str, fn: Any, warnings: list[str]) -> Any:
-    """Compress/defend/attack stages: a failing component is recorded and the run goes on (its
-    stage is retried on --resume). Names and options were validated at plan time, so an AutoGLMError
-    here means the component does not apply to this variant (e.g. a gradient attack on an INT8
-    model): the stage is marked skipped with the component's explanation."""
-
-    def guarded() -> StageOutput:
-        try:
-            return fn()
-        except AutoGLMError as exc:
-            return StageOutput(status="skipped", notes=[f"not applicable: {exc}"])
-        except Exception as exc:  # a broken optional component must not cost the whole run
-            log.warning("stage %s failed: %s", key, exc, exc_info=True)
-            return StageOutput(status="failed", notes=[f"{type(exc).__name__}: {exc}"])
-
-    res = runner.run(key, stage, candidate, guarded)
-    if res.status == "failed":
-        warnings.append(f"stage {key} failed: {'; '.join(res.notes)}")
-    elif res.status == "skipped":
-        warnings.append(f"stage {key} skipped: {'; '.join(res.notes)}")
-    return res
+    ctx.splits = ctx.task_type.load_data(ctx)
+    prepare_run_dir(ctx.run_dir, ctx.spec, ctx.config, resume, overwrite)
+    state = RunState(ctx=ctx, task_type=ctx.task_type, runner=StageRunner(ctx, resume), pipeline=pipeline,
+                     warnings=list(ctx.spec.warnings) + list(pipeline.notes), started=started)
+    stages = plan_stages(pipeline)
+    i = 0
+    while i < len(stages):
+        stage = stages[i]
+        res = stage.execute(state)
+        if stage.replan is not None and res is not None:  # search: the chosen candidate's stages
+            tail = [s for s in stages[i + 1:] if s.candidate is None]  # drop the placeholder's stages
+            stages = stages[: i + 1] + stage.replan(state, res) + tail
+        i += 1
+    return state.report

@@ -4,6 +4,7 @@ marked), and the exported model's card."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from autoglm_core.engine.selection import pareto_front
 from autoglm_core.io import atomic_write_text
@@ -14,22 +15,56 @@ def _fmt(x: float | None, nd: int = 4) -> str:
     return "-" if x is None else f"{x:.{nd}f}"
 
 
-def variants_table(report: RunReport) -> str:
-    metric = report.spec.objectives.primary_metric
+def _task_type(report: RunReport, task_type: Any = None) -> Any:
+    """The report's TaskType class (declared metrics, direction, sections); ``None`` when the task
+    type is not registered (a report read back without its plugin)."""
+    if task_type is not None:
+        return task_type
+    from autoglm_core.plugin.manager import get_manager
+
+    registry = get_manager().registry("task type")
+    return registry.get(report.spec.task_type) if report.spec.task_type in registry else None
+
+
+def report_metrics(report: RunReport, task_type: Any = None) -> list[str]:
+    """The metric columns: the task type's declared metrics (primary first), else what was measured."""
+    tt = _task_type(report, task_type)
+    primary = report.spec.objectives.primary_metric
+    declared = tt.metric_names() if tt is not None else []
+    if not declared:
+        declared = sorted({k for v in report.variants for k in v.metrics})[:4]
+    return [primary] + [m for m in declared if m != primary]
+
+
+def variants_table(report: RunReport, task_type: Any = None) -> str:
+    metrics = report_metrics(report, task_type)
     rob_keys = sorted({k for v in report.variants for k in v.robustness})
-    head = ["candidate", "variant", "accuracy", "macro-F1", "ms/ex b1", "ms/ex b32", "size MB", "params", "meets"]
+    head = ["candidate", "variant", *metrics, "ms/ex b1", "ms/ex b32", "size MB", "params", "meets"]
     head += rob_keys
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for v in report.variants:
         best = report.best is not None and v.candidate == report.best.candidate and v.variant == report.best.variant
-        row = [v.candidate, f"**{v.variant}**" if best else v.variant, _fmt(v.metrics.get("accuracy")),
-               _fmt(v.metrics.get("macro_f1")), _fmt(v.latency_ms.get("1"), 2), _fmt(v.latency_ms.get("32"), 2),
+        row = [v.candidate, f"**{v.variant}**" if best else v.variant, *[_fmt(v.metrics.get(m)) for m in metrics],
+               _fmt(v.latency_ms.get("1"), 2), _fmt(v.latency_ms.get("32"), 2),
                _fmt(v.size_mb, 1), f"{v.params:,}" if v.params else "-",
                "-" if v.variant == "zero-shot" else ("yes" if v.meets_objectives else "no")]
         row += [_fmt(v.robustness.get(k)) for k in rob_keys]
         lines.append("| " + " | ".join(row) + " |")
-    del metric
     return "\n".join(lines)
+
+
+def classification_sections(report: RunReport, run_dir: Path) -> list[str]:
+    """Sections of classification task types: fusion ablations and the confusion matrix."""
+    parts = []
+    ablation = ablation_tables(report)
+    if ablation:
+        parts.append("## Ablation (same split, test set)\n\n" + ablation + "\n")
+    labels = list(report.data.label_counts) if report.data else list(report.spec.labels)
+    if report.best and report.best.confusion_matrix:
+        labels = list(report.best.per_class) or labels
+        if plot_confusion(report.best, labels, run_dir / "confusion_matrix.png"):
+            parts.append("## Confusion matrix (selected model, test split)\n\n![confusion matrix](confusion_matrix.png)\n")
+    return parts
 
 
 def ablation_tables(report: RunReport) -> str:
@@ -48,8 +83,11 @@ def ablation_tables(report: RunReport) -> str:
     return "\n\n".join(out)
 
 
-def compression_table(report: RunReport) -> str | None:
-    """Each compressed variant against its candidate's fine-tuned fp32 model."""
+def compression_table(report: RunReport, higher_is_better: bool = True) -> str | None:
+    """Each compressed variant against its candidate's fine-tuned fp32 model (the primary metric's
+    loss, in points for metrics in [0, 1])."""
+    metric = report.spec.objectives.primary_metric
+    sign = 1 if higher_is_better else -1
     compressors = {st.key.rsplit("/", 1)[-1] for st in report.stages if st.stage == "compress"}
     rows = []
     for v in report.variants:
@@ -62,13 +100,14 @@ def compression_table(report: RunReport) -> str | None:
         def ratio(a: float | None, b: float | None) -> str:
             return f"{a / b:.2f}x" if a and b else "-"
 
-        drop = (base.metrics.get("accuracy", 0) - v.metrics.get("accuracy", 0)) * 100
+        drop = sign * (base.metrics.get(metric, 0) - v.metrics.get(metric, 0))
+        drop *= 100 if 0 <= base.metrics.get(metric, 0) <= 1 else 1
         rows.append(f"| {v.candidate} | {v.variant} | {drop:+.1f} | {ratio(base.latency_ms.get('1'), v.latency_ms.get('1'))} | "
                     f"{ratio(base.latency_ms.get('32'), v.latency_ms.get('32'))} | {ratio(v.size_mb, base.size_mb)} | "
                     f"{'; '.join(n for n in v.notes if not n.startswith('misses'))[:120]} |")
     if not rows:
         return None
-    head = ("| candidate | variant | accuracy drop (points) | speed-up b1 | speed-up b32 | size vs fp32 | notes |\n"
+    head = (f"| candidate | variant | {metric} loss | speed-up b1 | speed-up b32 | size vs fp32 | notes |\n"
             "|---|---|---|---|---|---|---|")
     return head + "\n" + "\n".join(rows)
 
@@ -128,13 +167,13 @@ def plot_confusion(v: VariantResult, labels: list[str], path: Path) -> bool:
     return True
 
 
-def plot_tradeoff(report: RunReport, path: Path) -> bool:
+def plot_tradeoff(report: RunReport, path: Path, higher_is_better: bool = True) -> bool:
     metric = report.spec.objectives.primary_metric
     pts = [v for v in report.variants if v.latency_ms.get("1") is not None and metric in v.metrics]
     if not pts:
         return False
     plt = _pyplot()
-    front = set(pareto_front(pts, metric))
+    front = set(pareto_front(pts, metric, higher_is_better))
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for i, v in enumerate(pts):
         size = 30 + 2 * (v.size_mb or 10)
@@ -145,17 +184,21 @@ def plot_tradeoff(report: RunReport, path: Path) -> bool:
     fr = sorted((pts[i] for i in front), key=lambda v: v.latency_ms["1"])
     ax.plot([v.latency_ms["1"] for v in fr], [v.metrics[metric] for v in fr], "r--", lw=1, label="Pareto front")
     ax.set_xlabel("latency, ms per example (batch 1)")
-    ax.set_ylabel(metric)
+    ax.set_ylabel(f"{metric} ({'higher' if higher_is_better else 'lower'} is better)")
     ax.set_title(f"{metric} vs latency (marker area ~ size on disk)")
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right" if higher_is_better else "upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
 
 
-def write_report(report: RunReport, run_dir: Path) -> Path:
+def write_report(report: RunReport, run_dir: Path, task_type: Any = None) -> Path:
     s = report.spec
+    tt = _task_type(report, task_type)
+    metric = s.objectives.primary_metric
+    higher = tt.higher_is_better(metric) if tt is not None else True
+    shown = report_metrics(report, tt)
     parts = ["# Open-AutoGLM run report\n", f"Task: **{s.task_type}** ({s.language}). Description: {s.description}\n"]
     parts.append(f"Labels: {', '.join(report.data and report.data.label_counts.keys() or s.labels)}. "
                  f"Metric: {s.objectives.primary_metric}. Emphasis: {', '.join(s.objectives.emphasis) or 'none'}.\n")
@@ -165,26 +208,21 @@ def write_report(report: RunReport, run_dir: Path) -> Path:
                      f"{d.split_sizes}; language {d.language}.\n")
     if report.best:
         b = report.best
-        parts.append(f"## Selected model\n\n**{b.candidate} / {b.variant}** ({b.backbone}): accuracy "
-                     f"{_fmt(b.metrics.get('accuracy'))}, macro-F1 {_fmt(b.metrics.get('macro_f1'))}, "
+        scores = ", ".join(f"{m} {_fmt(b.metrics.get(m))}" for m in shown)
+        parts.append(f"## Selected model\n\n**{b.candidate} / {b.variant}** ({b.backbone}): {scores}, "
                      f"{_fmt(b.latency_ms.get('1'), 2)} ms/example at batch 1. {report.selection_reason}\n")
         if report.exported_model:
             parts.append(f"Exported to `{report.exported_model}/` (Hugging Face layout, safetensors, model card).\n")
-    parts.append("## All variants (zero-shot baseline, fine-tuned, compressed, defended)\n\n" + variants_table(report) + "\n")
-    ablation = ablation_tables(report)
-    if ablation:
-        parts.append("## Ablation (same split, test set)\n\n" + ablation + "\n")
-    table = compression_table(report)
+    parts.append("## All variants (zero-shot baseline, fine-tuned, compressed, defended)\n\n"
+                 + variants_table(report, tt) + "\n")
+    table = compression_table(report, higher)
     if table:
         parts.append("## Compression (against the fine-tuned fp32 model)\n\n" + table + "\n")
-    labels = list(report.data.label_counts) if report.data else list(s.labels)
-    if report.best and report.best.confusion_matrix:
-        labels = list(report.best.per_class) or labels
-        if plot_confusion(report.best, labels, run_dir / "confusion_matrix.png"):
-            parts.append("## Confusion matrix (selected model, test split)\n\n![confusion matrix](confusion_matrix.png)\n")
-    if plot_tradeoff(report, run_dir / "tradeoff.png"):
-        parts.append("## Accuracy vs latency and size\n\nEvery variant; marker area grows with size on disk; the "
-                     "Pareto front (no other variant is both more accurate and faster) is outlined in red.\n\n"
+    if tt is not None:
+        parts += tt().report_sections(report, run_dir)
+    if plot_tradeoff(report, run_dir / "tradeoff.png", higher):
+        parts.append(f"## {metric} vs latency and size\n\nEvery variant; marker area grows with size on disk; the "
+                     f"Pareto front (no other variant is both better on {metric} and faster) is outlined in red.\n\n"
                      "![metric vs latency](tradeoff.png)\n")
     stage_rows = ["| stage | status | seconds | notes |", "|---|---|---|---|"]
     for st in report.stages:
@@ -215,7 +253,7 @@ Task: {spec.description}
 
 - Backbone: `{best.backbone}`; variant: {best.variant}
 - Labels: {', '.join(best.per_class) or ', '.join(spec.labels)}
-- Test accuracy {_fmt(best.metrics.get('accuracy'))}, macro-F1 {_fmt(best.metrics.get('macro_f1'))}
+- Test {', '.join(f"{k} {_fmt(v)}" for k, v in best.metrics.items() if isinstance(v, int | float))}
 - Latency {_fmt(best.latency_ms.get('1'), 2)} ms/example (batch 1), {_fmt(best.latency_ms.get('32'), 2)} ms/example (batch 32)
 - Selection: {reason}
 

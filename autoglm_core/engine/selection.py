@@ -23,9 +23,10 @@ def meets(v: VariantResult, o: Objectives) -> tuple[bool, list[str]]:
     return not why, why
 
 
-def pareto_front(variants: list[VariantResult], metric: str) -> list[int]:
-    """Indices of variants not dominated on (metric higher, batch-1 latency lower)."""
-    pts = [(v.metrics.get(metric, 0.0), v.latency_ms.get("1", float("inf"))) for v in variants]
+def pareto_front(variants: list[VariantResult], metric: str, higher_is_better: bool = True) -> list[int]:
+    """Indices of variants not dominated on (metric better, batch-1 latency lower)."""
+    sign = 1 if higher_is_better else -1
+    pts = [(sign * v.metrics.get(metric, 0.0), v.latency_ms.get("1", float("inf"))) for v in variants]
     front = []
     for i, (m, lat) in enumerate(pts):
         dominated = any((m2 >= m and l2 <= lat) and (m2 > m or l2 < lat) for j, (m2, l2) in enumerate(pts) if j != i)
@@ -59,13 +60,15 @@ def _decide(ranked: list[tuple[VariantResult, tuple[Any, ...]]], rules: list[str
     return best, "decided by name order"  # unreachable: names are unique
 
 
-def select_best(variants: list[VariantResult], objectives: Objectives) -> tuple[VariantResult | None, str]:
+def select_best(variants: list[VariantResult], objectives: Objectives,
+                higher_is_better: bool = True) -> tuple[VariantResult | None, str]:
     """Best trained variant: those meeting the hard objectives first; within ``tolerance`` of the
     best primary metric, the fastest (latency emphasised) or smallest (size emphasised) wins.
 
     Every tie is broken by a fixed rule, never by a timing: higher primary metric, then smaller size,
     then fewer parameters, then the name (``candidate/variant``) in alphabetical order. Latency only
-    decides when it is emphasised, and then latencies within ``LATENCY_NOISE`` of the fastest tie."""
+    decides when it is emphasised, and then latencies within ``LATENCY_NOISE`` of the fastest tie.
+    ``higher_is_better`` is the primary metric's direction, as its task type declares it."""
     metric = objectives.primary_metric
     pool = [v for v in variants if v.variant != "zero-shot" and v.model_dir]
     if not pool:
@@ -80,7 +83,6 @@ def select_best(variants: list[VariantResult], objectives: Objectives) -> tuple[
     if not eligible:
         eligible = pool
         prefix = "no variant meets every objective, so the best on the metric was taken anyway; "
-    higher_is_better = metric != "perplexity"
     sign = 1 if higher_is_better else -1
     inf = float("inf")
 

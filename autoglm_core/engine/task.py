@@ -98,7 +98,10 @@ class AutoTask:
         component names fail here, before any work."""
         self._language_from_data()
         spec, manager = self.spec, self.manager
-        proposed: list[CandidateSpec] = []
+        task_type = manager.registry("task type").get(spec.task_type)
+        for metric in dict.fromkeys([spec.metric, spec.objectives.primary_metric]):
+            task_type.metric_info(metric)  # a metric the task type does not report fails now
+        proposed: list[CandidateSpec] = list(task_type().candidates(spec))
         for group in manager.hook.autoglm_generate_candidates(spec=spec):
             proposed.extend(group or [])
         # the user's backbones= win: first, so de-duplication keeps them and the cut never drops them
@@ -119,7 +122,7 @@ class AutoTask:
         config = self.config
         compress = config.compress
         notes: list[str] = []
-        task_default = getattr(manager.registry("task type").get(spec.task_type), "default_compress", None)
+        task_default = task_type.default_compress
         if compress is None and task_default is not None:  # a task type may pick its own default
             compress = [ComponentRef(name=n) for n in task_default if n in manager.registry("compressor")]
             notes.append(f"compress: {', '.join(task_default) or 'none'} by default for {spec.task_type}")
@@ -148,7 +151,7 @@ class AutoTask:
 
             check_num_processes(config.train.num_processes, resolve_device(config.device), config.train.batch_size,
                                 nnodes=nodes.nnodes)
-        if config.search is not None:  # issue 7: a bad search space fails at plan time
+        if config.search is not None:  # a bad search space fails at plan time
             from autoglm_core.training.search import check_searchable, check_space, require_optuna
 
             require_optuna()
@@ -179,17 +182,16 @@ class Pipeline:
     def config(self) -> PipelineConfig:
         return self.task.config
 
+    def stage_plan(self) -> list[Any]:
+        """The run's :class:`~autoglm_core.engine.stages.Stage` objects, in order: what
+        :meth:`launch` runs."""
+        from autoglm_core.engine.stages import plan_stages
+
+        return plan_stages(self)
+
     def stages(self) -> list[str]:
-        out = ["data"] + (["search"] if self.config.search is not None else [])  # issue 7
-        for c in self.candidates:
-            if self.config.zero_shot.enabled:
-                out.append(f"{c.name}/zero_shot")
-            out += [f"{c.name}/train", f"{c.name}/evaluate"]
-            out += [f"{c.name}/compress/{r.name}" for r in self.compress]
-            out += [f"{c.name}/defend/{r.name}" for r in self.config.defend]
-            out += [f"{c.name}/attack/{r.name}" for r in self.config.attack]
-        out += ["select", "export", "report"]
-        return out
+        """The stage keys of the plan (``<search>`` stands for the candidate a search picks)."""
+        return [s.key for s in self.stage_plan()]
 
     def plan(self) -> str:
         s = self.spec

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from autoglm_core.types.schemas import validate
+from autoglm_core.types.task_info import Metric, ParseRule
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -25,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from autoglm_core.training.loop import EpochCallback, TrainResult
     from autoglm_core.types.context import RunContext
     from autoglm_core.types.data import DataSplits, Example
-    from autoglm_core.types.schemas import CandidateSpec, TrainConfig, VariantResult
+    from autoglm_core.types.schemas import CandidateSpec, RunReport, TaskSpec, TrainConfig, VariantResult
 
 MODEL_META_FILE = "autoglm_model.json"
 
@@ -53,6 +54,10 @@ class BuiltModel:
     safetensors; any other value is the name of the compressor whose ``save``/``load`` handle it
     (for example ``"int8"``).
     """
+
+    #: what the model reads: "text" (the tokenizer encodes strings), "pixels" (image arrays),
+    #: "text+image"; components ask this instead of the task type's name
+    inputs: ClassVar[str] = "text"
 
     model: Any
     tokenizer: Any
@@ -154,21 +159,78 @@ def read_model_meta(directory: str | Path) -> dict[str, Any] | None:
 
 class TaskType(Component):
     """How one task type (``text_classification``, ...) loads data, scores zero-shot, trains and
-    evaluates. The runner calls these in order for every candidate."""
+    evaluates, and what the core needs to know about it: its metrics, the description rules that
+    recognise it, its candidates and builder, how its saved models load, its report sections.
+    The runner calls ``load_data``, ``zero_shot``, ``train`` and ``evaluate`` for every candidate;
+    everything else has a "not supported" default here, so the core never has to ask by name."""
 
     kind = "task type"
     #: the validation metric the shared loop early-stops on (and search optimises) unless the
     #: config names another; loss and perplexity are minimised, the others maximised
     train_metric: ClassVar[str] = "loss"
-    #: how the built-in parser recognises the task type in a description: (regular expression,
-    #: confidence) pairs, tried before the parser's own table (case-insensitive)
-    parse_rules: ClassVar[tuple[tuple[str, float], ...]] = ()
-    #: the primary metric of a run of this task type when the description names none (None: the
-    #: parser's default for classification, accuracy)
-    primary_metric: ClassVar[str | None] = None
-    #: True: the label set comes from the data (e.g. entity types), not from the description
-    labels_from_data: ClassVar[bool] = False
 
+    #: metrics the task reports; the first is the default primary metric
+    metrics: ClassVar[tuple[Metric, ...]] = ()
+    #: description rules that recognise the task type (gathered by the built-in parser)
+    parse_rules: ClassVar[tuple[ParseRule, ...]] = ()
+    #: the task type assumed when no rule of any task type matches a description
+    parse_fallback: ClassVar[bool] = False
+    #: False for tasks without classes (generation): the parser reads no labels for them
+    has_labels: ClassVar[bool] = True
+    #: compressors run by default (``None``: the core's default, int8 when installed)
+    default_compress: ClassVar[tuple[str, ...] | None] = None
+    #: False when the task can run without a training split (zero-shot only tasks)
+    needs_training_data: ClassVar[bool] = True
+    #: True when saved models map texts to label probabilities (``Predictor``, ``autoglm predict``)
+    text_predictor: ClassVar[bool] = False
+
+    # ------------------------------------------------------------------ declarations the core reads
+    @classmethod
+    def metric_names(cls) -> list[str]:
+        return [m.name for m in cls.metrics]
+
+    @classmethod
+    def default_metric(cls) -> str:
+        return cls.metrics[0].name if cls.metrics else "accuracy"
+
+    @classmethod
+    def metric_info(cls, name: str) -> Metric:
+        """The declared metric ``name``; an unknown one is a ConfigError naming the task's metrics."""
+        for m in cls.metrics:
+            if m.name == name:
+                return m
+        from autoglm_core.types.errors import ConfigError, did_you_mean
+
+        known = cls.metric_names()
+        raise ConfigError(f"metric {name!r} is not a metric of task type {cls.name!r}.{did_you_mean(name, known)} "
+                          f"Its metrics: {', '.join(known) or '(none declared)'}.")
+
+    @classmethod
+    def higher_is_better(cls, name: str) -> bool:
+        """Direction of a metric; undeclared ones (from extra evaluators) count as higher-is-better."""
+        return next((m.higher_is_better for m in cls.metrics if m.name == name), True)
+
+    # ------------------------------------------------------------------ planning
+    def candidates(self, spec: TaskSpec) -> list[CandidateSpec]:
+        """The task's own candidate backbones, best first (other plugins add theirs through
+        ``autoglm_generate_candidates``)."""
+        return []
+
+    def build(self, candidate: CandidateSpec, context: RunContext) -> BuiltModel | None:
+        """Build the model for one of the task's own candidates; ``None`` when this task type has
+        no builder for ``candidate.builder`` (plugins' ``autoglm_build_model`` are asked first)."""
+        return None
+
+    def parse_evidence(self, text: str, matched: str) -> dict[str, Any]:
+        """Extra fields the task reads from a description it was recognised in (``matched`` is the
+        rule's match): ``{field: Evidence}``."""
+        return {}
+
+    def accept_parsed_labels(self, labels: list[str]) -> bool:
+        """Whether labels the parser found in the description are the task's classes."""
+        return True
+
+    # ------------------------------------------------------------------ the stages
     def load_data(self, context: RunContext) -> DataSplits:
         raise NotImplementedError
 
@@ -192,14 +254,34 @@ class TaskType(Component):
         return cls.fit is not TaskType.fit
 
     def evaluate(self, context: RunContext, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
-        """Evaluate on the test split; ``model_dir`` (where the variant is saved) gives the size on disk."""
+        """Task metrics on the test split. Latency, size, parameter count and extra evaluators are
+        added by the evaluate stage for every task type (:func:`task_agnostic_measurements`)."""
         raise NotImplementedError
 
-    # Task types whose models are not Hugging Face sequence classifiers also define
-    #     @classmethod
-    #     def load_model(cls, directory, meta, *, allow_pickle=False, trust_remote_code=False) -> BuiltModel
-    # which autoglm_core.load_model() calls for directories whose autoglm_model.json names the task type
-    # (resume, predict, compress and attack all reload models through it).
+    def latency_inputs(self, context: RunContext, built: BuiltModel) -> list[Any] | None:
+        """Inputs to time ``built.predict`` on (``None``: latency is not measured for this task)."""
+        return None
+
+    def extra_metrics(self, built: BuiltModel, outputs: list[Any], inputs: list[Any]) -> dict[str, float]:
+        """Task-specific numbers beyond the declared metrics (none by default)."""
+        return {}
+
+    # ------------------------------------------------------------------ reporting and reloading
+    def report_sections(self, report: RunReport, run_dir: Path) -> list[str]:
+        """Markdown sections of ``report.md`` specific to this task (none by default)."""
+        return []
+
+    @classmethod
+    def load_model(cls, directory: Path, meta: dict[str, Any], *, allow_pickle: bool = False,
+                   trust_remote_code: bool = False) -> BuiltModel:
+        """Reload a saved model of this task type (resume, predict, compress and attack use it)."""
+        from autoglm_core.types.errors import NotApplicableError
+
+        raise NotApplicableError(f"task type {cls.name!r} cannot reload saved models.")
+
+    @classmethod
+    def can_load_models(cls) -> bool:
+        return cls.load_model.__func__ is not TaskType.load_model.__func__  # type: ignore[attr-defined]
 
 
 class ZeroShotScorer(Component):
@@ -240,6 +322,11 @@ class Compressor(Component):
     def compress(self, built: BuiltModel, context: RunContext | None) -> BuiltModel:
         raise NotImplementedError
 
+    def needs_training_data(self) -> bool:
+        """Whether :meth:`compress` trains (``autoglm compress`` then holds out a test split and
+        passes the rest as ``context.splits``)."""
+        return False
+
     @classmethod
     def save(cls, built: BuiltModel, directory: Path) -> None:
         """Save a model whose ``format`` is this compressor's name (the metadata file is written
@@ -251,6 +338,40 @@ class Compressor(Component):
     def load(cls, directory: Path, meta: dict[str, Any]) -> BuiltModel:
         """Load what :meth:`save` wrote, in a fresh process."""
         raise NotImplementedError(f"compressor {cls.name!r} does not load custom formats")
+
+
+class ModelFormat(Component):
+    """How a model's weights are stored on disk. ``load_weights`` receives a freshly built model of
+    the right architecture (fp32, from the saved config) and returns it with the saved weights, in
+    whatever form the format needs (an INT8 format returns the quantized module)."""
+
+    kind = "model format"
+    #: False for formats that are not torch weights (ONNX): ``load_model`` refuses them and
+    #: ``Predictor.load`` runs them through :meth:`predictor_backend`
+    torch_loadable: ClassVar[bool] = True
+
+    @classmethod
+    def load_weights(cls, model: Any, directory: Path, meta: dict[str, Any]) -> Any:
+        raise NotImplementedError(f"model format {cls.name!r} cannot load weights")
+
+    @classmethod
+    def predictor_backend(cls, directory: Path, meta: dict[str, Any]) -> Any:
+        """A Predictor backend (``predict_proba(texts, batch_size)``) for formats torch cannot
+        load; ``None``: the model is loaded with ``load_model`` and run in torch."""
+        return None
+
+
+def load_weights(model: Any, directory: Path, meta: dict[str, Any], manager: Any = None) -> Any:
+    """Load the weights saved in ``directory`` into ``model`` with the format ``meta`` names."""
+    from autoglm_core.plugin.manager import get_manager
+    from autoglm_core.types.errors import ModelLoadError
+
+    fmt = meta.get("format", "hf")
+    formats = (manager or get_manager()).registry("model format")
+    if fmt not in formats:
+        raise ModelLoadError(f"{directory} is saved in format {fmt!r}, which no installed plugin provides "
+                             f"(formats: {', '.join(formats.names())}); e.g. install autoglm-plugin-{fmt}.")
+    return formats.get(fmt).load_weights(model, Path(directory), meta)
 
 
 class Attack(Component):
@@ -270,6 +391,12 @@ class Defense(Component):
 
     def defend(self, built: BuiltModel, context: RunContext) -> BuiltModel:
         raise NotImplementedError
+
+    @staticmethod
+    def restore(built: BuiltModel) -> BuiltModel:
+        """Re-attach an inference-time defense to a reloaded model (``load_model`` calls it for the
+        defenses named in the model's metadata); training-time defenses need nothing."""
+        return built
 
 
 class Decoder(Component):

@@ -142,6 +142,28 @@ def autoglm_register_compressors(register: Register) -> None:
     """
 
 
+@hookspec(firstresult=True)
+def autoglm_run_mode(task: Any, args: Any) -> int | None:
+    """Run ``autoglm run`` in a plugin's own mode instead of the stage pipeline (the transfer plugin
+    runs cross-lingual transfer when the config has a ``transfer:`` section).
+
+    :param task: the parsed :class:`~autoglm_core.engine.task.AutoTask` (spec, config, output folder).
+    :param args: the ``autoglm run`` command-line arguments (``--resume``, ``--overwrite``, ...).
+    :return: the command's exit code, or ``None`` to let the pipeline run.
+    """
+
+
+@hookspec
+def autoglm_register_model_formats(register: Register) -> None:
+    """Register model formats (:class:`~autoglm_core.plugin.components.ModelFormat`): how the weights
+    of a saved variant are stored (``hf`` safetensors, ``int8``, ...). A task type rebuilds its
+    architecture from the saved config and asks the format named in ``autoglm_model.json`` to load
+    the weights into it, so every task type reloads every format without knowing it.
+
+    :param register: call ``register(ModelFormatClass)`` once per format.
+    """
+
+
 @hookspec
 def autoglm_register_attacks(register: Register) -> None:
     """Register adversarial attacks (:class:`~autoglm_core.plugin.components.Attack`): FGSM, TextAttack
@@ -216,6 +238,7 @@ REGISTRY_HOOKS: dict[str, str] = {
     "autoglm_register_evaluators": "evaluator",
     "autoglm_register_benchmarks": "benchmark",
     "autoglm_register_compressors": "compressor",
+    "autoglm_register_model_formats": "model format",
     "autoglm_register_attacks": "attack",
     "autoglm_register_defenses": "defense",
     "autoglm_register_data_loaders": "data loader",

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from autoglm_core.types.context import RunContext
 from autoglm_core.types.errors import ConfigError, did_you_mean
 from autoglm_core.types.schemas import CandidateSpec, SearchConfig, TrainConfig
 
@@ -144,7 +145,7 @@ def require_optuna() -> Any:
     return optuna
 
 
-def run_search(ctx: Any, task_type: Any, planned: list[CandidateSpec]) -> tuple[CandidateSpec, dict[str, Any]]:
+def run_search(ctx: RunContext, task_type: Any, planned: list[CandidateSpec]) -> tuple[CandidateSpec, dict[str, Any]]:
     """Run (or resume) the study; returns the best trial's candidate and the stage metrics."""
     optuna = require_optuna()
     check_searchable(task_type)
@@ -272,7 +273,7 @@ def plot_trials(metrics: dict[str, Any], path: Path) -> bool:
     return True
 
 
-def search_stage(ctx: Any, task_type: Any, runner: Any, planned: list[CandidateSpec]) -> list[CandidateSpec]:
+def search_stage(ctx: RunContext, task_type: Any, runner: Any, planned: list[CandidateSpec]) -> list[CandidateSpec]:
     """The ``search`` stage (resumable like every stage); returns the candidate list that replaces
     the planned one."""
     from autoglm_core.engine.runner import StageOutput

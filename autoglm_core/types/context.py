@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from autoglm_core.types.schemas import CandidateSpec, PipelineConfig, TaskSpec, TrainConfig
 
 if TYPE_CHECKING:  # pragma: no cover
+    from autoglm_core.plugin.components import TaskType
     from autoglm_core.plugin.manager import AutoGLMPluginManager
     from autoglm_core.types.data import DataSplits
 
@@ -25,6 +26,32 @@ class RunContext:
     splits: DataSplits | None = None
     progress: bool = True
 
+    @classmethod
+    def standalone(cls, *, splits: DataSplits | None = None, task_type: str | None = None,
+                   train: TrainConfig | dict[str, Any] | None = None, config: PipelineConfig | None = None,
+                   spec: TaskSpec | None = None, run_dir: str | Path | None = None,
+                   manager: AutoGLMPluginManager | None = None, progress: bool = False) -> RunContext:
+        """A context for components used outside a pipeline run (CLI commands such as ``autoglm
+        compress``, tests): the given splits and training settings, defaults for the rest, and a
+        fresh temporary run directory unless one is given."""
+        import tempfile
+
+        if manager is None:
+            from autoglm_core.plugin.manager import get_manager
+
+            manager = get_manager()
+        if spec is None:
+            from autoglm_core.model_io import PLAIN_HF_TASK_TYPE
+
+            labels = list(splits.labels) if splits is not None else []
+            spec = TaskSpec(task_type=task_type or PLAIN_HF_TASK_TYPE, labels=labels)
+        if config is None:
+            config = PipelineConfig() if train is None else PipelineConfig(train=train)
+        elif train is not None:
+            config = config.model_copy(update={"train": TrainConfig.model_validate(train)})
+        directory = Path(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(prefix="autoglm-standalone-"))
+        return cls(run_dir=directory, spec=spec, config=config, manager=manager, splits=splits, progress=progress)
+
     @property
     def device(self) -> str:
         if self.config.device != "auto":
@@ -35,6 +62,15 @@ class RunContext:
             return "cuda" if torch.cuda.is_available() else "cpu"
         except ImportError:  # pragma: no cover
             return "cpu"
+
+    @property
+    def task_type(self) -> TaskType:
+        """The spec's task type (an instance, created once)."""
+        cached = self.__dict__.get("_task_type")
+        if cached is None or cached.name != self.spec.task_type:
+            cached = self.manager.registry("task type").get(self.spec.task_type)()
+            self.__dict__["_task_type"] = cached
+        return cached
 
     @property
     def seed(self) -> int:

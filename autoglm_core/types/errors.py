@@ -72,6 +72,10 @@ class PluginWarning(RuntimeWarning):
     """A plugin problem that does not stop the command (failed plugin, misspelt allow/block entry)."""
 
 
+class NotApplicableError(AutoGLMError):
+    """A component does not apply to this model or task type (an optional stage becomes "skipped")."""
+
+
 class ModelLoadError(AutoGLMError):
     """A model directory cannot be loaded safely."""
 

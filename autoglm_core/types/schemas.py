@@ -67,7 +67,8 @@ class Evidence(StrictModel):
 
 
 class Objectives(StrictModel):
-    primary_metric: Literal["accuracy", "macro_f1", "f1", "perplexity", "pass@1"] = "accuracy"
+    # any metric the task type declares; checked against it when the run is planned
+    primary_metric: str = Field("accuracy", min_length=1)
     emphasis: list[Literal["accuracy", "latency", "size", "robustness"]] = Field(default_factory=list)
     max_latency_ms: float | None = Field(None, gt=0, allow_inf_nan=False, description="per example, batch 1")
     max_size_mb: float | None = Field(None, gt=0, allow_inf_nan=False)
@@ -125,7 +126,7 @@ class TaskSpec(StrictModel):
     labels: list[str] = Field(default_factory=list)
     domain: str | None = None
     data: DataRef | None = None
-    metric: Literal["accuracy", "macro_f1", "f1", "perplexity", "pass@1"] = "accuracy"
+    metric: str = Field("accuracy", min_length=1)  # checked against the task type's metrics at plan time
     objectives: Objectives = Field(default_factory=Objectives)
     budget: Budget = Field(default_factory=Budget)
     backbones: list[str] = Field(default_factory=list, description="backbones the user asked for")
@@ -207,7 +208,7 @@ class TrainConfig(StrictModel):
         1, ge=1, le=1024, description="training processes (DDP through accelerate; CPU: gloo, GPU: NCCL); see docs/distributed.md"
     )
     gradient_accumulation_steps: int = Field(1, ge=1, le=100_000)
-    # distributed training (issue 7): how the processes keep their models in step
+    # distributed training: how the processes keep their models in step
     sync_mode: Literal["sync", "accumulate", "local-sgd"] = Field(
         "sync", description="sync: all-reduce gradients every step; accumulate: every sync_every micro-batches "
         "(no_sync in between); local-sgd: average parameters every sync_every steps (accelerate LocalSGD)",
@@ -270,7 +271,7 @@ class SearchConfig(StrictModel):
 
 
 class TransferConfig(StrictModel):
-    """Cross-lingual transfer mode of ``autoglm run`` (see autoglm_core/transfer.py and docs/applications.md)."""
+    """Cross-lingual transfer mode of ``autoglm run`` (see autoglm_plugin_transfer/transfer.py and docs/applications.md)."""
 
     data_root: str = Field(description="folder with one sub-folder per language, each with train.csv, valid.csv "
                                        "(or validation.csv) and test.csv (the NusaX-Senti layout)")

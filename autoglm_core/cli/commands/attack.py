@@ -98,7 +98,10 @@ def run_attack(args: argparse.Namespace) -> int:
     built = load_model(Path(args.model_dir), allow_pickle=args.allow_pickle,
                        trust_remote_code=args.trust_remote_code, manager=manager)
     start = time.perf_counter()
-    metrics = dict(attack.attack(built, examples, None))
+    from autoglm_core.types.context import RunContext
+
+    context = RunContext.standalone(task_type=built.task_type)
+    metrics = dict(attack.attack(built, examples, context))
     metrics["seconds"] = round(time.perf_counter() - start, 2)
     if args.json:
         print(json.dumps({"model": str(args.model_dir), "method": args.method, "data": str(args.data),

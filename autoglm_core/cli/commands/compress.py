@@ -127,8 +127,6 @@ def format_table(rows: list[dict[str, Any]], batch_sizes: tuple[int, ...] = (1, 
 
 
 def run_compress(args: argparse.Namespace) -> int:
-    from types import SimpleNamespace
-
     from autoglm_core.data.load import load_file, stratified_split
     from autoglm_core.io import atomic_write_json
     from autoglm_core.model_io import load_model
@@ -153,13 +151,15 @@ def run_compress(args: argparse.Namespace) -> int:
         raise DataError(f"{ex.file}:{ex.line}: label {ex.label!r} is not one of the model's labels {built.labels} "
                         f"({len(unknown)} such rows). Evaluate on data labelled like the model's training data.")
     examples = loaded.examples
-    context = None
+    from autoglm_core.types.context import RunContext
+    from autoglm_core.types.data import DataSplits
+
+    context = RunContext.standalone(task_type=built.task_type, manager=manager)
     note = f"evaluated on all {len(examples)} rows of {args.data}"
-    needs = getattr(compressor, "needs_training_data", None)
-    if callable(needs) and needs() and not getattr(compressor.options, "data", None):
+    if compressor.needs_training_data() and not getattr(compressor.options, "data", None):
         train, val, test, _ = stratified_split(examples, SplitConfig(train=0.8, validation=0.1, test=0.1), args.seed)
-        context = SimpleNamespace(splits=SimpleNamespace(train=train, validation=val, test=test, labels=built.labels),
-                                  device="auto")
+        context = RunContext.standalone(splits=DataSplits(train, val, test, list(built.labels), None),
+                                        task_type=built.task_type, manager=manager)
         examples = test
         note = (f"{args.method} trained on {len(train)}+{len(val)} rows of {args.data}; evaluated on the "
                 f"{len(test)} held-out rows (split 80/10/10, seed {args.seed})")

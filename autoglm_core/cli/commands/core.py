@@ -68,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides.setdefault("train", {})["epochs"] = args.epochs
     if args.seed is not None:
         overrides["seed"] = args.seed
-    if args.num_processes is not None:  # issue 7: distributed training
+    if args.num_processes is not None:  # distributed training
         overrides.setdefault("train", {})["num_processes"] = args.num_processes
     if args.compress is not None:
         overrides["compress"] = [x for x in args.compress.split(",") if x]
@@ -137,10 +137,14 @@ def _multi_node_environment(args: argparse.Namespace, config: Any) -> Path | Non
 
 
 def _run_task(task: Any, config: Any, args: argparse.Namespace) -> int:
-    if config.transfer is not None:  # a separate mode: train on source languages, evaluate on each target
-        from autoglm_core.transfer import run_transfer_command
+    code = task.manager.hook.autoglm_run_mode(task=task, args=args)  # e.g. cross-lingual transfer
+    if code is not None:
+        return int(code)
+    if config.transfer is not None:
+        from autoglm_core.types.errors import ConfigError
 
-        return run_transfer_command(task, args)
+        raise ConfigError("the config has a transfer: section, but no installed plugin runs it: "
+                          "pip install ./plugins/autoglm-plugin-transfer")
     pipeline = task.auto_build()
     print(pipeline.plan(), flush=True)
     if args.dry_run:
@@ -149,16 +153,19 @@ def _run_task(task: Any, config: Any, args: argparse.Namespace) -> int:
     if args.json:
         print(report.model_dump_json(indent=2))
         return 0
+    from autoglm_core.engine.report import report_metrics
+
     best = report.best
+    shown = report_metrics(report)
     print()
     if best is not None:
-        print(f"Best: {best.candidate}/{best.variant}: accuracy {best.metrics.get('accuracy', float('nan')):.4f}, "
-              f"macro-F1 {best.metrics.get('macro_f1', float('nan')):.4f}, "
+        scores = ", ".join(f"{m} {best.metrics.get(m, float('nan')):.4f}" for m in shown)
+        print(f"Best: {best.candidate}/{best.variant}: {scores}, "
               f"{best.latency_ms.get('1', float('nan')):.2f} ms/example (batch 1)")
         print(f"Why: {report.selection_reason}")
     zs = [v for v in report.variants if v.variant == "zero-shot"]
     for v in zs:
-        print(f"Zero-shot baseline {v.candidate}: accuracy {v.metrics.get('accuracy', 0):.4f}")
+        print(f"Zero-shot baseline {v.candidate}: {shown[0]} {v.metrics.get(shown[0], float('nan')):.4f}")
     for w in report.warnings:
         print(f"warning: {w}")
     print(f"Report: {report.run_dir}/report.md (and report.json); model: "
@@ -240,7 +247,7 @@ def _add_hint_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task-type", help="override the parsed task type (text_classification, ...)")
     p.add_argument("--labels", help="comma-separated labels (win over parsed ones)")
     p.add_argument("--language", help="language code of the data (en, zh, ...)")
-    p.add_argument("--metric", choices=["accuracy", "macro_f1", "f1", "perplexity", "pass@1"])
+    p.add_argument("--metric", help="primary metric: one the task type declares (accuracy, macro_f1, perplexity, ...)")
     p.add_argument("--backbone", action="append", help="backbone: 'minilm', 'tiny-bert' or a local HF directory (repeat)")
     p.add_argument("--max-latency-ms", type=float, dest="max_latency_ms")
     p.add_argument("--max-size-mb", type=float, dest="max_size_mb")

@@ -15,9 +15,12 @@ from typing import Any
 
 from autoglm_core.plugin.components import BuiltModel, TaskType
 from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.tasks.text_classification.plugin import CLASSIFICATION_METRICS
+from autoglm_core.types.context import RunContext
 from autoglm_core.types.data import DataSplits
 from autoglm_core.types.errors import DataError, ModelLoadError
 from autoglm_core.types.schemas import CandidateSpec, TaskSpec, TrainConfig, VariantResult
+from autoglm_core.types.task_info import ParseRule
 
 TASK = "image_classification"
 PROCESSOR_FILE = "preprocessor_config.json"
@@ -112,6 +115,8 @@ class ImageProcessor:
 @dataclass
 class ImageBuiltModel(BuiltModel):
     """A BuiltModel whose inputs are images; ``tokenizer`` is the :class:`ImageProcessor`."""
+
+    inputs = "pixels"
 
     def predict_proba(self, images: Any, batch_size: int = 64, max_length: int = 0) -> Any:  # type: ignore[override]
         import numpy as np
@@ -254,17 +259,14 @@ def resolve_image_backbone(name: str, index: int) -> CandidateSpec:
                                      train_overrides=HF_TRAIN)
 
 
-@hookimpl
-def autoglm_generate_candidates(spec: TaskSpec) -> list[CandidateSpec]:
-    if spec.task_type != TASK:
-        return []
+def image_candidates(spec: TaskSpec) -> list[CandidateSpec]:
     if spec.backbones:
         return [resolve_image_backbone(b, i).model_copy(update={"requested": True})
                 for i, b in enumerate(spec.backbones)]
     return [cnn_candidate(), vit_candidate()]
 
 
-def _data_shape(context: Any) -> tuple[tuple[int, int], str]:
+def _data_shape(context: RunContext) -> tuple[tuple[int, int], str]:
     splits = context.splits if context is not None else None
     size = getattr(splits, "image_size", None)
     mode = getattr(splits, "image_mode", None)
@@ -333,9 +335,8 @@ def build_image_model(candidate: CandidateSpec, labels: list[str], size: tuple[i
                            backbone=hf)
 
 
-@hookimpl
-def autoglm_build_model(candidate: CandidateSpec, spec: TaskSpec, context: Any) -> BuiltModel | None:
-    if spec.task_type != TASK or candidate.builder not in ("image-cnn", "image-vit", "image-hf"):
+def build_image_classifier(candidate: CandidateSpec, spec: TaskSpec, context: RunContext) -> BuiltModel | None:
+    if candidate.builder not in ("image-cnn", "image-vit", "image-hf"):
         return None
     import torch
 
@@ -384,8 +385,21 @@ class ImageClassification(TaskType):
     #: INT8 dynamic quantization covers Linear layers only: a CNN's convolutions stay fp32, so it is
     #: not run unless asked for (--compress int8)
     default_compress: tuple[str, ...] = ()
+    metrics = CLASSIFICATION_METRICS
+    parse_rules = (ParseRule(r"\b(images?|photos?|pictures?|pixels?|vision)\b|图片|图像|照片|视觉", 0.85, priority=20),)
 
-    def load_data(self, context: Any) -> DataSplits:
+    def candidates(self, spec: TaskSpec) -> list[CandidateSpec]:
+        return image_candidates(spec)
+
+    def build(self, candidate: CandidateSpec, context: RunContext) -> BuiltModel | None:
+        return build_image_classifier(candidate, context.spec, context)
+
+    def report_sections(self, report: Any, run_dir: Path) -> list[str]:
+        from autoglm_core.engine.report import classification_sections
+
+        return classification_sections(report, run_dir)
+
+    def load_data(self, context: RunContext) -> DataSplits:
         from autoglm_core.data.load import reconcile_labels
         from autoglm_core.tasks.image_classification.images import load_image_folder
 
@@ -402,7 +416,7 @@ class ImageClassification(TaskType):
         splits.notes = warns + splits.notes
         return splits
 
-    def fit(self, context: Any, candidate: CandidateSpec, config: TrainConfig, *, on_epoch: Any = None,
+    def fit(self, context: RunContext, candidate: CandidateSpec, config: TrainConfig, *, on_epoch: Any = None,
             desc: str = "train") -> tuple[BuiltModel, Any]:
         from autoglm_core.tasks.text_classification.plugin import build
 
@@ -431,29 +445,20 @@ class ImageClassification(TaskType):
         built.meta = {**image_meta(built.model), **result.meta(), "train_config": cfg.model_dump(mode="json")}
         return built
 
-    def evaluate(self, context: Any, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
-        from autoglm_core.builtin.evaluators import measure_latency, parameter_count, size_on_disk_mb
+    def evaluate(self, context: RunContext, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
         from autoglm_core.metrics import classification_metrics
         from autoglm_core.tasks.text_classification.plugin import variant_result
 
-        cfg = context.config.evaluate
         test = context.splits.test
         built = as_image_built(built)
         probs = built.predict_proba(test, batch_size=128)
         index = {lab: i for i, lab in enumerate(built.labels)}
         m = classification_metrics([index[ex.label] for ex in test], probs.argmax(1).tolist(), built.labels)
-        sample = [ex.meta["pixels"] for ex in test[: cfg.latency_examples]]
-        latency = measure_latency(built, sample, cfg.latency_batch_sizes, cfg.latency_repeats)
         cand = built.candidate or CandidateSpec(name="model", backbone="unknown")
-        result = variant_result(
-            cand, variant, m, latency_ms=latency, params=parameter_count(built.model), size_mb=size_on_disk_mb(model_dir),
-            throughput_per_s=round(1000.0 / min(latency.values()), 2) if latency and min(latency.values()) > 0 else None,
-            model_dir=context.rel(model_dir) if model_dir is not None else None,
-        )
-        for ref in cfg.evaluators:
-            evaluator = context.manager.registry("evaluator").get(ref.name)(ref.options, where=f"evaluator {ref.name!r} options")
-            result.metrics.update(evaluator.evaluate(built, context))
-        return result
+        return variant_result(cand, variant, m)
+
+    def latency_inputs(self, context: RunContext, built: BuiltModel) -> list[Any] | None:
+        return [ex.meta["pixels"] for ex in context.splits.test]
 
     @classmethod
     def load_model(cls, directory: Path, meta: dict[str, Any], **_: Any) -> BuiltModel:
@@ -494,20 +499,10 @@ def load_image_model(directory: str | Path, meta: dict[str, Any] | None = None) 
 
 
 def load_weights_any(model: Any, directory: Path, fmt: str, qmeta: dict[str, Any]) -> Any:
-    """fp32 safetensors (``hf``) or the int8 plugin's safetensors layout (``int8``)."""
-    from autoglm_core.tasks.image_classification.nets import load_weights
+    """The weights in whatever registered model format saved them (``hf``, ``int8``, ...)."""
+    from autoglm_core.plugin.components import load_weights
 
-    if fmt == "hf":
-        return load_weights(model, directory)
-    if fmt == "int8":
-        try:
-            from autoglm_plugin_int8.quantize import WEIGHTS_FILE, load_quantized_state, quantize_model
-        except ImportError:
-            raise ModelLoadError(f"{directory} is an int8 variant: install autoglm-plugin-int8 to load it.") from None
-        q = quantize_model(model, linear=qmeta.get("linear", True), embeddings=qmeta.get("embeddings", True))
-        load_quantized_state(q, directory / WEIGHTS_FILE)
-        return q.eval()
-    raise ModelLoadError(f"{directory}: image models are saved as 'hf' or 'int8', not {fmt!r}.")
+    return load_weights(model, directory, {"format": fmt, "meta": qmeta})
 
 
 @hookimpl

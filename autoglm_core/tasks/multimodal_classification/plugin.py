@@ -26,9 +26,12 @@ from autoglm_core.tasks.image_classification.plugin import (
     evaluate_arrays,
     train_loop,
 )
+from autoglm_core.tasks.text_classification.plugin import CLASSIFICATION_METRICS
+from autoglm_core.types.context import RunContext
 from autoglm_core.types.data import DataSplits, Example, LoadedRows
 from autoglm_core.types.errors import ConfigError, DataError, ModelLoadError
 from autoglm_core.types.schemas import CandidateSpec, DataSummary, RowIssue, TaskSpec, VariantResult
+from autoglm_core.types.task_info import ParseRule
 
 TASK = "multimodal_classification"
 VOCAB_FILE = "vocab.json"
@@ -178,6 +181,8 @@ class MultimodalBuiltModel(BuiltModel):
     """Inputs are Examples (text + ``meta`` image) or (text, image) pairs; ``tokenizer`` is the
     :class:`MultimodalProcessor`."""
 
+    inputs = "text+image"
+
     def predict_proba(self, items: Any, batch_size: int = 64, max_length: int = 0) -> Any:  # type: ignore[override]
         import numpy as np
         import torch
@@ -209,10 +214,7 @@ def fusion_candidate(fusion: str = "gated-xattn", name: str | None = None, ablat
     )
 
 
-@hookimpl
-def autoglm_generate_candidates(spec: TaskSpec) -> list[CandidateSpec]:
-    if spec.task_type != TASK:
-        return []
+def multimodal_candidates(spec: TaskSpec) -> list[CandidateSpec]:
     if spec.backbones:
         out = []
         for i, b in enumerate(spec.backbones):
@@ -235,9 +237,8 @@ def build_fusion(fusion: str, labels: list[str], vocab: TextVocab, channels: int
                              "pixel_range": [0.0, 1.0]})
 
 
-@hookimpl
-def autoglm_build_model(candidate: CandidateSpec, spec: TaskSpec, context: Any) -> BuiltModel | None:
-    if spec.task_type != TASK or candidate.builder != "fusion":
+def build_fusion_model(candidate: CandidateSpec, spec: TaskSpec, context: RunContext) -> BuiltModel | None:
+    if candidate.builder != "fusion":
         return None
     import torch
 
@@ -268,7 +269,7 @@ def _arrays(examples: list[Example], built: Any) -> tuple[dict[str, Any], Any]:
     return built.tokenizer(examples), torch.tensor([index[e.label] for e in examples], dtype=torch.long)
 
 
-def fit_fusion(context: Any, built: MultimodalBuiltModel, candidate: CandidateSpec) -> dict[str, Any]:
+def fit_fusion(context: RunContext, built: MultimodalBuiltModel, candidate: CandidateSpec) -> dict[str, Any]:
     """Train ``built.model`` in place with padded full-data tensors; returns the training info."""
     cfg = context.train_config(candidate)
     x, y = _arrays(context.splits.train, built)  # padded once, batches are slices
@@ -287,7 +288,7 @@ def fit_fusion(context: Any, built: MultimodalBuiltModel, candidate: CandidateSp
     return {**info, "train_config": cfg.model_dump(mode="json")}
 
 
-def test_scores(context: Any, built: MultimodalBuiltModel) -> dict[str, float]:
+def test_scores(context: RunContext, built: MultimodalBuiltModel) -> dict[str, float]:
     x, y = _arrays(context.splits.test, built)
     acc, f1, _, _ = evaluate_arrays(built.model, _forward, x, y, len(built.labels))
     return {"accuracy": round(acc, 4), "macro_f1": round(f1, 4)}
@@ -298,8 +299,37 @@ class MultimodalClassification(TaskType):
     description = "assign one of a fixed set of labels to a text + image pair (table: text, image path, label)"
     train_metric = "accuracy"
     default_compress: tuple[str, ...] = ()  # the fusion model is ~0.2M parameters; nothing to gain
+    metrics = CLASSIFICATION_METRICS
+    parse_rules = (ParseRule(
+        r"((image|photo|picture)s?\b.{0,40}\b(caption|text|review|comment|description)s?\b)|"
+        r"((caption|text|review|comment)s?\b.{0,40}\b(image|photo|picture)s?\b)|"
+        r"((图片|图像|照片).{0,12}(评论|文字|文本|描述|标题))|((评论|文字|文本|描述|标题).{0,12}(图片|图像|照片))",
+        0.85, priority=10),)
 
-    def load_data(self, context: Any) -> DataSplits:
+    def candidates(self, spec: TaskSpec) -> list[CandidateSpec]:
+        return multimodal_candidates(spec)
+
+    def build(self, candidate: CandidateSpec, context: RunContext) -> BuiltModel | None:
+        return build_fusion_model(candidate, context.spec, context)
+
+    def parse_evidence(self, text: str, matched: str) -> dict[str, Any]:
+        from autoglm_core.builtin.parser import split_modalities
+        from autoglm_core.types.schemas import Evidence
+
+        return {"modalities": Evidence(value=split_modalities(matched), evidence=matched, confidence=0.85)}
+
+    def accept_parsed_labels(self, labels: list[str]) -> bool:
+        from autoglm_core.builtin.parser import MODALITY_WORDS, _search
+
+        # "photos and captions" names the inputs, not the classes
+        return not all(_search(MODALITY_WORDS, x) for x in labels)
+
+    def report_sections(self, report: Any, run_dir: Path) -> list[str]:
+        from autoglm_core.engine.report import classification_sections
+
+        return classification_sections(report, run_dir)
+
+    def load_data(self, context: RunContext) -> DataSplits:
         from autoglm_core.data.load import MAX_REPORTED_ISSUES, reconcile_labels, stratified_split
         from autoglm_core.tasks.image_classification.images import DEFAULT_MAX_SIDE, choose_size, to_pixels
 
@@ -340,7 +370,7 @@ class MultimodalClassification(TaskType):
         splits.image_size, splits.image_mode = size, mode  # type: ignore[attr-defined]
         return splits
 
-    def train(self, context: Any, candidate: CandidateSpec) -> BuiltModel:
+    def train(self, context: RunContext, candidate: CandidateSpec) -> BuiltModel:
         from autoglm_core.tasks.text_classification.plugin import build
 
         built = build(context, candidate)
@@ -367,24 +397,19 @@ class MultimodalClassification(TaskType):
             built.meta["ablation"] = rows
         return built
 
-    def evaluate(self, context: Any, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
-        from autoglm_core.builtin.evaluators import measure_latency, parameter_count, size_on_disk_mb
+    def evaluate(self, context: RunContext, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
         from autoglm_core.metrics import classification_metrics
         from autoglm_core.tasks.text_classification.plugin import variant_result
 
-        cfg = context.config.evaluate
         test = context.splits.test
         probs = built.predict_proba(test, batch_size=128)
         index = {lab: i for i, lab in enumerate(built.labels)}
         m = classification_metrics([index[ex.label] for ex in test], probs.argmax(1).tolist(), built.labels)
-        latency = measure_latency(built, test[: cfg.latency_examples], cfg.latency_batch_sizes, cfg.latency_repeats)
         cand = built.candidate or CandidateSpec(name="model", backbone="unknown")
-        return variant_result(
-            cand, variant, m, latency_ms=latency, params=parameter_count(built.model), size_mb=size_on_disk_mb(model_dir),
-            throughput_per_s=round(1000.0 / min(latency.values()), 2) if latency and min(latency.values()) > 0 else None,
-            model_dir=context.rel(model_dir) if model_dir is not None else None,
-            notes=[f"fusion: {built.model.config['fusion']}"],
-        )
+        return variant_result(cand, variant, m, notes=[f"fusion: {built.model.config['fusion']}"])
+
+    def latency_inputs(self, context: RunContext, built: BuiltModel) -> list[Any] | None:
+        return list(context.splits.test)
 
     @classmethod
     def load_model(cls, directory: Path, meta: dict[str, Any], **_: Any) -> BuiltModel:
@@ -398,15 +423,15 @@ def _language(examples: list[Example]) -> str:
 
 
 def load_multimodal_model(directory: str | Path, meta: dict[str, Any] | None = None) -> MultimodalBuiltModel:
-    from autoglm_core.plugin.components import read_model_meta
-    from autoglm_core.tasks.image_classification.nets import FusionClassifier, load_weights
+    from autoglm_core.plugin.components import load_weights, read_model_meta
+    from autoglm_core.tasks.image_classification.nets import FusionClassifier
     from autoglm_core.tasks.image_classification.plugin import _read_config
 
     directory = Path(directory)
     meta = meta if meta is not None else (read_model_meta(directory) or {})
     config = _read_config(directory)
     try:
-        model = load_weights(FusionClassifier(config), directory)
+        model = load_weights(FusionClassifier(config), directory, meta)
     except (RuntimeError, KeyError, ValueError) as e:
         raise ModelLoadError(f"{directory}: the weights do not match config.json: {e}") from None
     cand = meta.get("candidate")

@@ -5,24 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from autoglm_core.builtin.evaluators import measure_latency, parameter_count, size_on_disk_mb
 from autoglm_core.data.load import load_splits
 from autoglm_core.metrics import classification_metrics
 from autoglm_core.plugin.components import BuiltModel, TaskType
 from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.types.context import RunContext
 from autoglm_core.types.data import DataSplits
-from autoglm_core.types.errors import ConfigError
-from autoglm_core.types.schemas import CandidateSpec, VariantResult
+from autoglm_core.types.schemas import CandidateSpec, RunReport, TaskSpec, VariantResult
+from autoglm_core.types.task_info import Metric, ParseRule
 
 
-def build(context: Any, candidate: CandidateSpec) -> BuiltModel:
-    built = context.manager.hook.autoglm_build_model(candidate=candidate, spec=context.spec, context=context)
-    if built is None:
-        raise ConfigError(
-            f"no model builder handles candidate {candidate.name!r} (builder {candidate.builder!r}, task "
-            f"{context.spec.task_type!r}). Install the plugin that provides it; `autoglm plugins` lists builders."
-        )
-    return built
+def build(context: RunContext, candidate: CandidateSpec) -> BuiltModel:
+    from autoglm_core.engine.build import build_model
+
+    return build_model(context, candidate)
 
 
 def score(built_labels: list[str], gold: list[str | None], probs: Any) -> dict[str, Any]:
@@ -30,6 +26,9 @@ def score(built_labels: list[str], gold: list[str | None], probs: Any) -> dict[s
     y_true = [index[g] for g in gold]  # type: ignore[index]
     y_pred = probs.argmax(axis=1).tolist()
     return classification_metrics(y_true, y_pred, built_labels)
+
+
+classification_score = score  # the public name (plugins import it from autoglm_core)
 
 
 def variant_result(candidate: CandidateSpec, variant: str, m: dict[str, Any], **extra: Any) -> VariantResult:
@@ -40,15 +39,52 @@ def variant_result(candidate: CandidateSpec, variant: str, m: dict[str, Any], **
     )
 
 
+CLASSIFICATION_METRICS = (
+    Metric("accuracy", description="share of test examples labelled correctly"),
+    Metric("macro_f1", description="unweighted mean of per-class F1",
+           keywords=r"\b(macro[- ]?f1|f1[- ]?score|f1)\b|F1值|F1分数"),
+)
+
+
 class TextClassification(TaskType):
     name = "text_classification"
     description = "assign one of a fixed set of labels to a text (sentiment, topic, intent, ...)"
     train_metric = "macro_f1"
+    metrics = CLASSIFICATION_METRICS
+    parse_fallback = True
+    text_predictor = True
+    parse_rules = (ParseRule(
+        r"\b(classif\w*|categori[sz]\w*|sentiment|detect\w*|identif\w*|label\w*|recogni[sz]\w*|tag\w*|spam|intent|"
+        r"polarity|toxic\w*|topic)\b|分类|情感|情绪|识别|判断|检测|归类|区分|打标签|倾向", 0.9, priority=90),)
 
-    def load_data(self, context: Any) -> DataSplits:
+    def candidates(self, spec: TaskSpec) -> list[CandidateSpec]:
+        from autoglm_core.builtin.candidates import classification_candidates
+
+        return classification_candidates(spec)
+
+    def build(self, candidate: CandidateSpec, context: RunContext) -> BuiltModel | None:
+        from autoglm_core.builtin.candidates import build_classifier
+
+        return build_classifier(candidate, context.spec, context)
+
+    def report_sections(self, report: RunReport, run_dir: Path) -> list[str]:
+        from autoglm_core.engine.report import classification_sections
+
+        return classification_sections(report, run_dir)
+
+    @classmethod
+    def load_model(cls, directory: Path, meta: dict[str, Any], *, allow_pickle: bool = False,
+                   trust_remote_code: bool = False) -> BuiltModel:
+        """A Hugging Face sequence classifier (the exported run model, or any such directory)."""
+        from autoglm_core.model_io import load_hf_sequence_classifier
+
+        return load_hf_sequence_classifier(directory, meta, allow_pickle=allow_pickle,
+                                           trust_remote_code=trust_remote_code)
+
+    def load_data(self, context: RunContext) -> DataSplits:
         return load_splits(context.spec, context.config.split, context.config.seed, context.manager)
 
-    def zero_shot(self, context: Any, candidate: CandidateSpec) -> VariantResult | None:
+    def zero_shot(self, context: RunContext, candidate: CandidateSpec) -> VariantResult | None:
         cfg = context.config.zero_shot
         if not cfg.enabled:
             return None
@@ -69,7 +105,7 @@ class TextClassification(TaskType):
         m = score(built.labels, [ex.label for ex in test], probs)
         return variant_result(candidate, "zero-shot", m, notes=[f"zero-shot scorer {method!r}, no training"])
 
-    def fit(self, context: Any, candidate: CandidateSpec, config: Any, *, on_epoch: Any = None,
+    def fit(self, context: RunContext, candidate: CandidateSpec, config: Any, *, on_epoch: Any = None,
             desc: str = "train") -> tuple[BuiltModel, Any]:
         from autoglm_core.training.finetune import fine_tune
 
@@ -87,27 +123,16 @@ class TextClassification(TaskType):
         built.meta = {**result.meta(), "train_config": cfg.model_dump(mode="json")}
         return built
 
-    def evaluate(self, context: Any, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
-        cfg = context.config.evaluate
+    def evaluate(self, context: RunContext, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
         max_length = context.train_config(built.candidate).max_length if built.candidate else 128
         test = context.splits.test
-        texts = [ex.text for ex in test]
-        probs = built.predict_proba(texts, batch_size=64, max_length=max_length)
+        probs = built.predict_proba([ex.text for ex in test], batch_size=64, max_length=max_length)
         m = score(built.labels, [ex.label for ex in test], probs)
-        latency = measure_latency(built, texts[: cfg.latency_examples], cfg.latency_batch_sizes,
-                                  cfg.latency_repeats, max_length)
-        extra_metrics: dict[str, float] = {}
-        for ref in cfg.evaluators:
-            evaluator = context.manager.registry("evaluator").get(ref.name)(ref.options, where=f"evaluator {ref.name!r} options")
-            extra_metrics.update(evaluator.evaluate(built, context))
         cand = built.candidate or CandidateSpec(name="model", backbone="unknown")
-        result = variant_result(
-            cand, variant, m, latency_ms=latency, params=parameter_count(built.model), size_mb=size_on_disk_mb(model_dir),
-            throughput_per_s=round(1000.0 / min(latency.values()), 2) if latency and min(latency.values()) > 0 else None,
-            model_dir=context.rel(model_dir) if model_dir is not None else None,
-        )
-        result.metrics.update(extra_metrics)
-        return result
+        return variant_result(cand, variant, m)
+
+    def latency_inputs(self, context: RunContext, built: BuiltModel) -> list[Any] | None:
+        return [ex.text for ex in context.splits.test]
 
 
 @hookimpl

@@ -1,4 +1,4 @@
-"""Task types ``text_generation`` and ``code_generation``: causal-LM candidates, fine-tuning on a
+"""Task type ``text_generation`` (``code_generation`` derives from it): causal-LM candidates, fine-tuning on a
 text corpus (full or LoRA), perplexity evaluation; plus the ``text`` corpus loaders and the
 ``lm-likelihood`` zero-shot scorer (classification by label log-likelihood under a causal LM).
 
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from autoglm_core.plugin.components import BuiltModel, DataLoader, TaskType, ZeroShotScorer
 from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.types.context import RunContext
 from autoglm_core.types.data import DataSplits, Example, LoadedRows
 from autoglm_core.types.errors import ConfigError, DataError, ModelLoadError
 from autoglm_core.types.schemas import (
@@ -30,8 +31,8 @@ from autoglm_core.types.schemas import (
     TrainConfig,
     VariantResult,
 )
+from autoglm_core.types.task_info import Metric, ParseRule
 
-GENERATION_TASKS = ("text_generation", "code_generation")
 TINY_GPT2_TRAIN = {"learning_rate": 3e-3, "epochs": 10, "warmup_ratio": 0.1, "max_length": 128, "batch_size": 16,
                    "patience": 3}
 HF_LM_TRAIN = {"learning_rate": 5e-5, "epochs": 3, "warmup_ratio": 0.1, "max_length": 256}
@@ -99,10 +100,7 @@ def resolve_lm_backbone(name: str, index: int) -> CandidateSpec:
                                      train_overrides=HF_LM_TRAIN)
 
 
-@hookimpl
-def autoglm_generate_candidates(spec: TaskSpec) -> list[CandidateSpec]:
-    if spec.task_type not in GENERATION_TASKS:
-        return []
+def lm_candidates(spec: TaskSpec) -> list[CandidateSpec]:
     if spec.backbones:
         return [resolve_lm_backbone(b, i).model_copy(update={"requested": True}) for i, b in enumerate(spec.backbones)]
     return [tiny_gpt2_candidate()]
@@ -127,10 +125,7 @@ def load_causal_lm(path: str, trust_remote_code: bool = False, allow_pickle: boo
     return model, tokenizer
 
 
-@hookimpl
-def autoglm_build_model(candidate: CandidateSpec, spec: TaskSpec, context: Any) -> BuiltModel | None:
-    if spec.task_type not in GENERATION_TASKS:
-        return None
+def build_causal_lm(candidate: CandidateSpec, spec: TaskSpec, context: RunContext) -> BuiltModel | None:
     if candidate.builder == "tiny-gpt2":
         from autoglm_core.models.tiny import tiny_gpt2_lm
 
@@ -264,10 +259,21 @@ def split_corpus(examples: list[Example], train: float, validation: float, seed:
 class TextGeneration(TaskType):
     name = "text_generation"
     description = "continue or generate text with a causal language model (scored by perplexity)"
+    metrics = (Metric("perplexity", higher_is_better=False, description="exp(mean token NLL) on the test split"),)
+    has_labels = False
+    parse_rules = (ParseRule(
+        r"\b(generate|generation|write|summari[sz]e|summary|translate|continue|story|stories|paraphrase|chatbot|"
+        r"answer questions)\b|生成|撰写|写作|续写|摘要|翻译|改写|问答|写一", 0.8, priority=40),)
+
+    def candidates(self, spec: TaskSpec) -> list[CandidateSpec]:
+        return lm_candidates(spec)
+
+    def build(self, candidate: CandidateSpec, context: RunContext) -> BuiltModel | None:
+        return build_causal_lm(candidate, context.spec, context)
     #: prompts from test documents completed during evaluation (tokens/s, and syntax for code)
     sample_prompts = 4
 
-    def load_data(self, context: Any) -> DataSplits:
+    def load_data(self, context: RunContext) -> DataSplits:
         from autoglm_core.data.language import detect_language
         from autoglm_core.data.load import load_file
 
@@ -303,15 +309,17 @@ class TextGeneration(TaskType):
                               language=detect_language(ex.text for ex in all_docs[:2000]), text_column=None)
         return DataSplits(train, val, test, [], summary)
 
-    def zero_shot(self, context: Any, candidate: CandidateSpec) -> VariantResult | None:
+    def zero_shot(self, context: RunContext, candidate: CandidateSpec) -> VariantResult | None:
         if candidate.builder == "tiny-gpt2":
             return None  # a random model: its perplexity is just the vocabulary size
         from autoglm_core.tasks.text_classification.plugin import build
 
         built = build(context, candidate)
-        return self.evaluate(context, built, "zero-shot")
+        from autoglm_core.engine.measure import evaluate_variant
 
-    def fit(self, context: Any, candidate: CandidateSpec, config: TrainConfig, *, on_epoch: Any = None,
+        return evaluate_variant(context, self, built, "zero-shot")
+
+    def fit(self, context: RunContext, candidate: CandidateSpec, config: TrainConfig, *, on_epoch: Any = None,
             desc: str = "train") -> tuple[BuiltModel, Any]:
         from autoglm_core.tasks.text_classification.plugin import build
 
@@ -342,9 +350,7 @@ class TextGeneration(TaskType):
                           candidate=CandidateSpec.model_validate(cand) if cand else None,
                           variant=meta.get("variant", "fine-tuned"), meta=meta.get("meta", {}))
 
-    def evaluate(self, context: Any, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
-        from autoglm_core.builtin.evaluators import parameter_count, size_on_disk_mb
-
+    def evaluate(self, context: RunContext, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
         max_length = context.train_config(built.candidate).max_length if built.candidate else 128
         test = [ex.text for ex in context.splits.test]
         nll, n = negative_log_likelihood(built.model, _batches(built.tokenizer, test, max_length, 8, False))
@@ -355,13 +361,8 @@ class TextGeneration(TaskType):
         if tps is not None:
             metrics["generate_tokens_per_s"] = tps
         metrics.update(self.extra_metrics(built, completions, prompts))
-        for ref in context.config.evaluate.evaluators:  # e.g. lm-eval benchmarks on the causal LM
-            evaluator = context.manager.registry("evaluator").get(ref.name)(ref.options, where=f"evaluator {ref.name!r} options")
-            metrics.update(evaluator.evaluate(built, context))
         cand = built.candidate or CandidateSpec(name="model", backbone="unknown")
         return VariantResult(candidate=cand.name, variant=variant, backbone=cand.backbone, metrics=metrics,
-                             params=parameter_count(built.model), size_mb=size_on_disk_mb(model_dir),
-                             model_dir=context.rel(model_dir) if model_dir is not None else None,
                              notes=[f"perplexity over {n} test tokens"])
 
     def _sample(self, built: BuiltModel, test: list[str]) -> tuple[list[str], list[str], float | None]:
@@ -381,19 +382,6 @@ class TextGeneration(TaskType):
         completions = generate_text(built.model, built.tokenizer, prompts, "greedy", max_new_tokens=new)
         elapsed = time.perf_counter() - start
         return prompts, completions, round(len(prompts) * new / elapsed, 2) if elapsed > 0 else None
-
-
-class CodeGeneration(TextGeneration):
-    name = "code_generation"
-    description = "generate source code with a causal LM (perplexity on the code corpus, syntax validity of completions)"
-
-    def extra_metrics(self, built: BuiltModel, completions: list[str], prompts: list[str]) -> dict[str, float]:
-        from autoglm_core.tasks.code_generation.assistant import syntax_error, truncate_completion
-
-        if not completions:
-            return {}
-        ok = sum(syntax_error(p + truncate_completion(c)) is None for p, c in zip(prompts, completions, strict=True))
-        return {"syntax_ok_rate": ok / len(completions)}
 
 
 # --------------------------------------------------------------------------- zero-shot by likelihood
@@ -477,7 +465,6 @@ class LMLikelihoodScorer(ZeroShotScorer):
 @hookimpl
 def autoglm_register_task_types(register: Any) -> None:
     register(TextGeneration)
-    register(CodeGeneration)
 
 
 @hookimpl

@@ -20,7 +20,7 @@ TASKS = ("autoglm_example_mc", "autoglm_example_gen")
 
 @hookimpl
 def autoglm_register_benchmarks(register):
-    from autoglm_core.plugin.components import Benchmark
+    from autoglm_core import Benchmark
 
     register(Benchmark(
         name=BENCHMARK_NAME,

@@ -9,8 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from autoglm_core.plugin.components import BuiltModel
-from autoglm_core.types.errors import ConfigError
+from autoglm_core import BuiltModel, ConfigError, RunContext
 
 
 class TrainingOptions(BaseModel):
@@ -34,7 +33,7 @@ def check_classifier(built: BuiltModel, who: str) -> None:
             f"({built.variant}); apply {who!r} before {built.format!r}."
         )
     model = built.model
-    if built.task_type != "text_classification" or not hasattr(model, "config") or not hasattr(model, "base_model"):
+    if built.inputs != "text" or not built.labels or not hasattr(model, "config") or not hasattr(model, "base_model"):
         raise ConfigError(
             f"compressor {who!r} works on sequence classifiers; got a {built.task_type!r} model "
             f"({type(model).__name__})."
@@ -62,7 +61,7 @@ def clone_model(model: Any) -> Any:
     return copy.deepcopy(model).cpu().float()
 
 
-def training_data(context: Any, options: TrainingOptions, who: str, labels: list[str]) -> tuple[list, list]:
+def training_data(context: RunContext | None, options: TrainingOptions, who: str, labels: list[str]) -> tuple[list, list]:
     """(train, validation) examples: the run's splits, or the ``data`` option's file split by seed."""
     splits = getattr(context, "splits", None) if context is not None else None
     if splits is not None:
@@ -72,9 +71,7 @@ def training_data(context: Any, options: TrainingOptions, who: str, labels: list
             f"compressor {who!r} needs training data: run it inside a pipeline run, or give the option "
             f"data=FILE (a labelled .csv/.tsv/.jsonl/.txt file)."
         )
-    from autoglm_core.data.load import load_file, stratified_split
-    from autoglm_core.plugin.manager import get_manager
-    from autoglm_core.types.schemas import DataRef, SplitConfig
+    from autoglm_core import DataRef, SplitConfig, get_manager, load_file, stratified_split
 
     path = Path(options.data)
     loaded = load_file(path, DataRef(path=str(path)), get_manager())
@@ -90,11 +87,11 @@ def training_data(context: Any, options: TrainingOptions, who: str, labels: list
     return train, val
 
 
-def train_config(context: Any, built: BuiltModel, options: TrainingOptions, **defaults: Any) -> Any:
+def train_config(context: RunContext | None, built: BuiltModel, options: TrainingOptions, **defaults: Any) -> Any:
     """The run's train config (batch size, max length, patience, time budget; when there is a run)
     with the compressor's own defaults (``epochs``, ``learning_rate``: recovering from pruning or
     distilling needs a different schedule than fine-tuning from scratch), overridden by the options."""
-    from autoglm_core.types.schemas import TrainConfig
+    from autoglm_core import TrainConfig
 
     base = None
     if context is not None and hasattr(context, "train_config"):
@@ -110,7 +107,7 @@ def train_config(context: Any, built: BuiltModel, options: TrainingOptions, **de
     return TrainConfig.model_validate(cfg.model_dump())
 
 
-def device_of(context: Any) -> str:
+def device_of(context: RunContext | None) -> str:
     dev = getattr(context, "device", None) if context is not None else None
     name = str(dev) if dev is not None else "auto"
     return "cuda" if name.startswith("cuda") else name if name in ("cpu", "auto") else "auto"

@@ -14,8 +14,7 @@ from typing import Any
 
 from pydantic import Field
 
-from autoglm_core.plugin.components import BuiltModel, Compressor
-from autoglm_core.types.errors import ConfigError
+from autoglm_core import BuiltModel, Compressor, ConfigError, RunContext
 
 from .common import (
     TrainingOptions,
@@ -43,7 +42,7 @@ class Distillation(Compressor):
         """Whether compress() trains (`autoglm compress` then holds out a test split)."""
         return True
 
-    def compress(self, built: BuiltModel, context: Any = None) -> BuiltModel:
+    def compress(self, built: BuiltModel, context: RunContext | None = None) -> BuiltModel:
         import torch
         import torch.nn.functional as F
 
@@ -72,7 +71,7 @@ class Distillation(Compressor):
             return alpha * kl + (1 - alpha) * out.loss
 
         cfg = train_config(context, built, o, epochs=4, learning_rate=1e-4)
-        from autoglm_core.training.finetune import fine_tune
+        from autoglm_core import fine_tune
 
         res = fine_tune(student, built.tokenizer, train, val, built.labels, cfg, seed=o.seed, device=device_of(context),
                         compute_loss=kd_loss, desc=f"distill {depth}->{len(chosen)} layers")

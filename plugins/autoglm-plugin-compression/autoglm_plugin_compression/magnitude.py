@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from autoglm_core.plugin.components import BuiltModel, Compressor
+from autoglm_core import BuiltModel, Compressor, RunContext
 
 from .common import (
     TrainingOptions,
@@ -39,7 +39,7 @@ class MagnitudePruning(Compressor):
         """Whether compress() trains (`autoglm compress` then holds out a test split)."""
         return bool(self.options.fine_tune)
 
-    def compress(self, built: BuiltModel, context: Any = None) -> BuiltModel:
+    def compress(self, built: BuiltModel, context: RunContext | None = None) -> BuiltModel:
         import torch
         from torch import nn
         from torch.nn.utils import prune
@@ -57,7 +57,7 @@ class MagnitudePruning(Compressor):
         meta: dict[str, Any] = {"compressor": self.name, "sparsity": o.sparsity, "scope": o.scope,
                                 "pruned_layers": len(targets)}
         if o.fine_tune:
-            from autoglm_core.training.finetune import fine_tune
+            from autoglm_core import fine_tune
 
             cfg = train_config(context, built, o, epochs=2, learning_rate=2e-5)
             res = fine_tune(model, built.tokenizer, train, val, built.labels, cfg, seed=o.seed,

@@ -14,8 +14,7 @@ from typing import Any
 
 from pydantic import Field
 
-from autoglm_core.plugin.components import BuiltModel, Compressor
-from autoglm_core.types.errors import ConfigError
+from autoglm_core import BuiltModel, Compressor, ConfigError, RunContext
 
 from .common import (
     TrainingOptions,
@@ -43,7 +42,7 @@ class StructuredPruning(Compressor):
         """Whether compress() trains (`autoglm compress` then holds out a test split)."""
         return bool(self.options.fine_tune)
 
-    def compress(self, built: BuiltModel, context: Any = None) -> BuiltModel:
+    def compress(self, built: BuiltModel, context: RunContext | None = None) -> BuiltModel:
         check_classifier(built, self.name)
         o = self.options
         head_frac = o.sparsity if o.head_sparsity is None else o.head_sparsity
@@ -65,7 +64,7 @@ class StructuredPruning(Compressor):
             "params_before": params_before, "params_after": sum(p.numel() for p in model.parameters()),
         }
         if o.fine_tune:
-            from autoglm_core.training.finetune import fine_tune
+            from autoglm_core import fine_tune
 
             cfg = train_config(context, built, o, epochs=2, learning_rate=5e-5)
             res = fine_tune(model, built.tokenizer, train, val, built.labels, cfg, seed=o.seed,

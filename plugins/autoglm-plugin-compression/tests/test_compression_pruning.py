@@ -97,10 +97,11 @@ def test_prune_fine_tune_uses_data_option_and_keeps_mask(prune_tiny, tmp_path):
 
 
 def test_prune_fine_tune_uses_context_splits(prune_tiny):
-    from types import SimpleNamespace
+    from autoglm_core import RunContext
+    from autoglm_core.types.data import DataSplits
 
     ex = sample_examples(30)
-    ctx = SimpleNamespace(splits=SimpleNamespace(train=ex[:24], validation=ex[24:], test=[]))
+    ctx = RunContext.standalone(splits=DataSplits(ex[:24], ex[24:], [], sorted({e.label for e in ex}), None))
     out = _compressor("prune-structured", sparsity=0.25, fine_tune=True, max_steps=1).compress(prune_tiny, ctx)
     assert out.meta["fine_tune"]["steps"] == 1
 

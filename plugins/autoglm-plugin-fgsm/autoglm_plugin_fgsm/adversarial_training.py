@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from autoglm_core.plugin.components import Defense
+from autoglm_core import Defense, RunContext
 
 from .common import AttackError, check_epsilons, copy_built, seed_of, train_config, train_splits
 
@@ -40,13 +40,13 @@ class FGSMAdversarialTraining(Defense):
         def _eps(cls, v: Any) -> Any:
             return check_epsilons([v], "epsilon")[0]
 
-    def defend(self, built: Any, context: Any) -> Any:
-        from autoglm_core.training.finetune import fine_tune
+    def defend(self, built: Any, context: RunContext | None) -> Any:
+        from autoglm_core import fine_tune
 
         from .gradients import embedding_layer, embedding_scale, perturb_embeddings, special_ids_of
 
         who = f"defense {self.name!r}"
-        if built.task_type == "image_classification":
+        if built.inputs == "pixels":
             raise AttackError(f"{who}: image models are trained with fgsm_train_images(); the text pipeline "
                               f"defense works on text classifiers.")
         o = self.options

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import Field
 
-from autoglm_core.plugin.components import Attack
+from autoglm_core import Attack, RunContext
 
 from .common import examples_for, label_ids
 from .noise import apply_variant, attackable, char_variants, is_cjk, units, word_variants
@@ -36,7 +36,7 @@ class CharNoiseAttack(Attack):
         max_length: int = Field(128, ge=8)
         seed: int = 0
 
-    def attack(self, built: Any, examples: Sequence[Any], context: Any) -> dict[str, float]:
+    def attack(self, built: Any, examples: Sequence[Any], context: RunContext | None) -> dict[str, float]:
         examples = examples_for(built, examples, context, "attack 'char-noise'")
         y = label_ids(built, examples, "attack 'char-noise'")
         rng = random.Random(self.options.seed)

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from autoglm_core.types.errors import AutoGLMError
+from autoglm_core import AutoGLMError, RunContext
 
 
 class AttackError(AutoGLMError):
@@ -45,7 +45,7 @@ def label_ids(built: Any, examples: Sequence[Any], who: str) -> list[int]:
     return ids
 
 
-def examples_for(built: Any, examples: Sequence[Any] | None, context: Any, who: str) -> list[Any]:
+def examples_for(built: Any, examples: Sequence[Any] | None, context: RunContext | None, who: str) -> list[Any]:
     """The examples to attack: the given ones, else the run's test split."""
     if examples:
         return list(examples)
@@ -55,9 +55,9 @@ def examples_for(built: Any, examples: Sequence[Any] | None, context: Any, who: 
     raise AttackError(f"{who}: no examples to attack; give examples (CLI: --data FILE).")
 
 
-def train_config(built: Any, context: Any, **overrides: Any) -> Any:
+def train_config(built: Any, context: RunContext | None, **overrides: Any) -> Any:
     """The run's training settings for this candidate (or the defaults), with overrides applied."""
-    from autoglm_core.types.schemas import TrainConfig
+    from autoglm_core import TrainConfig
 
     cfg = None
     if context is not None and hasattr(context, "train_config") and built.candidate is not None:
@@ -70,7 +70,7 @@ def train_config(built: Any, context: Any, **overrides: Any) -> Any:
     return cfg.model_copy(update=overrides) if overrides else cfg
 
 
-def train_splits(context: Any, who: str) -> tuple[list[Any], list[Any]]:
+def train_splits(context: RunContext | None, who: str) -> tuple[list[Any], list[Any]]:
     splits = getattr(context, "splits", None) if context is not None else None
     if splits is None or not splits.train:
         raise AttackError(f"{who}: needs the run's training data (context.splits.train); run it inside a pipeline "
@@ -78,7 +78,7 @@ def train_splits(context: Any, who: str) -> tuple[list[Any], list[Any]]:
     return list(splits.train), list(splits.validation or [])
 
 
-def seed_of(context: Any, default: int = 0) -> int:
+def seed_of(context: RunContext | None, default: int = 0) -> int:
     cfg = getattr(context, "config", None) if context is not None else None
     return int(getattr(cfg, "seed", default) if cfg is not None else default)
 

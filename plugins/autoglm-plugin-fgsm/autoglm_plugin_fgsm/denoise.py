@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import Field
 
-from autoglm_core.plugin.components import Defense
+from autoglm_core import Defense, RunContext
 
 from .common import copy_built
 from .noise import CONFUSABLES, INVISIBLE, LEET
@@ -252,7 +252,7 @@ class InputDenoising(Defense):
         repeats: bool = True
         symbols: bool = True
 
-    def defend(self, built: Any, context: Any) -> Any:
+    def defend(self, built: Any, context: RunContext | None) -> Any:
         o = self.options
         splits = getattr(context, "splits", None) if context is not None else None
         texts = [ex.text for ex in (splits.train if splits is not None else [])]

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from autoglm_core.plugin.components import Attack
+from autoglm_core import Attack, RunContext
 
 from .common import AttackError, check_epsilons, examples_for, label_ids
 
@@ -45,12 +45,12 @@ class FGSMAttack(Attack):
         def _eps(cls, v: Any) -> Any:
             return check_epsilons([v], "epsilon")[0]
 
-    def attack(self, built: Any, examples: Sequence[Any], context: Any) -> dict[str, float]:
+    def attack(self, built: Any, examples: Sequence[Any], context: RunContext | None) -> dict[str, float]:
         o = self.options
         examples = examples_for(built, examples, context, "attack 'fgsm'")
         y = label_ids(built, examples, "attack 'fgsm'")
         epsilons = sorted({0.0, o.epsilon, *o.epsilons})
-        if built.task_type == "image_classification":
+        if built.inputs == "pixels":
             preds, zero = self._images(built, examples, y, epsilons), None
             scale = 1.0
         else:

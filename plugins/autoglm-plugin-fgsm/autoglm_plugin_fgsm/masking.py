@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import Field
 
-from autoglm_core.plugin.components import Defense
+from autoglm_core import Defense, RunContext
 
 from .common import AttackError, copy_built
 
@@ -50,7 +50,7 @@ class GradientMasking(Defense):
     class Options(Defense.Options):
         logit_scale: float = Field(1000.0, gt=1, description="factor applied to the output layer")
 
-    def defend(self, built: Any, context: Any) -> Any:
+    def defend(self, built: Any, context: RunContext | None) -> Any:
         import torch
 
         out = copy_built(built, variant=f"{built.variant}+masked")

@@ -13,9 +13,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from autoglm_core import hookimpl
-from autoglm_core.plugin.components import BuiltModel, Compressor
-from autoglm_core.types.errors import ConfigError, ModelLoadError
+from autoglm_core import (
+    PLAIN_HF_TASK_TYPE,
+    BuiltModel,
+    Compressor,
+    ConfigError,
+    ModelFormat,
+    ModelLoadError,
+    RunContext,
+    hookimpl,
+)
 
 __all__ = ["Int8Compressor"]
 
@@ -40,7 +47,7 @@ class Int8Compressor(Compressor):
         embeddings: bool = Field(True, description="quantize nn.Embedding weights (weight-only INT8, per row)")
 
     # ------------------------------------------------------------------ compress
-    def compress(self, built: BuiltModel, context: Any = None) -> BuiltModel:
+    def compress(self, built: BuiltModel, context: RunContext | None = None) -> BuiltModel:
         _check_input(built)
         if not (self.options.linear or self.options.embeddings):
             raise ConfigError("options of compressor 'int8': linear and embeddings are both false: nothing to quantize.")
@@ -87,7 +94,7 @@ class Int8Compressor(Compressor):
     def load(cls, directory: Path, meta: dict[str, Any]) -> BuiltModel:
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-        from autoglm_core.types.schemas import CandidateSpec
+        from autoglm_core import CandidateSpec
 
         from .quantize import WEIGHTS_FILE, load_quantized_state, quantize_model
 
@@ -111,7 +118,7 @@ class Int8Compressor(Compressor):
         labels = meta.get("labels") or [config.id2label[i] for i in range(config.num_labels)]
         cand = meta.get("candidate")
         return BuiltModel(model=model, tokenizer=tokenizer, labels=list(labels),
-                          task_type=meta.get("task_type", "text_classification"),
+                          task_type=meta.get("task_type", PLAIN_HF_TASK_TYPE),
                           candidate=CandidateSpec.model_validate(cand) if cand else None,
                           variant=meta.get("variant", "int8"), format=cls.name, meta=qmeta)
 
@@ -146,6 +153,31 @@ def _torchao_compress(built: BuiltModel, options: Any) -> BuiltModel:
                       candidate=built.candidate, variant="int8", format="int8", meta=meta)
 
 
+class Int8Format(ModelFormat):
+    """Loads int8 weights into any fp32 architecture a task type rebuilds (image and fusion models
+    as well as Hugging Face classifiers), so no task type needs to know this plugin."""
+
+    name = "int8"
+    description = "dynamic INT8 Linear layers and INT8 embeddings, weights as safetensors"
+
+    @classmethod
+    def load_weights(cls, model: Any, directory: Path, meta: dict[str, Any]) -> Any:
+        from .quantize import WEIGHTS_FILE, load_quantized_state, quantize_model
+
+        qmeta = meta.get("meta", {})
+        q = quantize_model(model, linear=qmeta.get("linear", True), embeddings=qmeta.get("embeddings", True))
+        try:
+            load_quantized_state(q, Path(directory) / WEIGHTS_FILE)
+        except (ValueError, KeyError, RuntimeError, FileNotFoundError) as e:
+            raise ModelLoadError(f"{directory}: the int8 weights do not match the model in config.json: {e}") from None
+        return q.eval()
+
+
 @hookimpl
 def autoglm_register_compressors(register):
     register(Int8Compressor)
+
+
+@hookimpl
+def autoglm_register_model_formats(register):
+    register(Int8Format)

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autoglm_core.plugin.components import Benchmark
-from autoglm_core.types.errors import ConfigError, UnknownNameError, did_you_mean
+from autoglm_core import Benchmark, ConfigError, UnknownNameError, did_you_mean
 
 from .paths import cache_root
 
@@ -177,7 +176,7 @@ def _write_mirror(source: Path, dest: Path, to_rewrite: set[Path]) -> None:
 
 def plugin_benchmarks(manager: Any = None, root: Path | None = None) -> list[BenchmarkFolder]:
     """Every registered benchmark, with the folder lm-eval should index."""
-    from autoglm_core.plugin.manager import get_manager
+    from autoglm_core import get_manager
 
     manager = manager or get_manager()
     out = []

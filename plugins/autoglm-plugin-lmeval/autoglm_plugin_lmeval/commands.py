@@ -45,7 +45,7 @@ def _positive_number(text: str) -> float | int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from autoglm_core.types.errors import ConfigError
+    from autoglm_core import ConfigError
 
     from .run import run_lm_eval
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from autoglm_core.plugin.components import BuiltModel, Evaluator
-from autoglm_core.types.errors import ConfigError
+from autoglm_core import BuiltModel, ConfigError, Evaluator, RunContext
 
 from .run import LmEvalResult, run_lm_eval
 
@@ -34,11 +33,11 @@ class LmEvalEvaluator(Evaluator):
 
     last_result: LmEvalResult | None = None
 
-    def evaluate(self, built: BuiltModel | str | Path, context: Any = None) -> dict[str, float]:
+    def evaluate(self, built: BuiltModel | str | Path, context: RunContext | None = None) -> dict[str, float]:
         result = self.run(built, context)
         return result.metrics(self.name)
 
-    def run(self, built: BuiltModel | str | Path, context: Any = None) -> LmEvalResult:
+    def run(self, built: BuiltModel | str | Path, context: RunContext | None = None) -> LmEvalResult:
         """Run and return the full result (raw lm-eval output, table, notes); also written to
         ``<run_dir>/lm_eval/<variant>.json`` when a run context is given."""
         o = self.options

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autoglm_core.types.errors import AutoGLMError, ConfigError, DataError, ModelLoadError
+from autoglm_core import AutoGLMError, ConfigError, DataError, ModelLoadError
 
 from .benchmarks import TaskCatalog, data_files_of, select_tasks
 from .paths import cache_root
@@ -99,8 +99,7 @@ def _num(v: Any) -> float | None:
 
 def check_model_dir(directory: Path) -> dict[str, Any]:
     """Refuse what lm-eval cannot score meaningfully; return the model's config.json."""
-    from autoglm_core.model_io import check_weights
-    from autoglm_core.plugin.components import read_model_meta
+    from autoglm_core import check_weights, read_model_meta
 
     if not directory.exists():
         raise ModelLoadError(f"model directory {str(directory)!r} does not exist.")
@@ -116,7 +115,7 @@ def check_model_dir(directory: Path) -> dict[str, Any]:
     archs = list(config.get("architectures") or [])
     is_lm = any(a.endswith(LM_ARCH_SUFFIXES) for a in archs) if archs else True
     task_type = meta.get("task_type")
-    if not is_lm or task_type in ("text_classification", "image_classification"):
+    if not is_lm or _is_classifier_task(task_type):
         what = ", ".join(archs) or f"a {task_type} model"
         raise ModelLoadError(
             f"{directory} holds {what}, not a causal (or seq2seq) language model. lm-eval tasks, "
@@ -316,3 +315,13 @@ def run_lm_eval(model_dir: str | Path, tasks: list[str], *, batch_size: int | st
     if raw is None:  # only on non-zero ranks of a distributed run
         raw = {}
     return LmEvalResult(raw=raw, tasks=specs, notes=notes)
+
+
+def _is_classifier_task(task_type: str | None) -> bool:
+    """A task type with classes (its models have a classification head, not an LM head)."""
+    if not task_type:
+        return False
+    from autoglm_core import get_manager
+
+    registry = get_manager().registry("task type")
+    return task_type in registry and bool(registry.get(task_type).has_labels)

@@ -7,7 +7,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from autoglm_core.types.errors import AutoGLMError
+    from autoglm_core import AutoGLMError
 
     from .command import add_serve_parser
 

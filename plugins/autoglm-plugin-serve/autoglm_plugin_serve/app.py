@@ -222,7 +222,7 @@ async def _read_texts(request: Request, cfg: ServeConfig) -> list[str]:
             raise ApiError(413, "payload_too_large", f"the body is over the limit of {cfg.max_body_bytes} bytes.")
         chunks.append(chunk)
     raw = b"".join(chunks)
-    from autoglm_core.json_limits import JSONLimitError, check_json_limits
+    from autoglm_core import JSONLimitError, check_json_limits
 
     try:  # before json.loads builds it: deep nesting recurses, huge integers take quadratic time
         check_json_limits(raw, max_depth=cfg.max_json_depth, max_int_digits=cfg.max_json_int_digits)

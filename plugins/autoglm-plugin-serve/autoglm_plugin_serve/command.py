@@ -51,8 +51,7 @@ def build_app(args: argparse.Namespace) -> Any:
     """Check the options, load the model and build the app (everything but listening)."""
     import math
 
-    from autoglm_core.predictor import Predictor
-    from autoglm_core.types.errors import ConfigError
+    from autoglm_core import ConfigError, Predictor
 
     from .app import ServeConfig, create_app
 
@@ -81,7 +80,7 @@ def api_key(args: argparse.Namespace) -> str | None:
     """--api-key, else $AUTOGLM_API_KEY, else None (no key)."""
     key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV)
     if key is not None and not key.strip():
-        from autoglm_core.types.errors import ConfigError
+        from autoglm_core import ConfigError
 
         raise ConfigError(f"the API key (--api-key / {API_KEY_ENV}) is empty; give a key or leave both unset.")
     return key.strip() if key else None

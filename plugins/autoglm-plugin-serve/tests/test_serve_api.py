@@ -162,7 +162,8 @@ def test_option_errors(serve_model_dir):
 
 def test_serves_onnx_export(serve_model_dir, tmp_path, serve_server):
     pytest.importorskip("onnxruntime")
-    from autoglm_core.onnx_export import export_onnx
+    from autoglm_plugin_onnx.export import export_onnx
+
     from autoglm_core.predictor import Predictor
 
     out = tmp_path / "onnx"

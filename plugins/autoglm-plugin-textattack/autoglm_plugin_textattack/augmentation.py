@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from autoglm_core.plugin.components import Defense
+from autoglm_core import Defense, RunContext
 
 from .recipes import TextAttackError
 
@@ -65,8 +65,8 @@ class TextAttackAugmentation(Defense):
                 out.append([])
         return out
 
-    def defend(self, built: Any, context: Any) -> Any:
-        from autoglm_core.training.finetune import fine_tune
+    def defend(self, built: Any, context: RunContext | None) -> Any:
+        from autoglm_core import fine_tune
 
         who = f"defense {self.name!r}"
         splits = getattr(context, "splits", None) if context is not None else None
@@ -79,7 +79,7 @@ class TextAttackAugmentation(Defense):
                 cfg = cfg_get(built.candidate)
             except Exception:  # noqa: BLE001
                 cfg = None
-        from autoglm_core.types.schemas import TrainConfig
+        from autoglm_core import TrainConfig
 
         o = self.options
         cfg = (cfg or TrainConfig()).model_copy(update={k: v for k, v in {

@@ -10,8 +10,7 @@ from typing import Any
 
 from pydantic import Field
 
-from autoglm_core.plugin.components import Attack
-from autoglm_core.types.errors import AutoGLMError, did_you_mean
+from autoglm_core import Attack, AutoGLMError, RunContext, did_you_mean
 
 
 class TextAttackError(AutoGLMError):
@@ -153,7 +152,7 @@ class TextAttackRecipe(Attack):
         batch_size: int = Field(32, ge=1)
         max_length: int = Field(128, ge=8)
 
-    def attack(self, built: Any, examples: Sequence[Any], context: Any) -> dict[str, float]:
+    def attack(self, built: Any, examples: Sequence[Any], context: RunContext | None) -> dict[str, float]:
         recipe = get_recipe(self.recipe or self.name)
         who = f"attack {self.name!r}"
         if not examples:
@@ -188,6 +187,6 @@ class TextAttackAny(TextAttackRecipe):
     class Options(TextAttackRecipe.Options):
         recipe: str = "deepwordbug"
 
-    def attack(self, built: Any, examples: Sequence[Any], context: Any) -> dict[str, float]:
+    def attack(self, built: Any, examples: Sequence[Any], context: RunContext | None) -> dict[str, float]:
         self.recipe = self.options.recipe
         return super().attack(built, examples, context)

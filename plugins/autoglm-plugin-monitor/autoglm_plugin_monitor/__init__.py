@@ -10,7 +10,8 @@ outputs and the resumable state).
 
 from __future__ import annotations
 
-from autoglm_core.monitor.engine import Monitor, MonitorSummary
-from autoglm_core.monitor.rules import AlertRule, RulesFile, load_rules
+from .command import autoglm_add_commands
+from .engine import Monitor, MonitorSummary
+from .rules import AlertRule, RulesFile, load_rules
 
-__all__ = ["AlertRule", "Monitor", "MonitorSummary", "RulesFile", "load_rules"]
+__all__ = ["AlertRule", "Monitor", "MonitorSummary", "RulesFile", "autoglm_add_commands", "load_rules"]

@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from autoglm_plugin_monitor import Monitor, RulesFile, load_rules
+from autoglm_plugin_monitor.alerts import AlertEngine
+from autoglm_plugin_monitor.clean import Deduplicator, clean_text, fingerprint
 
 from autoglm_core.cli.main import main
-from autoglm_core.monitor import Monitor, RulesFile, load_rules
-from autoglm_core.monitor.alerts import AlertEngine
-from autoglm_core.monitor.clean import Deduplicator, clean_text, fingerprint
 from autoglm_core.types.errors import ConfigError
 
 RULES = """

@@ -10,7 +10,7 @@ import re
 from collections import deque
 from typing import Any
 
-from autoglm_core.monitor.rules import ALL, AlertRule, RulesFile
+from .rules import ALL, AlertRule, RulesFile
 
 ALL_DOCS = "(all)"
 MAX_EVIDENCE = 10

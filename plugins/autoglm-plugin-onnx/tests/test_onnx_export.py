@@ -1,6 +1,6 @@
 """`autoglm export --format onnx [--int8]` and ONNX Runtime inference through Predictor.
 
-Tolerances (stated in autoglm_core.onnx_export): fp32 ONNX vs torch probabilities within 1e-4;
+Tolerances (stated in autoglm_plugin_onnx.export): fp32 ONNX vs torch probabilities within 1e-4;
 INT8 ONNX (dynamic quantization) within 0.1 of fp32 torch, and the same label on most texts.
 """
 
@@ -32,16 +32,21 @@ def onnx_src_dir(tmp_path_factory):
 
 
 def _cli(argv):
-    from autoglm_core.cli.main.commands import predict as cmd_predict
+    from autoglm_plugin_onnx import command as cmd_export
+
+    from autoglm_core.cli.commands import predict as cmd_predict
 
     parser = argparse.ArgumentParser(prog="autoglm")
-    cmd_predict.autoglm_add_commands(parser.add_subparsers(dest="command"))
+    sub = parser.add_subparsers(dest="command")
+    cmd_predict.autoglm_add_commands(sub)
+    cmd_export.autoglm_add_commands(sub)
     args = parser.parse_args(argv)
     return args.handler(args)
 
 
 def test_onnx_fp32_matches_torch(onnx_src_dir, tmp_path, capsys):
-    from autoglm_core.onnx_export import FP32_TOLERANCE
+    from autoglm_plugin_onnx.export import FP32_TOLERANCE
+
     from autoglm_core.predictor import Predictor
 
     out = tmp_path / "m-onnx"
@@ -64,7 +69,8 @@ def test_onnx_fp32_matches_torch(onnx_src_dir, tmp_path, capsys):
 
 
 def test_onnx_int8_close_to_torch(onnx_src_dir, tmp_path):
-    from autoglm_core.onnx_export import INT8_TOLERANCE, export_onnx
+    from autoglm_plugin_onnx.export import INT8_TOLERANCE, export_onnx
+
     from autoglm_core.predictor import Predictor
 
     out = tmp_path / "m-int8"
@@ -79,8 +85,9 @@ def test_onnx_int8_close_to_torch(onnx_src_dir, tmp_path):
 
 
 def test_export_errors(onnx_src_dir, tmp_path):
+    from autoglm_plugin_onnx.export import export_onnx
+
     from autoglm_core.model_io import load_model
-    from autoglm_core.onnx_export import export_onnx
 
     out = tmp_path / "busy"
     out.mkdir()

@@ -27,8 +27,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from autoglm_core.types.errors import ConfigError
-from autoglm_core.types.schemas import StrictModel, validate
+from autoglm_core import ConfigError, StrictModel, validate
 
 ALL = "*"
 
@@ -93,7 +92,7 @@ class RulesFile(StrictModel):
 def load_rules(path: str | Path | None, labels: list[str] | None = None) -> RulesFile:
     """Read and validate a rules file; with ``labels`` (the model's), a rule on an unknown label is
     an error naming the rule and the model's labels."""
-    from autoglm_core.io import read_structured_file
+    from autoglm_core import read_structured_file
 
     if path is None:
         rules = RulesFile()

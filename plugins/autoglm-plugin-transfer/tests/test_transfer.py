@@ -7,9 +7,9 @@ import json
 import random
 
 import pytest
+from autoglm_plugin_transfer.transfer import discover_languages, resolve_language
 
 from autoglm_core.cli.main import main
-from autoglm_core.transfer import discover_languages, resolve_language
 from autoglm_core.types.errors import ConfigError
 
 WORDS = {  # label -> words per language; no word is shared between languages

@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from autoglm_core.io import atomic_write_json, atomic_write_text
-from autoglm_core.monitor.alerts import AlertEngine
-from autoglm_core.monitor.clean import Deduplicator, clean_text, fingerprint
-from autoglm_core.monitor.rules import RulesFile, load_rules
-from autoglm_core.monitor.sources import STDIN, Cursor, InputSpec, Record, format_of, read_file, read_stream
-from autoglm_core.types.errors import ConfigError
+from autoglm_core import ConfigError, atomic_write_json, atomic_write_text
+
+from .alerts import AlertEngine
+from .clean import Deduplicator, clean_text, fingerprint
+from .rules import RulesFile, load_rules
+from .sources import STDIN, Cursor, InputSpec, Record, format_of, read_file, read_stream
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +187,7 @@ class Monitor:
 
     # ------------------------------------------------------------------ setup
     def _load_predictor(self, max_length: int | None) -> Any:
-        from autoglm_core.plugin.components import read_model_meta
-        from autoglm_core.predictor import Predictor
+        from autoglm_core import Predictor, read_model_meta
 
         if max_length is None:
             meta = read_model_meta(self.model_dir) or {}

@@ -42,8 +42,9 @@ def autoglm_add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_monitor(args: argparse.Namespace) -> int:
-    from autoglm_core.monitor import Monitor
-    from autoglm_core.types.errors import ConfigError
+    from autoglm_core import ConfigError
+
+    from . import Monitor
 
     if args.poll_interval <= 0:
         raise ConfigError(f"--poll-interval must be > 0, got {args.poll_interval}.")

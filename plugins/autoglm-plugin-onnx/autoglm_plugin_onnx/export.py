@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autoglm_core.types.errors import AutoGLMError, ModelLoadError
+from autoglm_core import AutoGLMError, ModelLoadError
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -77,6 +77,7 @@ class OnnxBackend:
             raise ModelLoadError(f"{path}: ONNX Runtime cannot load the graph: {e}") from None
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.tokenizer = AutoTokenizer.from_pretrained(directory)
+        self.info = {"onnx_int8": bool(onnx_meta.get("int8"))}
 
     def predict_proba(self, texts: list[str], batch_size: int, max_length: int) -> np.ndarray:
         import numpy as np
@@ -103,9 +104,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, *, int8: bool = Fals
     _require("onnxruntime")
     import torch
 
-    from autoglm_core.io import atomic_write_json
-    from autoglm_core.model_io import load_model
-    from autoglm_core.plugin.components import MODEL_META_FILE
+    from autoglm_core import MODEL_META_FILE, atomic_write_json, load_model
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -180,7 +179,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, *, int8: bool = Fals
             warnings.warn(f"ONNX export of {model_dir}: probabilities differ from torch by {diff:.2g} (> {tol}).",
                           RuntimeWarning, stacklevel=2)
         atomic_write_json(tmp / MODEL_META_FILE, meta)
-        from autoglm_core.checksums import write_checksums
+        from autoglm_core import write_checksums
 
         write_checksums(tmp)
         if out_dir.exists():

@@ -31,10 +31,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autoglm_core.io import atomic_write_json, atomic_write_text
-from autoglm_core.types.data import DataSplits, Example
-from autoglm_core.types.errors import ConfigError, DataError
-from autoglm_core.types.schemas import CandidateSpec, DataRef, DataSummary, TransferConfig
+from autoglm_core import (
+    CandidateSpec,
+    ConfigError,
+    DataError,
+    DataRef,
+    DataSplits,
+    DataSummary,
+    Example,
+    TransferConfig,
+    atomic_write_json,
+    atomic_write_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +90,7 @@ def resolve_language(code: str, known: dict[str, Path], field: str) -> str:
 
 
 def load_language(name: str, folder: Path, cfg: TransferConfig, manager: Any) -> Language:
-    from autoglm_core.data.load import load_file
+    from autoglm_core import load_file
 
     ref = DataRef(path=str(folder / "train.csv"), text_column=cfg.text_column, label_column=cfg.label_column)
     parts: dict[str, list[Example]] = {}
@@ -104,7 +112,7 @@ def load_language(name: str, folder: Path, cfg: TransferConfig, manager: Any) ->
 
 def _context(task: Any, run_dir: Path, train: list[Example], validation: list[Example], test: list[Example],
              labels: list[str], files: list[str]) -> Any:
-    from autoglm_core.types.context import RunContext
+    from autoglm_core import RunContext
 
     summary = DataSummary(files=files, rows_read=len(train) + len(validation) + len(test),
                           rows_used=len(train) + len(validation) + len(test), rows_skipped=0,
@@ -116,7 +124,7 @@ def _context(task: Any, run_dir: Path, train: list[Example], validation: list[Ex
 
 
 def _evaluate(built: Any, languages: list[Language], max_length: int) -> dict[str, dict[str, float]]:
-    from autoglm_core.tasks.text_classification.plugin import score
+    from autoglm_core import classification_score as score
 
     out: dict[str, dict[str, float]] = {}
     for lang in languages:
@@ -130,9 +138,8 @@ def _evaluate(built: Any, languages: list[Language], max_length: int) -> dict[st
 def train_and_evaluate(task: Any, candidate: CandidateSpec, setting: str, train_langs: list[Language],
                        eval_langs: list[Language], labels: list[str], run_dir: Path, resume: bool,
                        progress: bool) -> dict[str, Any]:
-    from autoglm_core.engine.pipeline_run import save_atomically
-    from autoglm_core.tasks.text_classification.plugin import build
-    from autoglm_core.training.finetune import fine_tune
+    from autoglm_core import build_model as build
+    from autoglm_core import fine_tune, save_atomically
 
     result_path = run_dir / setting / "result.json"
     if resume and result_path.exists():
@@ -211,14 +218,14 @@ def markdown(result: dict[str, Any]) -> str:
 def run_transfer(task: Any, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
     """Run both settings and write transfer.json / transfer.md in the run directory (locked
     against other runs for the whole run)."""
-    from autoglm_core.engine.run_lock import hold_run_dir
+    from autoglm_core import hold_run_dir
 
     with hold_run_dir(task.out):
         return _run_transfer(task, resume=resume, overwrite=overwrite, progress=progress)
 
 
 def _run_transfer(task: Any, *, resume: bool, overwrite: bool, progress: bool) -> dict[str, Any]:
-    from autoglm_core.engine.runner import prepare_run_dir
+    from autoglm_core import prepare_run_dir
 
     cfg: TransferConfig = task.config.transfer
     if cfg is None:

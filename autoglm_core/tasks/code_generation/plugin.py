@@ -1,0 +1,33 @@
+"""The ``code_generation`` task type: a causal LM trained on a code corpus (as text generation),
+plus the syntax validity of sampled completions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoglm_core.plugin.components import BuiltModel
+from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.tasks.text_generation.plugin import TextGeneration
+from autoglm_core.types.task_info import Metric, ParseRule
+
+
+class CodeGeneration(TextGeneration):
+    name = "code_generation"
+    description = "generate source code with a causal LM (perplexity on the code corpus, syntax validity of completions)"
+    # pass@k comes from the HumanEval evaluator, not from every run: perplexity stays the default
+    metrics = (*TextGeneration.metrics, Metric("pass@1", description="share of problems solved by one sample"))
+    parse_rules = (ParseRule(r"\b(code|coding|python|function|program|programs|snippet|sql)\b|代码|编程|函数|程序",
+                             0.85, priority=30),)
+
+    def extra_metrics(self, built: BuiltModel, completions: list[str], prompts: list[str]) -> dict[str, float]:
+        from autoglm_core.tasks.code_generation.assistant import syntax_error, truncate_completion
+
+        if not completions:
+            return {}
+        ok = sum(syntax_error(p + truncate_completion(c)) is None for p, c in zip(prompts, completions, strict=True))
+        return {"syntax_ok_rate": ok / len(completions)}
+
+
+@hookimpl
+def autoglm_register_task_types(register: Any) -> None:
+    register(CodeGeneration)
