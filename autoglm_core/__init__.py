@@ -23,6 +23,7 @@ __all__ = [
     "TaskSpec", "CandidateSpec", "PipelineConfig", "StageResult", "RunReport", "VariantResult",
     "BuiltModel", "Component", "Compressor", "Attack", "Defense", "Evaluator", "Decoder",
     "DataLoader", "TaskType", "ZeroShotScorer", "Benchmark", "AutoGLMError", "__version__",
+    "Tracker",
 ]
 
 _LAZY = {
@@ -48,6 +49,7 @@ _LAZY = {
     "ZeroShotScorer": "autoglm_core.components",
     "Benchmark": "autoglm_core.components",
     "AutoGLMError": "autoglm_core.errors",
+    "Tracker": "autoglm_core.tracking",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,6 +78,7 @@ if TYPE_CHECKING:  # pragma: no cover
         VariantResult,
     )
     from .task import AutoTask, Pipeline  # noqa: F401
+    from .tracking import Tracker  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -66,6 +66,18 @@ def _variant(result_metrics: dict[str, Any]) -> VariantResult:
 
 
 def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> RunReport:
+    """Run every stage with the run's listeners (stage progress, experiment trackers) attached."""
+    from .tracking import RunListeners
+
+    with RunListeners(pipeline, progress) as listeners:
+        report = _run_stages(pipeline, resume=resume, overwrite=overwrite, progress=progress,
+                             tracker_warnings=listeners.warnings)
+        listeners.finish(report)
+    return report
+
+
+def _run_stages(pipeline: Pipeline, *, resume: bool, overwrite: bool, progress: bool,
+                tracker_warnings: list[str]) -> RunReport:
     task = pipeline.task
     spec, config, manager = task.spec, task.config, task.manager
     run_dir = Path(task.out)
@@ -187,12 +199,14 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
     report = RunReport(
         run_dir=str(run_dir), spec=spec, config=config, candidates=candidates, data=summary,
         stages=runner.results, variants=variants, best=best, selection_reason=reason, exported_model=exported,
-        warnings=warnings, versions=package_versions(), started_at=started, finished_at=now(),
+        warnings=warnings + tracker_warnings, versions=package_versions(), started_at=started, finished_at=now(),
     )
     from .report import write_report
+    from .report_html import write_html_report
 
     write_report(report, run_dir)
     atomic_write_json(run_dir / "report.json", report.model_dump(mode="json"))
+    write_html_report(report, run_dir)
     return report
 
 

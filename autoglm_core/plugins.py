@@ -54,6 +54,7 @@ BUILTIN_MODULES = (
     "autoglm_core.builtin.vision",
     "autoglm_core.builtin.multimodal",
     "autoglm_core.builtin.cmd_data",
+    "autoglm_core.builtin.cmd_report",
 )
 
 # Components that optional plugins in plugins/ provide: named in "unknown name" errors.
@@ -70,6 +71,8 @@ INSTALL_HINTS: dict[str, dict[str, str]] = {
     },
     "defense": {"fgsm-adversarial-training": "pip install ./plugins/autoglm-plugin-fgsm"},
     "evaluator": {"lm-eval": "pip install ./plugins/autoglm-plugin-lmeval"},
+    "tracker": {"mlflow": "pip install ./plugins/autoglm-plugin-mlflow",
+                "tensorboard": "pip install ./plugins/autoglm-plugin-tensorboard"},
 }
 
 

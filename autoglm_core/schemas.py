@@ -286,6 +286,8 @@ class PipelineConfig(StrictModel):
     search: SearchConfig | None = Field(
         None, description="budgeted Optuna search; replaces the fixed candidate list when set"
     )
+    track: list[ComponentRef] = Field(
+        default_factory=list, description="experiment trackers to log to (mlflow, tensorboard); also --track, AUTOGLM_TRACK")
 
     @classmethod
     def from_file(cls, path: str | Path) -> PipelineConfig:

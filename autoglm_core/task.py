@@ -135,6 +135,9 @@ class AutoTask:
                 registry.get(ref.name)(ref.options, where=f"config {kind} {ref.name!r} (item {i}) options")
         if config.zero_shot.enabled:
             manager.registry("zero-shot scorer").get(config.zero_shot.method)
+        from .tracking import check_trackers
+
+        check_trackers(config, manager)  # an unknown tracker fails now, with "did you mean"
         if config.train.num_processes > 1:  # issue 7: N larger than the machine can run fails before any work
             from .distributed import check_num_processes, resolve_device
 

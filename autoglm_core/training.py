@@ -157,6 +157,9 @@ def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: 
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
+    from . import tracking
+    from .progress import bars_enabled
+
     set_seed(seed)
     compute_loss = compute_loss or default_loss
     label2id = {lab: i for i, lab in enumerate(labels)}
@@ -194,8 +197,9 @@ def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: 
     bad_epochs = 0
     start = time.perf_counter()
     steps = 0
-    bar = tqdm(total=total_steps, desc=desc, disable=not progress or not accelerator.is_local_main_process,
-               unit="step", dynamic_ncols=True)
+    # bars only on a terminal: in a log file every refresh would be a line (per-epoch lines instead)
+    bar = tqdm(total=total_steps, desc=desc, disable=not bars_enabled(progress) or not accelerator.is_local_main_process,
+               unit="step", dynamic_ncols=True, leave=False)
     local_sgd = None
     if config.sync_mode == "local-sgd" and accelerator.num_processes > 1:
         from accelerate.local_sgd import LocalSGD
@@ -224,6 +228,9 @@ def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: 
                         result.syncs += 1
                     bar.update(1)
                     bar.set_postfix(epoch=epoch, loss=f"{epoch_loss / batches:.3f}")
+                    if accelerator.is_main_process:  # experiment trackers: the loss of every step
+                        tracking.train_step(steps, {"train_loss": float(loss.detach()),
+                                                    "learning_rate": float(scheduler.get_last_lr()[0])})
                 if config.max_steps and steps >= config.max_steps:
                     break
             train_loss = epoch_loss / max(batches, 1)
@@ -259,6 +266,8 @@ def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: 
                                   for k, v in accelerator.unwrap_model(model).state_dict().items()}
             result.history.append(record)
             log.info("epoch %d: %s", epoch, record)
+            if accelerator.is_main_process:
+                tracking.train_epoch(epoch, record, config.epochs)
             if on_epoch is not None and accelerator.is_main_process:
                 on_epoch(epoch, record)
             if stop:
