@@ -23,6 +23,8 @@ from autoglm_core.tracking import Tracker, iter_scopes
 
 # MLflow's own limits (log_batch: 1000 metrics, 100 params/tags per call; a param value 6000 chars)
 MAX_METRICS, MAX_PARAMS, MAX_VALUE = 1000, 100, 6000
+# the user's own settings, read before this plugin sets anything
+USER_ENV = {var: os.environ.get(var) for var in ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES")}
 
 
 def _key(name: str) -> str:
@@ -57,9 +59,12 @@ class MlflowTracker(Tracker):
 
     def start_run(self, run_dir: Path, name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
         opts = self.options
-        # MLflow retries a failed request 7 times with back-off by default (minutes for a dead server)
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", f"{opts.request_timeout_s:g}")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(opts.max_retries))
+        # MLflow retries a failed request 7 times with back-off by default (minutes for a dead
+        # server); it reads these at every request. What the user set stays.
+        for var, value in (("MLFLOW_HTTP_REQUEST_TIMEOUT", f"{opts.request_timeout_s:g}"),
+                           ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(opts.max_retries))):
+            if USER_ENV.get(var) is None:
+                os.environ[var] = value
         from mlflow.tracking import MlflowClient
 
         run_dir = Path(run_dir).resolve()
