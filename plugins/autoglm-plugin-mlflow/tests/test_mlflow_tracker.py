@@ -19,9 +19,8 @@ from autoglm_core.testing import sample_examples, write_csv
 
 pytest.importorskip("mlflow", reason="the mlflow tracker needs mlflow (pip install ./plugins/autoglm-plugin-mlflow)")
 
-from mlflow.tracking import MlflowClient  # noqa: E402
-
 from autoglm_plugin_mlflow import MlflowTracker  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
 
 RUN_ARGS = ["--backbone", "tiny-bert", "--epochs", "2", "--compress", "", "--no-zero-shot", "--overwrite"]
 

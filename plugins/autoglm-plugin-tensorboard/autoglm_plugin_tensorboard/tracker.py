@@ -23,7 +23,7 @@ def _tag(key: str, rest: str) -> str:
     """Metric key of the core -> TensorBoard tag (``train_loss`` -> ``train/loss``)."""
     if rest:
         return f"test/{rest}/{key}"
-    for prefix, group in (("train_", "train"), ("val_", "val")):
+    for prefix, group in (("train_", "train"), ("val_", "val"), ("epoch_", "epoch")):
         if key.startswith(prefix):
             return f"{group}/{key[len(prefix):]}"
     if key == "learning_rate":
