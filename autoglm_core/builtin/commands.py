@@ -109,7 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"Zero-shot baseline {v.candidate}: accuracy {v.metrics.get('accuracy', 0):.4f}")
     for w in report.warnings:
         print(f"warning: {w}")
-    print(f"Report: {report.run_dir}/report.html (and report.md, report.json); model: "
+    print(f"Report: {report.run_dir}/report.md (and report.html, report.json); model: "
           f"{report.run_dir}/{report.exported_model or '-'}")
     return 0
 
