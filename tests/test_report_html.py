@@ -143,3 +143,26 @@ def test_chinese_run_page_shows_cjk_labels(chinese_run, tmp_path):
         pytest.skip("no CJK font installed (Debian: fonts-wqy-microhei; scripts/setup.sh installs it)")
     shot = check_in_browser(chinese_run / "report.html", tmp_path, ["正面", "负面", "中性", "识别金融新闻情感"])
     shutil.copy(shot, chinese_run / "screenshot.png")
+
+
+def test_robustness_and_search_sections_show_their_stage_results(english_run):
+    """Attack and search stages (which the tiny run above has none of) get their own tables."""
+    from autoglm_core.report_html import render_html
+    from autoglm_core.schemas import RunReport, StageResult
+
+    report = RunReport.model_validate_json((english_run / "report.json").read_text(encoding="utf-8"))
+    t = {"started_at": "t0", "finished_at": "t1", "duration_s": 2.0}
+    report.stages.append(StageResult(key="c0-tiny-bert/attack/fgsm/int8", stage="attack", candidate="c0-tiny-bert",
+                                     metrics={"clean_accuracy": 0.9, "accuracy_under_attack": 0.41,
+                                              "attack_success_rate": 0.5444}, **t))
+    report.stages.append(StageResult(key="search", stage="search", metrics={
+        "n_trials": 2, "n_complete": 1, "n_pruned": 1, "metric": "val_macro_f1", "direction": "maximize",
+        "best_trial": 1, "best_value": 0.77, "trials": [
+            {"number": 0, "state": "pruned", "value": None, "params": {"learning_rate": 0.001}, "duration_s": 3.0},
+            {"number": 1, "state": "complete", "value": 0.77, "params": {"learning_rate": 0.003}, "duration_s": 4.0}]},
+        **t))
+    page = render_html(report, english_run)
+    robustness = re.search(r'<section id="robustness">.*?</section>', page, re.S).group(0)
+    assert "fgsm" in robustness and "int8" in robustness and "0.4100" in robustness and "0.5444" in robustness
+    search = re.search(r'<section id="search">.*?</section>', page, re.S).group(0)
+    assert "learning_rate=0.003" in search and "pruned" in search and '<tr class="best">' in search

@@ -32,6 +32,22 @@ def _key(name: str) -> str:
     return re.sub(r"[^\w\-./: ]", "_", name)[:250]
 
 
+def probe(uri: str, timeout_s: float) -> None:
+    """Raise ConnectionError when nothing answers at ``uri``. Any HTTP answer, even an error
+    status, means a server is there; importing mlflow (seconds of CPU) is then worth it."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s):
+            pass
+    except urllib.error.HTTPError:
+        pass
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ConnectionError(f"no MLflow server answers at {uri} ({reason})") from None
+
+
 class MlflowTracker(Tracker):
     name = "mlflow"
     description = "log runs to MLflow: nested runs per candidate/variant, metrics, report and model artefacts"
@@ -65,10 +81,12 @@ class MlflowTracker(Tracker):
                            ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(opts.max_retries))):
             if USER_ENV.get(var) is None:
                 os.environ[var] = value
-        from mlflow.tracking import MlflowClient
-
         run_dir = Path(run_dir).resolve()
         uri = opts.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        if uri and uri.startswith(("http://", "https://")):
+            probe(uri, opts.request_timeout_s)  # a dead server fails here, before mlflow's import
+        from mlflow.tracking import MlflowClient
+
         local = not uri
         if local:
             uri = f"sqlite:///{run_dir / 'mlflow.db'}"
