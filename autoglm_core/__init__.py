@@ -23,7 +23,7 @@ __all__ = [
     "TaskSpec", "CandidateSpec", "PipelineConfig", "StageResult", "RunReport", "VariantResult",
     "BuiltModel", "Component", "Compressor", "Attack", "Defense", "Evaluator", "Decoder",
     "DataLoader", "TaskType", "ModelFormat", "ZeroShotScorer", "Benchmark", "AutoGLMError", "__version__",
-    "Metric", "ParseRule", "RunContext", "NotApplicableError", "PLAIN_HF_TASK_TYPE",
+    "Metric", "ParseRule", "RunContext", "NotApplicableError", "PLAIN_HF_TASK_TYPE", "Tracker", "iter_scopes",
     # for plugins: the only autoglm_core names they import (tests scan plugins/ for this)
     "ConfigError", "DataError", "ModelLoadError", "UnknownNameError", "did_you_mean", "TrainConfig", "DataRef", "SplitConfig", "Example", "DataSplits", "read_model_meta", "check_weights", "Predictor", "fine_tune", "load_file", "stratified_split",
     "atomic_write_json", "atomic_write_text", "read_structured_file", "StrictModel", "validate", "DataSummary", "TransferConfig", "MODEL_META_FILE", "save_atomically", "prepare_run_dir", "hold_run_dir", "write_checksums", "check_json_limits", "JSONLimitError", "build_model", "classification_score",
@@ -90,10 +90,12 @@ _LAZY = {
     "build_model": "autoglm_core.engine.build",
     "classification_score": "autoglm_core.tasks.text_classification.plugin",
     "stratified_split": "autoglm_core.data.load",
+    "Tracker": "autoglm_core.engine.tracking",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from autoglm_core.engine.task import AutoTask, Pipeline  # noqa: F401
+    from autoglm_core.engine.tracking import Tracker  # noqa: F401
     from autoglm_core.model_io import (
         PLAIN_HF_TASK_TYPE,  # noqa: F401
         load_model,  # noqa: F401

@@ -21,16 +21,19 @@ done
 # transformers<5 is pinned by the core (textattack -> flair needs it; without it pip backtracks for ages)
 $PIP install -q -e ".[all,dev]" "${plugins[@]}" 2>&1 | grep -v "is ignored" || true
 # Optional Debian packages (root only): WordNet 3.0 files for WordNet-based attacks (PWWS, WordNet
-# augmentation), a CJK font so that Chinese labels render in report plots, and bubblewrap: the
-# sandbox for generated code (without it, code execution is refused unless --unsafe-no-sandbox).
+# augmentation), a CJK font so that Chinese labels render in report plots and report.html, bubblewrap
+# (the sandbox for generated code: without it, code execution is refused unless --unsafe-no-sandbox)
+# and chromium for the report.html browser test.
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
   want=()
   [ -f /usr/share/wordnet/data.noun ] || want+=(wordnet-base wordnet-sense-index)
   fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || want+=(fonts-wqy-microhei)
   command -v bwrap >/dev/null || want+=(bubblewrap)
+  # headless Chromium for the report.html browser test (skipped where absent)
+  command -v chromium >/dev/null || want+=(chromium)
   if [ ${#want[@]} -gt 0 ]; then
     (apt-get install -y -q "${want[@]}" >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "${want[@]}" >/dev/null 2>&1; }) || \
-      echo "note: could not install ${want[*]}: WordNet attacks are listed as unavailable, CJK plot labels show boxes, generated code is refused without bwrap" >&2
+      echo "note: could not install ${want[*]}: WordNet attacks are listed as unavailable, CJK plot labels show boxes, generated code is refused without bwrap, the browser test skips" >&2
   fi
 fi
 "$VENV/bin/python" -c "import autoglm_core, torch; print('autoglm-core', autoglm_core.__version__, 'torch', torch.__version__)"

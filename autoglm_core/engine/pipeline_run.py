@@ -16,14 +16,20 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> RunReport:
-    """Run every stage with the run folder locked against other runs for the whole run."""
+    """Run every stage with the run folder locked against other runs for the whole run, and the
+    run's listeners (stage progress, experiment trackers) attached."""
     from autoglm_core.engine.run_lock import hold_run_dir
+    from autoglm_core.engine.tracking import RunListeners
 
-    with hold_run_dir(pipeline.task.out):
-        return _run_pipeline(pipeline, resume=resume, overwrite=overwrite, progress=progress)
+    with hold_run_dir(pipeline.task.out), RunListeners(pipeline, progress) as listeners:
+        report = _run_pipeline(pipeline, resume=resume, overwrite=overwrite, progress=progress,
+                               tracker_warnings=listeners.warnings)
+        listeners.finish(report)
+        return report
 
 
-def _run_pipeline(pipeline: Pipeline, *, resume: bool, overwrite: bool, progress: bool) -> RunReport:
+def _run_pipeline(pipeline: Pipeline, *, resume: bool, overwrite: bool, progress: bool,
+                  tracker_warnings: list[str]) -> RunReport:
     task = pipeline.task
     started = now()
     ctx = RunContext(run_dir=Path(task.out), spec=task.spec, config=task.config, manager=task.manager,
@@ -32,7 +38,8 @@ def _run_pipeline(pipeline: Pipeline, *, resume: bool, overwrite: bool, progress
     ctx.splits = ctx.task_type.load_data(ctx)
     prepare_run_dir(ctx.run_dir, ctx.spec, ctx.config, resume, overwrite)
     state = RunState(ctx=ctx, task_type=ctx.task_type, runner=StageRunner(ctx, resume), pipeline=pipeline,
-                     warnings=list(ctx.spec.warnings) + list(pipeline.notes), started=started)
+                     warnings=list(ctx.spec.warnings) + list(pipeline.notes), started=started,
+                     tracker_warnings=tracker_warnings)
     stages = plan_stages(pipeline)
     i = 0
     while i < len(stages):

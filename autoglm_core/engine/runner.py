@@ -171,4 +171,6 @@ def prepare_run_dir(run_dir: Path, spec: TaskSpec, config: PipelineConfig, resum
 def config_hash(config: PipelineConfig) -> str:
     import json
 
-    return hashlib.sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+    # trackers only watch a run: a run may be resumed with other ones
+    data = config.model_dump(mode="json", exclude={"track"})
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

@@ -91,6 +91,8 @@ class RunState:
     exported: str | None = None
     started: str = ""
     report: Any = None
+    #: warnings of experiment trackers that failed during the run (filled as they fail)
+    tracker_warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -385,11 +387,15 @@ def report_stage() -> Stage:
         report = RunReport(
             run_dir=str(ctx.run_dir), spec=ctx.spec, config=ctx.config, candidates=list(ctx.candidates),
             data=ctx.splits.summary if ctx.splits else None, stages=state.runner.results, variants=state.variants,
-            best=state.best, selection_reason=state.reason, exported_model=state.exported, warnings=state.warnings,
+            best=state.best, selection_reason=state.reason, exported_model=state.exported,
+            warnings=state.warnings + list(state.tracker_warnings),
             versions=package_versions(), started_at=state.started, finished_at=now(),
         )
         write_report(report, ctx.run_dir, type(state.task_type))
         atomic_write_json(ctx.run_dir / "report.json", report.model_dump(mode="json"))
+        from autoglm_core.engine.report_html import write_html_report
+
+        write_html_report(report, ctx.run_dir)
         state.report = report
         return StageOutput()
 

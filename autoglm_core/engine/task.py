@@ -141,7 +141,10 @@ class AutoTask:
         if config.zero_shot.enabled:
             manager.registry("zero-shot scorer").get(config.zero_shot.method)
         from autoglm_core.engine.config_limits import check_max_length
+        from autoglm_core.engine.tracking import check_trackers
         from autoglm_core.training.distributed import node_setup
+
+        check_trackers(config, manager)  # an unknown tracker fails now, with "did you mean"
 
         check_max_length(config, candidates)
 

@@ -194,6 +194,19 @@ def autoglm_register_data_loaders(register: Register) -> None:
     """
 
 
+# --------------------------------------------------------------------------- experiment trackers
+
+
+@hookspec
+def autoglm_register_trackers(register: Register) -> None:
+    """Register experiment trackers (:class:`~autoglm_core.engine.tracking.Tracker`): MLflow, TensorBoard,
+    ... A tracker is used only when a run enables it (``--track NAME``, ``track: [NAME]``,
+    ``AUTOGLM_TRACK``); import its library inside its methods, never at module import.
+
+    :param register: call ``register(TrackerClass)`` once per tracker.
+    """
+
+
 # --------------------------------------------------------------------------- CLI and events
 
 
@@ -242,6 +255,7 @@ REGISTRY_HOOKS: dict[str, str] = {
     "autoglm_register_attacks": "attack",
     "autoglm_register_defenses": "defense",
     "autoglm_register_data_loaders": "data loader",
+    "autoglm_register_trackers": "tracker",
 }
 
 

@@ -60,6 +60,7 @@ BUILTIN_MODULES = (
     "autoglm_core.tasks.multimodal_classification.plugin",
     "autoglm_core.cli.commands.data",
     "autoglm_core.cli.commands.plugin",
+    "autoglm_core.cli.commands.report",
 )
 
 # Components that optional plugins in plugins/ provide: named in "unknown name" errors.
@@ -76,6 +77,8 @@ INSTALL_HINTS: dict[str, dict[str, str]] = {
     },
     "defense": {"fgsm-adversarial-training": "pip install ./plugins/autoglm-plugin-fgsm"},
     "evaluator": {"lm-eval": "pip install ./plugins/autoglm-plugin-lmeval"},
+    "tracker": {"mlflow": "pip install ./plugins/autoglm-plugin-mlflow",
+                "tensorboard": "pip install ./plugins/autoglm-plugin-tensorboard"},
 }
 
 

@@ -174,6 +174,9 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
+    from autoglm_core.engine import tracking
+    from autoglm_core.engine.progress import bars_enabled
+
     set_seed(seed)
     loss_fn = compute_loss or spec.loss
     lr = config.learning_rate or spec.default_lr
@@ -201,8 +204,9 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
     best_state: dict[str, Any] | None = None
     bad_epochs, steps = 0, 0
     start = time.perf_counter()
-    bar = tqdm(total=total_steps, desc=desc, disable=not progress or not accelerator.is_local_main_process,
-               unit="step", dynamic_ncols=True)
+    # bars only on a terminal: in a log file every refresh would be a line (per-epoch lines instead)
+    bar = tqdm(total=total_steps, desc=desc, disable=not bars_enabled(progress) or not accelerator.is_local_main_process,
+               unit="step", dynamic_ncols=True, leave=False)
     local_sgd = None
     if config.sync_mode == "local-sgd" and accelerator.num_processes > 1:
         from accelerate.local_sgd import LocalSGD
@@ -237,6 +241,9 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
                     result.syncs += 1
                 bar.update(1)
                 bar.set_postfix(epoch=epoch, loss=f"{epoch_loss / batches:.3f}")
+                if accelerator.is_main_process:  # experiment trackers: the loss of every step
+                    tracking.train_step(steps, {"train_loss": float(loss.detach()),
+                                                "learning_rate": float(scheduler.get_last_lr()[0])})
                 if config.max_steps and steps >= config.max_steps:
                     cut = STOP_MAX_STEPS
                 elif config.time_budget_s and time.perf_counter() - start >= config.time_budget_s:
@@ -280,6 +287,8 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
                                   for k, v in accelerator.unwrap_model(model).state_dict().items()}
             result.history.append(record)
             log.info("epoch %d: %s", epoch, record)
+            if accelerator.is_main_process:
+                tracking.train_epoch(epoch, record, config.epochs)
             if on_epoch is not None and accelerator.is_main_process:
                 on_epoch(epoch, record)
             if stop:

@@ -305,6 +305,8 @@ class PipelineConfig(StrictModel):
     search: SearchConfig | None = Field(
         None, description="budgeted Optuna search; replaces the fixed candidate list when set"
     )
+    track: list[ComponentRef] = Field(
+        default_factory=list, description="experiment trackers to log to (mlflow, tensorboard); also --track, AUTOGLM_TRACK")
 
     @model_validator(mode="before")
     @classmethod

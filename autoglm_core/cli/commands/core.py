@@ -76,6 +76,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["attack"] = [x for x in args.attack.split(",") if x]
     if args.no_zero_shot:
         overrides["zero_shot"] = {"enabled": False}
+    if args.track:  # adds to the config's trackers
+        overrides["track"] = [r.model_dump(mode="json") for r in config.track] + list(args.track)
     if overrides:
         merged = config.model_dump(mode="json", exclude_unset=True)
         for k, v in overrides.items():
@@ -168,7 +170,7 @@ def _run_task(task: Any, config: Any, args: argparse.Namespace) -> int:
         print(f"Zero-shot baseline {v.candidate}: {shown[0]} {v.metrics.get(shown[0], float('nan')):.4f}")
     for w in report.warnings:
         print(f"warning: {w}")
-    print(f"Report: {report.run_dir}/report.md (and report.json); model: "
+    print(f"Report: {report.run_dir}/report.md (and report.html, report.json); model: "
           f"{report.run_dir}/{report.exported_model or '-'}")
     return 0
 
@@ -291,6 +293,8 @@ def autoglm_add_commands(subparsers: Any) -> None:
     p.add_argument("--attack", help="comma-separated attacks to run on every variant")
     p.add_argument("--no-zero-shot", action="store_true", dest="no_zero_shot")
     p.add_argument("--no-progress", action="store_true", dest="no_progress")
+    p.add_argument("--track", action="append", metavar="NAME",
+                   help="log the run to an experiment tracker: mlflow, tensorboard (repeat; also AUTOGLM_TRACK)")
     p.add_argument("--json", action="store_true", help="print the RunReport as JSON")
     _add_hint_options(p)
     p.set_defaults(handler=cmd_run)
