@@ -10,8 +10,8 @@ once, and under load the batches form from the requests that arrived while the m
 Batching is only worth it where a batched forward pass is cheaper per text than single ones
 (GPUs, small models); on a compute-bound CPU padding can make it dearer. So the worker thread runs a
 batch in chunks whose size a :class:`ChunkSizer` picks from measured seconds per text (1, 2, 4, ...
-up to ``max_batch_size``): at worst it runs one text per model call, as one-at-a-time serving does,
-without its per-request overhead.
+up to ``max_batch_size``), starting at one text per call, as one-at-a-time serving does, and
+growing only while larger calls measure cheaper per text.
 
 A full queue raises :class:`Overloaded` (the app answers 503 with Retry-After); requests whose
 client gave up (timeout, disconnect) are dropped before they reach the model.
@@ -66,31 +66,41 @@ class BatchStats:
 
 
 class ChunkSizer:
-    """Picks the model-call size (a power of two up to ``max_size``) with the lowest measured
-    seconds per text. Each size is tried ``warmup`` times first; afterwards every ``explore_every``
-    th choice re-measures a neighbour of the best, so a change of load is noticed."""
+    """Picks the model-call size from measured seconds per text, starting at one text per call.
 
-    def __init__(self, max_size: int, warmup: int = 2, explore_every: int = 16, alpha: float = 0.2):
-        self.sizes = [1 << i for i in range(max_size.bit_length()) if 1 << i <= max_size]
-        if self.sizes[-1] != max_size:
-            self.sizes.append(max_size)
-        self.warmup, self.explore_every, self.alpha = warmup, explore_every, alpha
-        self.cost: dict[int, float] = {}  # size -> EMA of seconds per text
-        self.count: dict[int, int] = {}
-        self._choices = 0
+    It climbs: once size ``b`` is measured, the next batch runs its first call at ``2b``; if that is
+    cheaper per text it becomes the size, and so on up to ``max_size``. Every ``explore_every``-th
+    batch re-measures a neighbour (``2b`` or ``b/2``) with one call, so a change of load is noticed.
+    Starting at 1 means it never begins slower than one-at-a-time serving, and exploring costs one
+    call, not a batch."""
 
-    def choose(self, n: int) -> int:
-        fits = [s for s in self.sizes if s <= n] or [1]
-        for s in reversed(fits):
-            if self.count.get(s, 0) < self.warmup:
-                return s
-        best = min(fits, key=lambda s: (self.cost[s], -s))
-        self._choices += 1
-        if self._choices % self.explore_every == 0:
-            i = fits.index(best)
-            neighbours = [fits[j] for j in (i - 1, i + 1) if 0 <= j < len(fits)]
-            return neighbours[(self._choices // self.explore_every) % len(neighbours)] if neighbours else best
-        return best
+    def __init__(self, max_size: int, explore_every: int = 8, alpha: float = 0.3):
+        self.max_size, self.explore_every, self.alpha = max_size, explore_every, alpha
+        self.best = 1
+        self.cost: dict[int, float] = {}  # call size -> EMA of seconds per text
+        self._batches = 0
+
+    def _probe(self, n: int) -> int | None:
+        up, down = min(self.best * 2, self.max_size), max(self.best // 2, 1)
+        if self.best in self.cost and up != self.best and up <= n and up not in self.cost:
+            return up  # still climbing
+        self._batches += 1
+        if self._batches % self.explore_every:
+            return None
+        options = [s for s in (up, down) if s != self.best and s <= n]
+        return options[(self._batches // self.explore_every) % len(options)] if options else None
+
+    def plan(self, n: int) -> list[int]:
+        """Call sizes for a batch of ``n`` texts (they sum to ``n``)."""
+        sizes = []
+        probe = self._probe(n)
+        if probe is not None:
+            sizes.append(probe)
+            n -= probe
+        while n > 0:
+            sizes.append(min(self.best, n))
+            n -= sizes[-1]
+        return sizes
 
     def record(self, size: int, texts: int, seconds: float) -> None:
         if texts <= 0:
@@ -98,10 +108,15 @@ class ChunkSizer:
         per_text = seconds / texts
         old = self.cost.get(size)
         self.cost[size] = per_text if old is None else (1 - self.alpha) * old + self.alpha * per_text
-        self.count[size] = self.count.get(size, 0) + 1
+        if size <= self.max_size and (size == self.best or self.cost[size] < self.cost.get(self.best, float("inf"))):
+            self.best = min((s for s in self.cost if s <= self.max_size), key=lambda s: (self.cost[s], s))
 
     def seconds_per_text(self) -> float | None:
-        return min(self.cost.values()) if self.cost else None
+        return self.cost.get(self.best)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"call_size": self.best,
+                "ms_per_text_by_call_size": {str(k): round(1000 * v, 3) for k, v in sorted(self.cost.items())}}
 
 
 class Batcher:
@@ -222,10 +237,12 @@ class Batcher:
 
         if self.sizer is None:
             return self.predict_fn(texts, self.max_batch_size)
-        size = self.sizer.choose(len(texts))
-        t0 = time.perf_counter()
-        parts = [self.predict_fn(texts[i : i + size], size) for i in range(0, len(texts), size)]
-        self.sizer.record(size, len(texts), time.perf_counter() - t0)
+        parts, start = [], 0
+        for size in self.sizer.plan(len(texts)):
+            t0 = time.perf_counter()
+            parts.append(self.predict_fn(texts[start : start + size], size))
+            self.sizer.record(size, size, time.perf_counter() - t0)
+            start += size
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     async def _run(self) -> None:
