@@ -178,6 +178,7 @@ async def burst(url: str, texts: list[str], clients: int, time_limit: float, see
         "rps": answered / last_answer if last_answer else 0.0,
         "p50_ms": 1000 * percentile(latencies, 0.5), "p99_ms": 1000 * percentile(latencies, 0.99),
         "mean_batch": stats.get("mean_batch_texts"), "dropped": stats.get("dropped"),
+        "call_size": stats.get("call_size"), "timed_out": stats.get("timed_out"),
     }
 
 
@@ -209,7 +210,8 @@ def main() -> int:
                 r = res[mode]
                 print(f"{variant:5s} {mode:17s} {r['rps']:7.1f} req/s  p50 {r['p50_ms']:7.0f} ms  p99 "
                       f"{r['p99_ms']:7.0f} ms  answered {r['answered']}  503s {r['503']}  unanswered "
-                      f"{r['unanswered']}  mean batch {r['mean_batch']}", file=sys.stderr)
+                      f"{r['unanswered']}  mean batch {r['mean_batch']}  call size {r['call_size']}  server timeouts "
+                      f"{r['timed_out']}  dropped {r['dropped']}", file=sys.stderr)
             rows.append((variant, res))
 
     print(f"\nModel: {a.model_dir or 'all-MiniLM-L6-v2, 3-label head (untrained)'}; texts: {source}; "

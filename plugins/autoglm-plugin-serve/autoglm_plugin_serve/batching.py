@@ -231,19 +231,47 @@ class Batcher:
             n += len(item.texts)
         return items
 
-    def _predict(self, texts: list[str]) -> Any:
-        """In the worker thread: chunks of the measured best size (one call when not adaptive)."""
+    def _work(self, items: list[_Item], loop: asyncio.AbstractEventLoop) -> tuple[int, int, int]:
+        """In the worker thread: the batch's texts in calls of the measured best size (one call when
+        not adaptive). Each request is answered as soon as its rows are done, and before every call
+        the texts of requests whose client has gone (timeout, disconnect) are skipped, so a long
+        batch does not finish work nobody waits for. Returns (requests, texts computed, requests dropped)."""
         import numpy as np
 
-        if self.sizer is None:
-            return self.predict_fn(texts, self.max_batch_size)
-        parts, start = [], 0
-        for size in self.sizer.plan(len(texts)):
+        pending = [(it, j) for it in items for j in range(len(it.texts))]
+        rows: dict[int, list[Any]] = {id(it): [None] * len(it.texts) for it in items}
+        left = {id(it): len(it.texts) for it in items}
+        dropped: set[int] = set()
+        plan = self.sizer.plan(len(pending)) if self.sizer else [self.max_batch_size] * len(pending)
+        computed = answered = 0
+        for size in plan:
+            alive = []
+            for it, j in pending:
+                if it.future.done():  # a read of a flag: benign from this thread
+                    dropped.add(id(it))
+                else:
+                    alive.append((it, j))
+            pending = alive
+            if not pending:
+                break
+            chunk, pending = pending[:size], pending[size:]
             t0 = time.perf_counter()
-            parts.append(self.predict_fn(texts[start : start + size], size))
-            self.sizer.record(size, size, time.perf_counter() - t0)
-            start += size
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+            try:
+                probs = self.predict_fn([it.texts[j] for it, j in chunk], size)
+            except Exception as exc:  # one bad batch must not stop the server
+                for it in {id(it): it for it, _ in chunk + pending}.values():
+                    loop.call_soon_threadsafe(_fail, it.future, exc)
+                return answered, computed, len(dropped)
+            if self.sizer is not None:
+                self.sizer.record(len(chunk), len(chunk), time.perf_counter() - t0)
+            computed += len(chunk)
+            for (it, j), row in zip(chunk, probs, strict=True):
+                rows[id(it)][j] = row
+                left[id(it)] -= 1
+                if left[id(it)] == 0:
+                    loop.call_soon_threadsafe(_resolve, it.future, np.stack(rows[id(it)]))
+                    answered += 1
+        return answered, computed, len(dropped)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -253,25 +281,25 @@ class Batcher:
             self.stats.dropped += len(items) - len(alive)
             if not alive:
                 continue
-            texts = [t for it in alive for t in it.texts]
             t0 = time.perf_counter()
             try:
-                probs = await loop.run_in_executor(self._executor, self._predict, texts)
-            except Exception as exc:  # one bad batch must not stop the server
-                for it in alive:
-                    if not it.future.done():
-                        it.future.set_exception(exc)
-                continue
+                answered, computed, dropped = await loop.run_in_executor(self._executor, self._work, alive, loop)
             finally:
                 self.stats.busy_seconds += time.perf_counter() - t0
             s = self.stats
-            s.requests += len(alive)
-            s.texts += len(texts)
+            s.dropped += dropped
+            s.requests += answered
+            s.texts += computed
             s.batches += 1
-            s.max_batch_texts = max(s.max_batch_texts, len(texts))
-            s.batch_sizes[len(texts)] = s.batch_sizes.get(len(texts), 0) + 1
-            start = 0
-            for it in alive:
-                if not it.future.done():
-                    it.future.set_result(probs[start : start + len(it.texts)])
-                start += len(it.texts)
+            s.max_batch_texts = max(s.max_batch_texts, computed)
+            s.batch_sizes[computed] = s.batch_sizes.get(computed, 0) + 1
+
+
+def _resolve(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
