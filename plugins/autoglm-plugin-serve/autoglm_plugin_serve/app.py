@@ -194,7 +194,7 @@ def create_app(predictor: Any, config: ServeConfig | None = None, api_key: str |
 
     @app.get("/stats", summary="Batching counters since start")
     async def stats() -> dict[str, Any]:
-        return batcher.stats.as_dict()
+        return {**batcher.stats.as_dict(), **(batcher.sizer.as_dict() if batcher.sizer else {})}
 
     return app
 

@@ -10,8 +10,8 @@ once, and under load the batches form from the requests that arrived while the m
 Batching is only worth it where a batched forward pass is cheaper per text than single ones
 (GPUs, small models); on a compute-bound CPU padding can make it dearer. So the worker thread runs a
 batch in chunks whose size a :class:`ChunkSizer` picks from measured seconds per text (1, 2, 4, ...
-up to ``max_batch_size``): at worst it runs one text per model call, as one-at-a-time serving does,
-without its per-request overhead.
+up to ``max_batch_size``), starting at one text per call, as one-at-a-time serving does, and
+growing only while larger calls measure cheaper per text.
 
 A full queue raises :class:`Overloaded` (the app answers 503 with Retry-After); requests whose
 client gave up (timeout, disconnect) are dropped before they reach the model.
@@ -66,31 +66,41 @@ class BatchStats:
 
 
 class ChunkSizer:
-    """Picks the model-call size (a power of two up to ``max_size``) with the lowest measured
-    seconds per text. Each size is tried ``warmup`` times first; afterwards every ``explore_every``
-    th choice re-measures a neighbour of the best, so a change of load is noticed."""
+    """Picks the model-call size from measured seconds per text, starting at one text per call.
 
-    def __init__(self, max_size: int, warmup: int = 2, explore_every: int = 16, alpha: float = 0.2):
-        self.sizes = [1 << i for i in range(max_size.bit_length()) if 1 << i <= max_size]
-        if self.sizes[-1] != max_size:
-            self.sizes.append(max_size)
-        self.warmup, self.explore_every, self.alpha = warmup, explore_every, alpha
-        self.cost: dict[int, float] = {}  # size -> EMA of seconds per text
-        self.count: dict[int, int] = {}
-        self._choices = 0
+    It climbs: once size ``b`` is measured, the next batch runs its first call at ``2b``; if that is
+    cheaper per text it becomes the size, and so on up to ``max_size``. Every ``explore_every``-th
+    batch re-measures a neighbour (``2b`` or ``b/2``) with one call, so a change of load is noticed.
+    Starting at 1 means it never begins slower than one-at-a-time serving, and exploring costs one
+    call, not a batch."""
 
-    def choose(self, n: int) -> int:
-        fits = [s for s in self.sizes if s <= n] or [1]
-        for s in reversed(fits):
-            if self.count.get(s, 0) < self.warmup:
-                return s
-        best = min(fits, key=lambda s: (self.cost[s], -s))
-        self._choices += 1
-        if self._choices % self.explore_every == 0:
-            i = fits.index(best)
-            neighbours = [fits[j] for j in (i - 1, i + 1) if 0 <= j < len(fits)]
-            return neighbours[(self._choices // self.explore_every) % len(neighbours)] if neighbours else best
-        return best
+    def __init__(self, max_size: int, explore_every: int = 8, alpha: float = 0.3):
+        self.max_size, self.explore_every, self.alpha = max_size, explore_every, alpha
+        self.best = 1
+        self.cost: dict[int, float] = {}  # call size -> EMA of seconds per text
+        self._batches = 0
+
+    def _probe(self, n: int) -> int | None:
+        up, down = min(self.best * 2, self.max_size), max(self.best // 2, 1)
+        if self.best in self.cost and up != self.best and up <= n and up not in self.cost:
+            return up  # still climbing
+        self._batches += 1
+        if self._batches % self.explore_every:
+            return None
+        options = [s for s in (up, down) if s != self.best and s <= n]
+        return options[(self._batches // self.explore_every) % len(options)] if options else None
+
+    def plan(self, n: int) -> list[int]:
+        """Call sizes for a batch of ``n`` texts (they sum to ``n``)."""
+        sizes = []
+        probe = self._probe(n)
+        if probe is not None:
+            sizes.append(probe)
+            n -= probe
+        while n > 0:
+            sizes.append(min(self.best, n))
+            n -= sizes[-1]
+        return sizes
 
     def record(self, size: int, texts: int, seconds: float) -> None:
         if texts <= 0:
@@ -98,10 +108,15 @@ class ChunkSizer:
         per_text = seconds / texts
         old = self.cost.get(size)
         self.cost[size] = per_text if old is None else (1 - self.alpha) * old + self.alpha * per_text
-        self.count[size] = self.count.get(size, 0) + 1
+        if size <= self.max_size and (size == self.best or self.cost[size] < self.cost.get(self.best, float("inf"))):
+            self.best = min((s for s in self.cost if s <= self.max_size), key=lambda s: (self.cost[s], s))
 
     def seconds_per_text(self) -> float | None:
-        return min(self.cost.values()) if self.cost else None
+        return self.cost.get(self.best)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"call_size": self.best,
+                "ms_per_text_by_call_size": {str(k): round(1000 * v, 3) for k, v in sorted(self.cost.items())}}
 
 
 class Batcher:
@@ -216,17 +231,47 @@ class Batcher:
             n += len(item.texts)
         return items
 
-    def _predict(self, texts: list[str]) -> Any:
-        """In the worker thread: chunks of the measured best size (one call when not adaptive)."""
+    def _work(self, items: list[_Item], loop: asyncio.AbstractEventLoop) -> tuple[int, int, int]:
+        """In the worker thread: the batch's texts in calls of the measured best size (one call when
+        not adaptive). Each request is answered as soon as its rows are done, and before every call
+        the texts of requests whose client has gone (timeout, disconnect) are skipped, so a long
+        batch does not finish work nobody waits for. Returns (requests, texts computed, requests dropped)."""
         import numpy as np
 
-        if self.sizer is None:
-            return self.predict_fn(texts, self.max_batch_size)
-        size = self.sizer.choose(len(texts))
-        t0 = time.perf_counter()
-        parts = [self.predict_fn(texts[i : i + size], size) for i in range(0, len(texts), size)]
-        self.sizer.record(size, len(texts), time.perf_counter() - t0)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        pending = [(it, j) for it in items for j in range(len(it.texts))]
+        rows: dict[int, list[Any]] = {id(it): [None] * len(it.texts) for it in items}
+        left = {id(it): len(it.texts) for it in items}
+        dropped: set[int] = set()
+        plan = self.sizer.plan(len(pending)) if self.sizer else [self.max_batch_size] * len(pending)
+        computed = answered = 0
+        for size in plan:
+            alive = []
+            for it, j in pending:
+                if it.future.done():  # a read of a flag: benign from this thread
+                    dropped.add(id(it))
+                else:
+                    alive.append((it, j))
+            pending = alive
+            if not pending:
+                break
+            chunk, pending = pending[:size], pending[size:]
+            t0 = time.perf_counter()
+            try:
+                probs = self.predict_fn([it.texts[j] for it, j in chunk], size)
+            except Exception as exc:  # one bad batch must not stop the server
+                for it in {id(it): it for it, _ in chunk + pending}.values():
+                    loop.call_soon_threadsafe(_fail, it.future, exc)
+                return answered, computed, len(dropped)
+            if self.sizer is not None:
+                self.sizer.record(len(chunk), len(chunk), time.perf_counter() - t0)
+            computed += len(chunk)
+            for (it, j), row in zip(chunk, probs, strict=True):
+                rows[id(it)][j] = row
+                left[id(it)] -= 1
+                if left[id(it)] == 0:
+                    loop.call_soon_threadsafe(_resolve, it.future, np.stack(rows[id(it)]))
+                    answered += 1
+        return answered, computed, len(dropped)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -236,25 +281,25 @@ class Batcher:
             self.stats.dropped += len(items) - len(alive)
             if not alive:
                 continue
-            texts = [t for it in alive for t in it.texts]
             t0 = time.perf_counter()
             try:
-                probs = await loop.run_in_executor(self._executor, self._predict, texts)
-            except Exception as exc:  # one bad batch must not stop the server
-                for it in alive:
-                    if not it.future.done():
-                        it.future.set_exception(exc)
-                continue
+                answered, computed, dropped = await loop.run_in_executor(self._executor, self._work, alive, loop)
             finally:
                 self.stats.busy_seconds += time.perf_counter() - t0
             s = self.stats
-            s.requests += len(alive)
-            s.texts += len(texts)
+            s.dropped += dropped
+            s.requests += answered
+            s.texts += computed
             s.batches += 1
-            s.max_batch_texts = max(s.max_batch_texts, len(texts))
-            s.batch_sizes[len(texts)] = s.batch_sizes.get(len(texts), 0) + 1
-            start = 0
-            for it in alive:
-                if not it.future.done():
-                    it.future.set_result(probs[start : start + len(it.texts)])
-                start += len(it.texts)
+            s.max_batch_texts = max(s.max_batch_texts, computed)
+            s.batch_sizes[computed] = s.batch_sizes.get(computed, 0) + 1
+
+
+def _resolve(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
