@@ -134,13 +134,11 @@ class AutoGLMPluginManager(pluggy.PluginManager):
 
     def _check_lists(self, blocked: set[str], allowed: set[str] | None) -> None:
         """Warn about allow/block entries that name no plugin (a typo would otherwise be silent)."""
-        known = {_normalise(m) for m in BUILTIN_MODULES}
+        names = [*BUILTIN_MODULES, *self.records]
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = getattr(ep, "dist", None)
-            known.add(_normalise(ep.name))
-            if dist is not None:
-                known.add(_normalise(dist.metadata["Name"]))
-        known |= {_normalise(name) for name in self.records}
+            names += [ep.name] + ([dist.metadata["Name"]] if dist is not None else [])
+        known = {_normalise(name): name for name in names}
         for var, entries in ((BLOCK_ENV, blocked), (ALLOW_ENV, allowed or set())):
             for message in unmatched_entries(var, entries, known):
                 warnings.warn(message, PluginWarning, stacklevel=3)

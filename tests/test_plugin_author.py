@@ -129,7 +129,7 @@ def test_optional_hooks_of_other_versions_are_allowed():
 
 
 @pytest.mark.parametrize("var,entry,suggestion", [
-    ("AUTOGLM_DISABLE_PLUGINS", "autoglm_core.builtin.zero_shoot", "autoglm-core-builtin-zero-shot"),
+    ("AUTOGLM_DISABLE_PLUGINS", "autoglm_core.builtin.zero_shoot", "autoglm_core.builtin.zero_shot"),
     ("AUTOGLM_LOAD_PLUGINS", "autoglm-plugin-fgms", "autoglm-plugin-fgsm"),
 ])
 def test_misspelt_allow_or_block_entry_warns_with_did_you_mean(monkeypatch, var, entry, suggestion):
