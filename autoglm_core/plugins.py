@@ -160,6 +160,9 @@ class AutoGLMPluginManager(pluggy.PluginManager):
             try:
                 obj = ep.load()
                 self.register(obj, name=ep.name)
+            except PluginLoadError as exc:  # refused by register(): keep its reason, add the distribution
+                self._fail(ep.name, exc.error, dist_name, version)
+                continue
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # a broken plugin (even one calling sys.exit()) must not take the others down
@@ -168,13 +171,13 @@ class AutoGLMPluginManager(pluggy.PluginManager):
             rec = self.records[ep.name]
             rec.distribution, rec.version = dist_name, version
 
-    def _fail(self, name: str, exc: BaseException, dist: str | None = None, version: str | None = None) -> None:
+    def _fail(self, name: str, exc: BaseException | str, dist: str | None = None, version: str | None = None) -> None:
         err = PluginLoadError(name, exc, dist)
         if self.strict:
-            raise err from exc
+            raise err from (exc if isinstance(exc, BaseException) else None)
         self.failures.append(err)
         rec = self.records.get(name) or PluginRecord(name, dist, version)
-        rec.status, rec.error = "failed", f"{type(exc).__name__}: {exc}"
+        rec.status, rec.error = "failed", f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else exc
         self.records[name] = rec
         warnings.warn(str(err), PluginWarning, stacklevel=3)
 
