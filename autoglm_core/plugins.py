@@ -193,7 +193,7 @@ class AutoGLMPluginManager(pluggy.PluginManager):
                 super().unregister(plugin=plugin)
                 self._registries = None
                 raise PluginLoadError(plugin_name, "; ".join(problems))
-            guard_plugin(callers, plugin)
+            guard_plugin(callers, plugin, builtin=plugin_name in BUILTIN_MODULES)
             rec = self.records.get(plugin_name) or PluginRecord(plugin_name, status="loaded")
             rec.status = "loaded"
             rec.hooks = sorted(h.name for h in self.get_hookcallers(plugin) or [])
