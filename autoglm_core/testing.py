@@ -84,7 +84,7 @@ def trained_tiny_classifier(seed: int = 0, steps: int = 40) -> BuiltModel:
     built = tiny_text_classifier(seed=seed)
     examples = sample_examples(48)
     enc = built.tokenizer([e.text for e in examples], padding=True, return_tensors="pt")
-    y = torch.tensor([built.labels.index(e.label) for e in examples])
+    y = torch.tensor([built.labels.index(str(e.label)) for e in examples])
     torch.manual_seed(seed)
     opt = torch.optim.AdamW(built.model.parameters(), lr=3e-3)
     built.model.train()
@@ -107,7 +107,7 @@ def trained_classifier_and_context(examples: Sequence[Example], lr: float = 5e-3
     from autoglm_core.types.data import DataSplits
     from autoglm_core.types.schemas import TrainConfig
 
-    labels = sorted({ex.label for ex in examples})
+    labels = sorted({str(ex.label) for ex in examples})
     built = tiny_text_classifier(labels=labels, texts=[ex.text for ex in examples])
     cfg = TrainConfig(epochs=epochs, batch_size=16, max_length=32, learning_rate=lr, patience=epochs)
     n = len(examples)

@@ -130,7 +130,7 @@ def test_optional_hooks_of_other_versions_are_allowed():
 
 @pytest.mark.parametrize("var,entry,suggestion", [
     ("AUTOGLM_DISABLE_PLUGINS", "autoglm_core.tasks.text_classification.zero_shoot",
-     "autoglm-core-tasks-text-classification-zero-shot"),
+     "autoglm_core.tasks.text_classification.zero_shot"),
     ("AUTOGLM_LOAD_PLUGINS", "autoglm-plugin-fgms", "autoglm-plugin-fgsm"),
 ])
 def test_misspelt_allow_or_block_entry_warns_with_did_you_mean(monkeypatch, var, entry, suggestion):

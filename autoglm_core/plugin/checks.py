@@ -26,12 +26,13 @@ def unknown_hooks(hookcallers: Iterable[Any], plugin: object, known: Iterable[st
     return out
 
 
-def unmatched_entries(variable: str, entries: Iterable[str], known: Iterable[str]) -> list[str]:
-    """Warnings for the entries of an allow/block variable that match no plugin (names already
-    normalised: lower case, ``-`` for ``_`` and ``.``)."""
-    known_names = sorted(set(known))
+def unmatched_entries(variable: str, entries: Iterable[str], known: dict[str, str]) -> list[str]:
+    """Warnings for the entries of an allow/block variable that match no plugin. ``entries`` and the
+    keys of ``known`` are normalised (lower case, ``-`` for ``_`` and ``.``); the values of ``known``
+    are the names as the plugins spell them, which is what the suggestions show."""
+    spelled = sorted(set(known.values()))
     out: list[str] = []
-    for entry in sorted(set(entries) - set(known_names)):
+    for entry in sorted(set(entries) - set(known)):
         out.append(f"{variable}: {entry!r} matches no installed plugin, so it has no effect."
-                   f"{did_you_mean(entry, known_names)} `autoglm plugins` lists the names.")
+                   f"{did_you_mean(entry, spelled)} `autoglm plugins` lists the names.")
     return out

@@ -43,7 +43,8 @@ class Component:
 
     def __init__(self, options: dict[str, Any] | BaseModel | None = None, *, where: str | None = None):
         source = where or f"options of {self.kind} {self.name!r}"
-        self.options = validate(self.Options, options if options is not None else {}, source=source)
+        # Any: each subclass reads the fields of its own Options model, which the base cannot name
+        self.options: Any = validate(self.Options, options if options is not None else {}, source=source)
 
 
 @dataclass
@@ -151,7 +152,8 @@ def read_model_meta(directory: str | Path) -> dict[str, Any] | None:
     path = Path(directory) / MODEL_META_FILE
     if not path.exists():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    meta: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return meta
 
 
 # --------------------------------------------------------------------------- component kinds

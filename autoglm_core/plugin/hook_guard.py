@@ -57,11 +57,15 @@ def guard_hookimpl(function: Callable[..., Any], plugin: str, hook: str) -> Call
     return guarded
 
 
-def guard_plugin(hookcallers: list[Any], plugin: object) -> None:
+def guard_plugin(hookcallers: list[Any], plugin: object, *, builtin: bool = False) -> None:
     """Wrap every implementation that ``plugin`` contributes to ``hookcallers`` (pluggy HookCallers).
     Old- and new-style hook wrappers are left alone: they are generators, and wrapping them would
-    turn their exceptions inside the generator protocol into confusing errors."""
+    turn their exceptions inside the generator protocol into confusing errors. A built-in plugin
+    only gets the notification isolation: an unexpected error in the core is a bug to report with
+    its traceback, not a plugin to block."""
     for caller in hookcallers:
+        if builtin and caller.name not in NOTIFICATION_HOOKS:
+            continue
         for impl in caller.get_hookimpls():
             if impl.plugin is not plugin or impl.hookwrapper or impl.wrapper:
                 continue

@@ -211,7 +211,7 @@ def autoglm_register_trackers(register: Register) -> None:
 
 
 @hookspec
-def autoglm_add_commands(subparsers: argparse._SubParsersAction) -> None:
+def autoglm_add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add sub-commands to the ``autoglm`` CLI (``autoglm serve``, ``autoglm monitor``, ...).
 
     Keep this cheap: import heavy libraries inside the command's handler, not here, so that

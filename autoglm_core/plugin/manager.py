@@ -140,13 +140,11 @@ class AutoGLMPluginManager(pluggy.PluginManager):
 
     def _check_lists(self, blocked: set[str], allowed: set[str] | None) -> None:
         """Warn about allow/block entries that name no plugin (a typo would otherwise be silent)."""
-        known = {_normalise(m) for m in BUILTIN_MODULES}
+        names = [*BUILTIN_MODULES, *self.records]
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = getattr(ep, "dist", None)
-            known.add(_normalise(ep.name))
-            if dist is not None:
-                known.add(_normalise(dist.metadata["Name"]))
-        known |= {_normalise(name) for name in self.records}
+            names += [ep.name] + ([dist.metadata["Name"]] if dist is not None else [])
+        known = {_normalise(name): name for name in names}
         for var, entries in ((BLOCK_ENV, blocked), (ALLOW_ENV, allowed or set())):
             for message in unmatched_entries(var, entries, known):
                 warnings.warn(message, PluginWarning, stacklevel=3)
@@ -168,6 +166,9 @@ class AutoGLMPluginManager(pluggy.PluginManager):
             try:
                 obj = ep.load()
                 self.register(obj, name=ep.name)
+            except PluginLoadError as exc:  # refused by register(): keep its reason, add the distribution
+                self._fail(ep.name, exc.error, dist_name, version)
+                continue
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # a broken plugin (even one calling sys.exit()) must not take the others down
@@ -176,13 +177,13 @@ class AutoGLMPluginManager(pluggy.PluginManager):
             rec = self.records[ep.name]
             rec.distribution, rec.version = dist_name, version
 
-    def _fail(self, name: str, exc: BaseException, dist: str | None = None, version: str | None = None) -> None:
+    def _fail(self, name: str, exc: BaseException | str, dist: str | None = None, version: str | None = None) -> None:
         err = PluginLoadError(name, exc, dist)
         if self.strict:
-            raise err from exc
+            raise err from (exc if isinstance(exc, BaseException) else None)
         self.failures.append(err)
         rec = self.records.get(name) or PluginRecord(name, dist, version)
-        rec.status, rec.error = "failed", f"{type(exc).__name__}: {exc}"
+        rec.status, rec.error = "failed", f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else exc
         self.records[name] = rec
         warnings.warn(str(err), PluginWarning, stacklevel=3)
 
@@ -198,7 +199,7 @@ class AutoGLMPluginManager(pluggy.PluginManager):
                 super().unregister(plugin=plugin)
                 self._registries = None
                 raise PluginLoadError(plugin_name, "; ".join(problems))
-            guard_plugin(callers, plugin)
+            guard_plugin(callers, plugin, builtin=plugin_name in BUILTIN_MODULES)
             rec = self.records.get(plugin_name) or PluginRecord(plugin_name, status="loaded")
             rec.status = "loaded"
             rec.hooks = sorted(h.name for h in self.get_hookcallers(plugin) or [])

@@ -48,9 +48,10 @@ class PluginLoadError(AutoGLMError):
         self.distribution = distribution
         self.error = error
         where = f" (distribution {distribution})" if distribution else ""
+        what = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error
         super().__init__(
-            f"plugin {plugin!r}{where} failed to load: {type(error).__name__ if isinstance(error, BaseException) else 'error'}: "
-            f"{error}. Fix or uninstall the plugin, or block it with AUTOGLM_DISABLE_PLUGINS={plugin}."
+            f"plugin {plugin!r}{where} failed to load: {what}. Fix or uninstall the plugin, or block it with "
+            f"AUTOGLM_DISABLE_PLUGINS={plugin}."
         )
 
 
