@@ -59,6 +59,7 @@ BUILTIN_MODULES = (
     "autoglm_core.tasks.multimodal_classification.plugin",
     "autoglm_core.cli.commands.data",
     "autoglm_core.cli.commands.plugin",
+    "autoglm_core.tasks.token_classification",
 )
 
 # Components that optional plugins in plugins/ provide: named in "unknown name" errors.
