@@ -61,6 +61,7 @@ BUILTIN_MODULES = (
     "autoglm_core.cli.commands.data",
     "autoglm_core.cli.commands.plugin",
     "autoglm_core.cli.commands.report",
+    "autoglm_core.tasks.token_classification",
 )
 
 # Components that optional plugins in plugins/ provide: named in "unknown name" errors.

@@ -174,6 +174,11 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
+    from autoglm_core.training.distributed import in_worker
+
+    if config.num_processes > 1 and not in_worker():
+        # only a caller that can send its job to other processes (fine_tune) launches workers
+        log.warning("%s: train.num_processes=%d: this task type trains in one process", desc, config.num_processes)
     from autoglm_core.engine import tracking
     from autoglm_core.engine.progress import bars_enabled
 
