@@ -70,12 +70,17 @@ def test_report_html_is_one_self_contained_page(english_run):
     assert "c0-tiny-bert" in page and "fine-tuned" in page and "sha256" in page
 
 
-def test_autoglm_report_regenerates_the_page_from_report_json(english_run, tmp_path, capsys):
+def test_autoglm_report_regenerates_the_page_from_report_json(english_run, tmp_path, capsys, monkeypatch):
+    import webbrowser
+
     copy = tmp_path / "copy"
     shutil.copytree(english_run, copy)
     (copy / "report.html").unlink()
-    assert main(["report", str(copy)]) == 0
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url) or True)
+    assert main(["report", str(copy), "--open"]) == 0
     assert (copy / "report.html").is_file()
+    assert opened == [(copy / "report.html").resolve().as_uri()]
     leaderboard = re.compile(r'<section id="leaderboard">.*?</section>', re.S)
     assert leaderboard.search((copy / "report.html").read_text(encoding="utf-8")).group(0) == \
         leaderboard.search((english_run / "report.html").read_text(encoding="utf-8")).group(0)
