@@ -54,6 +54,7 @@ BUILTIN_MODULES = (
     "autoglm_core.builtin.vision",
     "autoglm_core.builtin.multimodal",
     "autoglm_core.builtin.cmd_data",
+    "autoglm_core.builtin.cmd_models",
 )
 
 # Components that optional plugins in plugins/ provide: named in "unknown name" errors.
