@@ -481,13 +481,15 @@ class LMLikelihoodScorer(ZeroShotScorer):
         normalize: Literal["mean", "sum"] = Field("mean", description="per-token mean or sum of label log-probs")
         batch_size: int = Field(16, ge=1)
         max_length: int = Field(256, ge=8)
+        model: str | None = Field(None, description="score with this causal LM instead of the candidate: "
+                                                    "'smollm2-135m' or a model directory (for encoder candidates)")
 
     def predict_proba(self, built: BuiltModel, texts: Sequence[str], labels: Sequence[str], language: str) -> Any:
         import numpy as np
 
         from ..prompts import label_prefix, render
 
-        model, tok = built.model, built.tokenizer
+        model, tok = scoring_lm(self.options.model) if self.options.model else (built.model, built.tokenizer)
         if not labels:
             raise ConfigError("lm-likelihood zero-shot scoring needs at least one label.")
         if getattr(model.config, "is_encoder_decoder", False) or not hasattr(model, "get_output_embeddings") \
@@ -537,6 +539,25 @@ class LMLikelihoodScorer(ZeroShotScorer):
             positions = torch.arange(len(p) - 1, len(p) + len(lab) - 1)
             out.append(float(logp[r, positions, torch.tensor(lab)].sum()))
         return out
+
+
+_SCORING_LMS: dict[str, tuple[Any, Any]] = {}
+
+
+def scoring_lm(name: str) -> tuple[Any, Any]:
+    """The causal LM named in ``lm-likelihood``'s ``model`` option, loaded once per process (the
+    zero-shot stage scores every candidate with it)."""
+    if name not in _SCORING_LMS:
+        path = name
+        if ALIASES.get(name.lower()) == "smollm2-135m" and not Path(name).exists():
+            from ..models.embedded import prepared_path
+
+            path = str(prepared_path("smollm2-135m"))
+        elif not Path(name).is_dir():
+            raise ConfigError(f"zero_shot.options.model {name!r}: not 'smollm2-135m' and not a model directory.")
+        model, tok = load_causal_lm(path)
+        _SCORING_LMS[name] = (model.eval(), tok)
+    return _SCORING_LMS[name]
 
 
 # --------------------------------------------------------------------------- registration
