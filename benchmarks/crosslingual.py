@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--max-train-per-language", type=int, help="cap training rows per language")
     ap.add_argument("--max-test-per-language", type=int, help="cap test rows per language")
     ap.add_argument("--max-length", type=int, default=64)
+    ap.add_argument("--learning-rate", type=float, help="default: the backbone's recommendation")
     ap.add_argument("--backbone", default="minilm", help="minilm, me5-small, or any backbone name")
     ap.add_argument("--source-only", action="store_true", help="skip the all-languages reference training")
     ap.add_argument("--out", help="keep the run directory here (default: a temporary folder)")
@@ -54,7 +55,10 @@ def main() -> None:
     transfer = {"data_root": str(root / "nusax_senti"), "source": ["en"], "train_on_all": not args.source_only,
                 "max_train_per_language": args.max_train_per_language,
                 "max_test_per_language": args.max_test_per_language, "all_languages_epochs": args.all_epochs}
-    config = PipelineConfig.model_validate({"seed": 0, "train": {"epochs": args.epochs, "max_length": args.max_length},
+    train = {"epochs": args.epochs, "max_length": args.max_length}
+    if args.learning_rate:
+        train["learning_rate"] = args.learning_rate
+    config = PipelineConfig.model_validate({"seed": 0, "train": train,
                                             "transfer": transfer})
     with tempfile.TemporaryDirectory(prefix="autoglm-xling-") as t:
         out = Path(args.out) if args.out else Path(t) / "run"

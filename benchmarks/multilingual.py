@@ -8,6 +8,7 @@ logistic regression, on the same split of each data set:
 
     OMP_NUM_THREADS=2 python benchmarks/multilingual.py --limit 2500 --epochs 1 --max-length 64
     python benchmarks/multilingual.py --datasets nusax-id --epochs 2      # one data set
+    python benchmarks/multilingual.py --limit 600 --nusax-train 300 --nusax-test 100   # a loaded CPU
 
 The CPU here is slow and shared, so the encoder's budget is small (rows, epochs, max_length are
 printed with the table); the tiny BERT keeps its own recommended schedule (it is ~100x cheaper
@@ -39,7 +40,7 @@ DATASETS = {
 }
 
 
-def data_ref(name: str, limit: int, tmp: Path) -> dict:
+def data_ref(name: str, limit: int, tmp: Path, caps: tuple[int | None, int | None, int | None]) -> dict:
     from autoglm_core.testing import shared_data_dir
 
     root = shared_data_dir()
@@ -47,8 +48,17 @@ def data_ref(name: str, limit: int, tmp: Path) -> dict:
         sys.exit("../shared/data is absent")
     if name == "nusax-id":
         folder = root / "nusax_senti" / "indonesian"
-        return {"train": str(folder / "train.csv"), "validation": str(folder / "valid.csv"),
-                "test": str(folder / "test.csv"), "text_column": "text", "label_column": "label"}
+        files = {}
+        for split, fname, cap in (("train", "train.csv", caps[0]), ("validation", "valid.csv", caps[1]),
+                                  ("test", "test.csv", caps[2])):
+            with (folder / fname).open(encoding="utf-8", newline="") as fh:
+                rows = list(csv.DictReader(fh))[: cap or None]  # the files' own order: first N rows
+            files[split] = tmp / f"nusax-id-{fname}"
+            with files[split].open("w", encoding="utf-8", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=["id", "text", "label"])
+                w.writeheader()
+                w.writerows(rows)
+        return {**{k: str(v) for k, v in files.items()}, "text_column": "text", "label_column": "label"}
     src = root / "chnsenticorp" / "ChnSentiCorp_htl_all.csv"
     with src.open(encoding="utf-8", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if (r.get("review") or "").strip()]
@@ -85,6 +95,10 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1, help="me5-small epochs")
     ap.add_argument("--max-length", type=int, default=64, help="me5-small max_length (pieces)")
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--lr", type=float, help="me5-small learning rate (default: its recommendation, 5e-5)")
+    ap.add_argument("--nusax-train", type=int, help="first N rows of NusaX train.csv (default: all 500)")
+    ap.add_argument("--nusax-valid", type=int, help="first N rows of valid.csv (default: all 100)")
+    ap.add_argument("--nusax-test", type=int, help="first N rows of test.csv (default: all 400)")
     ap.add_argument("--skip-tiny", action="store_true", help="only me5-small and TF-IDF")
     ap.add_argument("--tiny-epochs", type=int, help="cap the tiny BERT's epochs (default: its recommendation)")
     args = ap.parse_args()
@@ -98,8 +112,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="autoglm-multi-bench-") as t:
         tmp = Path(t)
         for name in args.datasets:
-            ref = data_ref(name, args.limit, tmp)
+            ref = data_ref(name, args.limit, tmp, (args.nusax_train, args.nusax_valid, args.nusax_test))
             me5_train = {"epochs": args.epochs, "max_length": args.max_length, "batch_size": args.batch_size}
+            if args.lr:
+                me5_train["learning_rate"] = args.lr
             task, report, best, wall, epochs = run_one(name, ref, "me5-small", me5_train, tmp)
             splits = load_splits(task.spec, task.config.split, task.config.seed, task.manager)
             sizes = report.data.split_sizes
