@@ -8,11 +8,16 @@ runs one implementation (so both pay the same baseline). Outputs are checked to 
 (sampling: under the same seed).
 
     OMP_NUM_THREADS=1 python benchmarks/decoding.py [--repeats 5] [--new-tokens 32] [--threads 1]
+    python benchmarks/decoding.py --model smollm2-135m --new-tokens 16 --repeats 3   # the real 135M LM
+
+``--model`` names a prepared model (``autoglm models list``) or a causal-LM directory; prompts are
+then real English sentences through its tokenizer instead of random ids.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -29,10 +34,37 @@ SETTINGS = {
 }
 
 
+MODEL: str | None = None  # set from --model; None: the random GPT-2 below
+TEXTS = ["Once upon a time, in a small village by the sea,", "The quarterly report shows that revenue",
+         "def fibonacci(n):", "Here is a short list of healthy breakfast ideas:", "The weather today is",
+         "In 1969, the first humans", "To install the package, run", "My favourite book is"]
+
+
+@functools.lru_cache(maxsize=1)
+def _tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(_model_path())
+
+
+def _model_path() -> str:
+    from pathlib import Path
+
+    if Path(MODEL).is_dir():
+        return MODEL
+    from autoglm_core.models.embedded import prepared_path
+
+    return str(prepared_path(MODEL))
+
+
 def build(seed: int = 0):
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
+    if MODEL:
+        from autoglm_core.tasks.text_generation.plugin import load_causal_lm
+
+        return load_causal_lm(_model_path())[0].eval()
     torch.manual_seed(seed)
     cfg = GPT2Config(vocab_size=12000, n_embd=256, n_layer=8, n_head=4, n_positions=512,
                      bos_token_id=0, eos_token_id=11999, pad_token_id=0)
@@ -42,6 +74,11 @@ def build(seed: int = 0):
 def prompts(batch: int, length: int = 16):
     import torch
 
+    if MODEL:  # real prompts, left-padded to the longest (how generate() expects a batch)
+        tok = _tokenizer()
+        tok.padding_side = "left"
+        enc = tok([TEXTS[i % len(TEXTS)] for i in range(batch)], return_tensors="pt", padding=True)
+        return enc["input_ids"], enc["attention_mask"]
     g = torch.Generator().manual_seed(batch)
     ids = torch.randint(1, 11000, (batch, length), generator=g)
     mask = torch.ones_like(ids)
@@ -72,6 +109,7 @@ def peak_rss_mb(impl: str, name: str, batch: int, new_tokens: int, threads: int)
         f"torch.set_num_threads({threads})\n"
         "sys.path.insert(0, 'benchmarks')\n"
         "import decoding as b\n"
+        f"b.MODEL = {MODEL!r}\n"
         "m = b.build()\n"
         f"b.run_once({impl!r}, m, {name!r}, {batch}, {new_tokens})\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
@@ -88,7 +126,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--model", help="a prepared model name (smollm2-135m) or a causal-LM directory")
     args = ap.parse_args()
+    global MODEL
+    MODEL = args.model
     import torch
     import transformers
 
@@ -116,7 +157,9 @@ def main() -> None:
                          "ours_tps": our_tps, "speedup": our_tps / hf_tps, "generate_rss_mb": mem["generate"],
                          "ours_rss_mb": mem["ours"]})
             print(json.dumps(rows[-1]), file=sys.stderr)
-    print(f"\nGPT-2-style model, {params / 1e6:.1f}M parameters, prompt 16 tokens (half the rows left-padded), "
+    what = (f"{args.model}, {params / 1e6:.1f}M parameters, real English prompts (left-padded)" if args.model else
+            f"GPT-2-style model, {params / 1e6:.1f}M parameters, prompt 16 tokens (half the rows left-padded)")
+    print(f"\n{what}, "
           f"{args.new_tokens} new tokens, torch {torch.__version__}, transformers {transformers.__version__}, "
           f"{args.threads} thread(s), median of {args.repeats}\n")
     print("| decoder | batch | identical output | model.generate tok/s | autoglm tok/s | speed-up | "

@@ -73,6 +73,7 @@ MOVES: dict[str, str] = {
     "autoglm_core.progress": "autoglm_core.engine.progress",
     "autoglm_core.report_html": "autoglm_core.engine.report_html",
     "autoglm_core.builtin.cmd_report": "autoglm_core.cli.commands.report",
+    "autoglm_core.builtin.cmd_models": "autoglm_core.cli.commands.models",
 }
 
 _NEW = set(MOVES.values())

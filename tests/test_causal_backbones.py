@@ -31,7 +31,7 @@ def test_text_generation_run_selects_by_perplexity_and_resumes(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(e.text for e in sample_examples(40)) + "\n", encoding="utf-8")
     kw = dict(task_type="text_generation", dataset={"path": str(corpus), "format": "text"},
-              description="Generate short financial news lines", out=tmp_path / "run",
+              description="Generate short financial news lines", out=tmp_path / "run", backbones=["tiny-gpt2"],
               config={**CHEAP, "train": {"epochs": 2}})
     task = AutoTask.create(**kw)
     assert task.spec.metric == "perplexity" and task.spec.labels == []

