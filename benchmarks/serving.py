@@ -142,6 +142,7 @@ async def burst(url: str, texts: list[str], clients: int, time_limit: float, see
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=time_limit) as client:
         for t in texts[:8]:  # warm-up (not measured)
             await client.post("/predict", json={"text": t})
+        await asyncio.sleep(0)
         start = time.perf_counter()
         t_end = start + time_limit
 
@@ -170,7 +171,8 @@ async def burst(url: str, texts: list[str], clients: int, time_limit: float, see
                 return
 
         await asyncio.gather(*[one(i) for i in range(clients)])
-        stats = (await client.get("/stats")).json()
+    async with httpx.AsyncClient(base_url=url, timeout=60) as fresh:  # pooled connections may have idled out
+        stats = (await fresh.get("/stats")).json()
     answered = len(latencies)
     return {
         "answered": answered, "unanswered": clients - answered - counts["other"], "errors_other": counts["other"],
