@@ -77,7 +77,7 @@ def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager:
     formats = manager.registry("model format")
     if fmt in formats and not formats.get(fmt).torch_loadable:
         raise ModelLoadError(
-            f"{directory} is a {fmt!r} export; load it with autoglm_core.predictor.Predictor.load() "
+            f"{directory} is an {fmt.upper()} export; load it with autoglm_core.predictor.Predictor.load() "
             f"(CLI: autoglm predict / autoglm serve), or load the fp32 directory it was exported from."
         )
     name = meta.get("task_type", PLAIN_HF_TASK_TYPE)

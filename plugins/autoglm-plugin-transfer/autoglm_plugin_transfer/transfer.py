@@ -243,7 +243,8 @@ def _run_transfer(task: Any, *, resume: bool, overwrite: bool, progress: bool) -
             raise DataError(f"{known[n]}: the source language {n!r} has no training rows.")
     data_labels = sorted({ex.label for lang in langs.values() for ex in lang.train + lang.test if ex.label is not None})
     labels = list(task.spec.labels) if task.spec.labels and set(data_labels) <= set(task.spec.labels) else data_labels
-    candidates: list[CandidateSpec] = []
+    task_type = task.manager.registry("task type").get(task.spec.task_type)
+    candidates: list[CandidateSpec] = list(task_type().candidates(task.spec))
     for group in task.manager.hook.autoglm_generate_candidates(spec=task.spec):
         candidates.extend(group or [])
     if not candidates:
