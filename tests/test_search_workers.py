@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -161,11 +162,10 @@ def postgres(tmp_path):
         if shutil.which("runuser") is None:
             pytest.skip("running as root without runuser: cannot start PostgreSQL as another user")
         as_user = ["runuser", "-u", "postgres", "--"]
-    data = tmp_path / "pg"
-    data.mkdir()
+    # not under tmp_path: pytest's base folder is private to root, and the server runs as postgres
+    data = Path(tempfile.mkdtemp(prefix="autoglm-pg-"))
     if as_user:
         shutil.chown(data, "postgres")
-        os.chmod(tmp_path, 0o755)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -176,15 +176,19 @@ def postgres(tmp_path):
 
     r = run(str(bindir / "initdb"), "-D", str(db), "-U", "autoglm", "--auth=trust")
     if r.returncode:
+        shutil.rmtree(data, ignore_errors=True)
         pytest.skip(f"initdb failed: {r.stderr[-300:]}")
     r = run(str(bindir / "pg_ctl"), "-D", str(db), "-l", str(data / "log"), "-w", "-o",
             f"-h 127.0.0.1 -p {port} -k {data}", "start")
     if r.returncode:
+        shutil.rmtree(data, ignore_errors=True)
         pytest.skip(f"pg_ctl start failed: {r.stderr[-300:]}")
     try:
-        yield f"postgresql://autoglm@127.0.0.1:{port}/postgres"
+        # the driver named: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, the extra installs psycopg2
+        yield f"postgresql+psycopg2://autoglm@127.0.0.1:{port}/postgres"
     finally:
         run(str(bindir / "pg_ctl"), "-D", str(db), "-m", "immediate", "stop")
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def test_two_workers_share_one_postgresql_study(csv, tmp_path, postgres):
