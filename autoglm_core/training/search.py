@@ -205,14 +205,18 @@ def open_storage(url: str, heartbeat_s: float) -> Any:
     beating, is marked failed after 2 x heartbeat_s by the next process that starts a trial, and a copy
     with the same parameters is queued (Optuna's RetryFailedTrialCallback)."""
     import optuna
-    from optuna.storages import RetryFailedTrialCallback
+    from optuna import storages
 
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}  # wait for SQLite's lock
+    # Optuna 4.9 renamed the retry callback and its argument; both queue a copy with the same parameters
+    if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):
+        retry = {"heartbeat_stale_trial_callback": storages.RetryHeartbeatStaleTrialCallback(max_retry=3)}
+    else:
+        retry = {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=3)}
     with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.9; the API has held
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=max(1, int(heartbeat_s)),
-            grace_period=max(2, int(2 * heartbeat_s)), failed_trial_callback=RetryFailedTrialCallback(max_retry=3))
+        return storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=max(1, int(heartbeat_s)),
+                                   grace_period=max(2, int(2 * heartbeat_s)), **retry)
 
 
 def counted_trials(study: Any) -> int:
