@@ -264,10 +264,9 @@ def run_search(ctx: Any, task_type: Any, planned: list[CandidateSpec]) -> tuple[
     from autoglm_core.training.search_workers import search_with_workers, write_job
 
     write_job(ctx, planned)  # lets `autoglm search-worker RUN_DIR` join, also when started by hand
-    if search.workers > 1:
-        search_with_workers(ctx, session)
-    else:
-        run_trials(session, search.trials, search.timeout_s)
+    # also with one process: it then waits for trials of hand-started workers, and for a trial left
+    # running by a killed earlier run until its heartbeat is stale, then reruns it
+    search_with_workers(ctx, session)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise ConfigError(f"search: none of {len(study.trials)} trial(s) completed within the budget "
