@@ -1,6 +1,7 @@
 """Distributed training benchmark: 1 vs 2 processes on this machine, per gradient-sync mode.
 
     OMP_NUM_THREADS=1 python benchmarks/distributed.py [--model minilm|tiny] [--examples 768] [--batch 32]
+    OMP_NUM_THREADS=1 python benchmarks/distributed.py --scaling   # processes, nodes, search workers
 
 Every row trains the same model from the same start on the same examples for one epoch (global
 batch ``--batch``; with 2 processes each rank gets half of every batch) and prints a markdown table:
@@ -115,4 +116,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if "--scaling" in sys.argv[1:2]:  # 1 vs 2 processes / nodes / search workers: benchmarks/distributed_scaling.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from distributed_scaling import main as scaling_main
+
+        scaling_main()
+    else:
+        main()

@@ -32,11 +32,13 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
   [ -f /usr/share/wordnet/data.noun ] || want+=(wordnet-base wordnet-sense-index)
   fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || want+=(fonts-wqy-microhei)
   command -v bwrap >/dev/null || want+=(bubblewrap)
-  # headless Chromium for the report.html browser test (skipped where absent)
+  # headless Chromium for the report.html browser test, a PostgreSQL server for the shared-study
+  # search test (it starts a throw-away one on 127.0.0.1); both tests skip where these are absent
   command -v chromium >/dev/null || want+=(chromium)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || want+=(postgresql)
   if [ ${#want[@]} -gt 0 ]; then
     (apt-get install -y -q "${want[@]}" >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "${want[@]}" >/dev/null 2>&1; }) || \
-      echo "note: could not install ${want[*]}: WordNet attacks are listed as unavailable, CJK plot labels show boxes, generated code is refused without bwrap, the browser test skips" >&2
+      echo "note: could not install ${want[*]}: WordNet attacks are listed as unavailable, CJK plot labels show boxes, generated code is refused without bwrap, the browser and PostgreSQL tests skip" >&2
   fi
 fi
 "$VENV/bin/python" -c "import autoglm_core, torch; print('autoglm-core', autoglm_core.__version__, 'torch', torch.__version__)"

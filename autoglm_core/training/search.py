@@ -16,6 +16,7 @@ import logging
 import math
 import re
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -145,8 +146,10 @@ def require_optuna() -> Any:
     return optuna
 
 
-def run_search(ctx: RunContext, task_type: Any, planned: list[CandidateSpec]) -> tuple[CandidateSpec, dict[str, Any]]:
-    """Run (or resume) the study; returns the best trial's candidate and the stage metrics."""
+def open_study(ctx: RunContext, task_type: Any, planned: list[CandidateSpec], *, worker: int = 0) -> dict[str, Any]:
+    """Open (or create) the run's study and build the objective; the run and every search worker call
+    this with the same context, so they share one study. Worker W samples with seed + W: with one seed
+    every worker would draw the same first parameters."""
     optuna = require_optuna()
     check_searchable(task_type)
     search: SearchConfig = ctx.config.search
@@ -162,15 +165,19 @@ def run_search(ctx: RunContext, task_type: Any, planned: list[CandidateSpec]) ->
     name = search.study_name or f"autoglm-{ctx.spec.spec_hash()}"
     pruner = (optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1) if search.pruner == "median"
               else optuna.pruners.NopPruner())
-    sampler = optuna.samplers.TPESampler(seed=search.sampler_seed if search.sampler_seed is not None else ctx.seed)
+    seed = (search.sampler_seed if search.sampler_seed is not None else ctx.seed) + worker
+    # constant_liar: a trial still running elsewhere counts as a bad result, so concurrent workers do
+    # not all sample next to the same promising point
+    sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=search.workers > 1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.create_study(study_name=name, storage=url, direction=direction, pruner=pruner,
-                                    sampler=sampler, load_if_exists=True)
+        study = optuna.create_study(study_name=name, storage=open_storage(url, search.heartbeat_s),
+                                    direction=direction, pruner=pruner, sampler=sampler, load_if_exists=True)
     except Exception as exc:  # bad URL, missing driver, unreachable server
         raise ConfigError(f"search.storage {redact(url)!r}: cannot open the Optuna study: {exc}") from None
 
     def objective(trial: Any) -> float:
+        trial.set_user_attr("worker", worker)
         params = suggest(trial, dims)
         cand = choices[str(params.get(BACKBONE, next(iter(choices))))]
         cfg = ctx.train_config(cand).model_copy(update={k: v for k, v in params.items() if k != BACKBONE})
@@ -190,11 +197,77 @@ def run_search(ctx: RunContext, task_type: Any, planned: list[CandidateSpec]) ->
             raise RuntimeError("the trial produced no validation metric")
         return min(values) if direction == "minimize" else max(values)
 
-    finished = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
-    remaining = max(search.trials - len(finished), 0)
+    return {"study": study, "objective": objective, "choices": choices, "metric": metric, "direction": direction,
+            "name": name, "url": url, "dims": dims}
+
+
+def open_storage(url: str, heartbeat_s: float) -> Any:
+    """The RDB storage with heartbeats: a trial whose process died (killed worker, lost machine) stops
+    beating, is marked failed after 2 x heartbeat_s by the next process that starts a trial, and a copy
+    with the same parameters is queued (Optuna's RetryFailedTrialCallback)."""
+    import optuna
+    from optuna import storages
+
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}  # wait for SQLite's lock
+    # Optuna 4.9 renamed the retry callback and its argument; both queue a copy with the same parameters
+    if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):
+        retry = {"heartbeat_stale_trial_callback": storages.RetryHeartbeatStaleTrialCallback(max_retry=3)}
+    else:
+        retry = {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=3)}
+    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.9; the API has held
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=max(1, int(heartbeat_s)),
+                                   grace_period=max(2, int(2 * heartbeat_s)), **retry)
+
+
+def counted_trials(study: Any) -> int:
+    """Trials that use up the budget: finished ones and those running now (failed ones are retried)."""
+    import optuna
+
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def quiet(fn: Any, *args: Any) -> Any:
+    """Call an Optuna function marked experimental without its warning."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return fn(*args)
+
+
+def run_trials(session: dict[str, Any], trials: int, timeout_s: float | None) -> int:
+    """Start one trial at a time until the shared study holds ``trials`` counted trials (or the time
+    budget is spent); returns how many this process ran. Two processes that look at the same moment
+    can both start the last trial, so a study with W processes may end up to W-1 trials over budget."""
+    from optuna.storages import fail_stale_trials
+
+    study, t0, ran = session["study"], time.perf_counter(), 0
+    while timeout_s is None or time.perf_counter() - t0 < timeout_s:
+        quiet(fail_stale_trials, study)  # before counting: a dead worker's trial must not hold a budget slot
+        if counted_trials(study) >= trials:
+            break
+        study.optimize(session["objective"], n_trials=1, gc_after_trial=True)
+        ran += 1
+    return ran
+
+
+def run_search(ctx: Any, task_type: Any, planned: list[CandidateSpec]) -> tuple[CandidateSpec, dict[str, Any]]:
+    """Run (or resume) the study; returns the best trial's candidate and the stage metrics."""
+    import optuna
+
+    search: SearchConfig = ctx.config.search
+    session = open_study(ctx, task_type, planned)
+    study, choices, metric = session["study"], session["choices"], session["metric"]
+    name, url, direction = session["name"], session["url"], session["direction"]
     t0 = time.perf_counter()
-    if remaining:
-        study.optimize(objective, n_trials=remaining, timeout=search.timeout_s, gc_after_trial=True)
+    from autoglm_core.training.finetune.search_workers import search_with_workers, write_job
+
+    write_job(ctx, planned)  # lets `autoglm search-worker RUN_DIR` join, also when started by hand
+    # also with one process: it then waits for trials of hand-started workers, and for a trial left
+    # running by a killed earlier run until its heartbeat is stale, then reruns it
+    search_with_workers(ctx, session)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise ConfigError(f"search: none of {len(study.trials)} trial(s) completed within the budget "
@@ -209,12 +282,13 @@ def run_search(ctx: RunContext, task_type: Any, planned: list[CandidateSpec]) ->
     })
     trials = [{
         "number": t.number, "state": t.state.name.lower(), "value": t.value, "params": t.params,
+        "worker": t.user_attrs.get("worker"),
         "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
         "duration_s": round(t.duration.total_seconds(), 2) if t.duration else None,
     } for t in study.trials]
     metrics = {
         "study_name": name, "storage": redact(url), "direction": direction, "metric": f"val_{metric}",
-        "budget": {"trials": search.trials, "timeout_s": search.timeout_s},
+        "budget": {"trials": search.trials, "timeout_s": search.timeout_s}, "workers": search.workers,
         "n_trials": len(trials), "n_complete": len(complete),
         "n_pruned": sum(t["state"] == "pruned" for t in trials),
         "n_failed": sum(t["state"] == "fail" for t in trials),

@@ -268,6 +268,10 @@ class SearchConfig(StrictModel):
         "else the task type's own"
     )
     sampler_seed: int | None = Field(None, ge=0, le=MAX_SEED, description="None: the pipeline seed")
+    workers: int = Field(1, ge=1, le=256, description="search processes on this machine sharing the study "
+                         "(the run plus workers-1 `autoglm search-worker` processes)")
+    heartbeat_s: float = Field(60, gt=0, le=86_400, allow_inf_nan=False, description="a running trial whose "
+                               "worker sent no heartbeat for 2x this long is marked failed and retried")
 
 
 class TransferConfig(StrictModel):

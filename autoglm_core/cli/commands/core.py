@@ -58,6 +58,7 @@ def _read_description(text: str) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from autoglm_core.engine.task import AutoTask
+    from autoglm_core.types.errors import ConfigError
     from autoglm_core.types.schemas import PipelineConfig, validate
 
     config = PipelineConfig.from_file(args.config) if args.config else PipelineConfig()
@@ -70,6 +71,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["seed"] = args.seed
     if args.num_processes is not None:  # distributed training
         overrides.setdefault("train", {})["num_processes"] = args.num_processes
+    if args.workers is not None:  # search processes sharing the study (docs/distributed.md)
+        if config.search is None:
+            raise ConfigError("--workers runs the Optuna search in several processes; the config has no 'search:' "
+                              "section (see docs/distributed.md).")
+        overrides["search"] = {"workers": args.workers}
     if args.compress is not None:
         overrides["compress"] = [x for x in args.compress.split(",") if x]
     if args.attack:
@@ -289,6 +295,8 @@ def autoglm_add_commands(subparsers: Any) -> None:
                    help="this machine's rank, 0..N-1; node 0 runs the pipeline, the others only train")
     p.add_argument("--rdzv-endpoint", dest="rdzv_endpoint", metavar="HOST:PORT", help="node 0's address and a free port")
     p.add_argument("--rdzv-id", dest="rdzv_id", default="autoglm", help="job id shared by the nodes (default autoglm)")
+    p.add_argument("--workers", type=int, help="search: N processes share the Optuna study (the run plus N-1 "
+                   "`autoglm search-worker` processes); see docs/distributed.md")
     p.add_argument("--compress", help="comma-separated compressors ('' for none; default int8 when installed)")
     p.add_argument("--attack", help="comma-separated attacks to run on every variant")
     p.add_argument("--no-zero-shot", action="store_true", dest="no_zero_shot")
