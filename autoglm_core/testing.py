@@ -51,7 +51,7 @@ def fresh_plugin_manager(monkeypatch: Any) -> Any:
 
 
 def sample_examples(n: int = 96, seed: int = 0) -> list[Example]:
-    """Synthetic, learnable 3-class sentences (tests only; real data lives in ../shared/data)."""
+    """Synthetic, learnable 3-class sentences (tests only; real data sets live outside the package)."""
     rng = random.Random(seed)
     out: list[Example] = []
     pools = {"positive": _POS, "negative": _NEG, "neutral": _NEU}
@@ -130,7 +130,7 @@ def write_csv(path: str | Path, examples: Sequence[Example]) -> Path:
 
 
 def shared_data_dir() -> Path | None:
-    """``../shared/data`` next to the project (or $AUTOGLM_SHARED_DATA), or None when absent."""
+    """The ``shared/data`` folder beside the project checkout (or $AUTOGLM_SHARED_DATA), or None when absent."""
     env = os.environ.get("AUTOGLM_SHARED_DATA")
     candidates = [Path(env)] if env else []
     here = Path(__file__).resolve().parent.parent

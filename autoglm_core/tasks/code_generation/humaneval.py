@@ -38,7 +38,8 @@ def load_problems(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
     if path is None:
         path = default_path()
         if path is None:
-            raise DataError("HumanEval.jsonl.gz not found: pass its path (../shared/data/humaneval/ in the project).")
+            raise DataError("HumanEval.jsonl.gz not found: pass its path (--problems FILE), or set AUTOGLM_SHARED_DATA "
+                            "to a folder that has humaneval/HumanEval.jsonl.gz.")
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file.")

@@ -3,7 +3,7 @@
 ``autoglm run`` switches to this mode when the pipeline config has a ``transfer:`` section::
 
     transfer:
-      data_root: ../shared/data/nusax_senti   # <language>/{train,valid,test}.csv
+      data_root: data/nusax_senti   # <language>/{train,valid,test}.csv
       source: [english]                       # or codes: [en]
       targets: null                           # null = every language found
       train_on_all: true                      # also train on all languages: the reference
