@@ -91,6 +91,7 @@ _LAZY = {
     "classification_score": "autoglm_core.tasks.text_classification.plugin",
     "stratified_split": "autoglm_core.data.load",
     "Tracker": "autoglm_core.engine.tracking",
+    "iter_scopes": "autoglm_core.engine.tracking",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
