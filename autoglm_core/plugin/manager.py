@@ -53,7 +53,7 @@ BUILTIN_MODULES = (
     "autoglm_core.cli.commands.predict",
     "autoglm_core.cli.commands.humaneval",
     "autoglm_core.cli.commands.verify",
-    "autoglm_core.cli.main.commands.search_worker",
+    "autoglm_core.cli.commands.search_worker",
     "autoglm_core.tasks.text_generation.decoders",
     "autoglm_core.tasks.text_generation.plugin",
     "autoglm_core.tasks.code_generation.plugin",
