@@ -91,11 +91,12 @@ _LAZY = {
     "classification_score": "autoglm_core.tasks.text_classification.plugin",
     "stratified_split": "autoglm_core.data.load",
     "Tracker": "autoglm_core.engine.tracking",
+    "iter_scopes": "autoglm_core.engine.tracking",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from autoglm_core.engine.task import AutoTask, Pipeline  # noqa: F401
-    from autoglm_core.engine.tracking import Tracker  # noqa: F401
+    from autoglm_core.engine.tracking import Tracker, iter_scopes  # noqa: F401
     from autoglm_core.model_io import (
         PLAIN_HF_TASK_TYPE,  # noqa: F401
         load_model,  # noqa: F401
