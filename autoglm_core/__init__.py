@@ -96,7 +96,7 @@ _LAZY = {
 
 if TYPE_CHECKING:  # pragma: no cover
     from autoglm_core.engine.task import AutoTask, Pipeline  # noqa: F401
-    from autoglm_core.engine.tracking import Tracker  # noqa: F401
+    from autoglm_core.engine.tracking import Tracker, iter_scopes  # noqa: F401
     from autoglm_core.model_io import (
         PLAIN_HF_TASK_TYPE,  # noqa: F401
         load_model,  # noqa: F401

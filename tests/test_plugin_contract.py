@@ -83,6 +83,7 @@ def test_standalone_context_for_commands_and_tests(tmp_path):
     assert RunContext.standalone().run_dir.is_dir()  # a fresh temporary folder
 
 
+@pytest.mark.hook("autoglm_register_model_formats")
 def test_a_model_format_plugin_loads_weights_for_any_task_type(tmp_path):
     import torch
 
@@ -116,6 +117,7 @@ def test_a_model_format_plugin_loads_weights_for_any_task_type(tmp_path):
     assert torch.allclose(loaded.weight, saved.weight)
 
 
+@pytest.mark.hook("autoglm_run_mode")
 def test_a_run_mode_plugin_replaces_the_pipeline(tmp_path, capsys):
     from autoglm_core import hookimpl
     from autoglm_core.cli.main import main

@@ -23,7 +23,7 @@ def test_selection_follows_the_declared_direction():
     assert lm.higher_is_better("perplexity") is False
     variants = [_variant("a", 12.0, 5.0), _variant("b", 30.0, 1.0)]
     best, reason = select_best(variants, Objectives(primary_metric="perplexity"), lm.higher_is_better("perplexity"))
-    assert best.variant == "a" and "lowest" in reason
+    assert best.variant == "a" and "decided by lower perplexity" in reason
     best, _ = select_best(variants, Objectives(primary_metric="perplexity"), True)
     assert best.variant == "b"  # the same numbers read as higher-is-better pick the other one
 

@@ -92,6 +92,7 @@ def tracked_run(tmp_path_factory):
     return report, list(CALLS), err.getvalue(), seconds
 
 
+@pytest.mark.hook("autoglm_register_trackers")
 def test_tracker_gets_run_params_steps_epochs_variants_and_artifacts(tracked_run):
     report, calls, _, _ = tracked_run
     names = [c[0] for c in calls]

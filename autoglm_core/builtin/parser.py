@@ -35,7 +35,7 @@ def task_rules(task_types: Any = None) -> list[tuple[str, str, float]]:
     """(task type, pattern, confidence) of every registered task type's ``parse_rules``, in
     ``priority`` order (ties: registration order); the first match wins."""
     registry = task_types if task_types is not None else _task_types()
-    ranked = []
+    ranked: list[tuple[int, int, str, str, float]] = []
     for name in registry.names():
         for rule in registry.get(name).parse_rules:
             ranked.append((rule.priority, len(ranked), name, rule.pattern, rule.confidence))

@@ -23,7 +23,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -144,7 +144,7 @@ class Tracker(Component):
 # --------------------------------------------------------------------------- which trackers
 
 
-def tracker_refs(config: PipelineConfig, env: dict[str, str] | None = None) -> list[ComponentRef]:
+def tracker_refs(config: PipelineConfig, env: Mapping[str, str] | None = None) -> list[ComponentRef]:
     """The trackers a run uses: the config's ``track`` (which ``--track`` extends) plus
     ``AUTOGLM_TRACK``; one entry per name, the config's options winning."""
     from autoglm_core.types.schemas import ComponentRef

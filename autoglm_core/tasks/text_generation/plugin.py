@@ -296,7 +296,7 @@ def split_corpus(examples: list[Example], train: float, validation: float, seed:
 class TextGeneration(TaskType):
     name = "text_generation"
     description = "continue or generate text with a causal language model (scored by perplexity)"
-    metrics = (Metric("perplexity", higher_is_better=False, description="exp(mean token NLL) on the test split"),)
+    metrics: ClassVar[tuple[Metric, ...]] = (Metric("perplexity", higher_is_better=False, description="exp(mean token NLL) on the test split"),)
     has_labels = False
     parse_rules = (ParseRule(
         r"\b(generate|generation|write|summari[sz]e|summary|translate|continue|story|stories|paraphrase|chatbot|"

@@ -153,7 +153,7 @@ class TokenBuiltModel(BuiltModel):
     def predict_records(self, texts: Sequence[str], batch_size: int = 32, max_length: int = 128) -> list[dict[str, Any]]:
         """``{"entities": [{"text", "type", "start", "end", "score"}, ...]}`` per text; start/end are
         character offsets (end exclusive), score the mean probability of the entity's word tags."""
-        records = []
+        records: list[dict[str, Any]] = []
         split = [words_of(t) for t in texts]
         probs, _ = word_probabilities(self.model, self.tokenizer, [[w for w, _, _ in ws] or ["."] for ws in split],
                                       self.max_length, batch_size)

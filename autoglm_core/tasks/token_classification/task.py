@@ -64,7 +64,7 @@ class TokenClassification(TaskType):
                   priority=40),
     )
     #: INT8 dynamic quantization is measured on sequence classifiers; not run unless asked for
-    default_compress: tuple[str, ...] = ()
+    default_compress = ()
 
     # ------------------------------------------------------------------ planning
     def candidates(self, spec: TaskSpec) -> list[CandidateSpec]:
