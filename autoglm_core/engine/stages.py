@@ -374,13 +374,22 @@ def export_stage() -> Stage:
     return Stage("export", "export", run, depends=("select",), collect=collect, when=applies)
 
 
+def write_report_files(report: Any, run_dir: Path, task_type: Any) -> None:
+    """report.md (with plots), report.json and report.html of a finished run."""
+    from autoglm_core.engine.report import write_report
+    from autoglm_core.engine.report_html import write_html_report
+    from autoglm_core.io import atomic_write_json
+
+    write_report(report, run_dir, type(task_type))
+    atomic_write_json(run_dir / "report.json", report.model_dump(mode="json"))
+    write_html_report(report, run_dir)
+
+
 def report_stage() -> Stage:
     """report.json, report.md and the plots; not recorded as a stage (it reads every stage's result)."""
 
     def run(state: RunState) -> StageOutput:
-        from autoglm_core.engine.report import write_report
         from autoglm_core.engine.runner import now, package_versions
-        from autoglm_core.io import atomic_write_json
         from autoglm_core.types.schemas import RunReport
 
         ctx = state.ctx
@@ -391,11 +400,7 @@ def report_stage() -> Stage:
             warnings=state.warnings + list(state.tracker_warnings),
             versions=package_versions(), started_at=state.started, finished_at=now(),
         )
-        write_report(report, ctx.run_dir, type(state.task_type))
-        atomic_write_json(ctx.run_dir / "report.json", report.model_dump(mode="json"))
-        from autoglm_core.engine.report_html import write_html_report
-
-        write_html_report(report, ctx.run_dir)
+        write_report_files(report, ctx.run_dir, state.task_type)
         state.report = report
         return StageOutput()
 

@@ -262,7 +262,7 @@ def run_search(ctx: Any, task_type: Any, planned: list[CandidateSpec]) -> tuple[
     study, choices, metric = session["study"], session["choices"], session["metric"]
     name, url, direction = session["name"], session["url"], session["direction"]
     t0 = time.perf_counter()
-    from autoglm_core.training.finetune.search_workers import search_with_workers, write_job
+    from autoglm_core.training.search_workers import search_with_workers, write_job
 
     write_job(ctx, planned)  # lets `autoglm search-worker RUN_DIR` join, also when started by hand
     # also with one process: it then waits for trials of hand-started workers, and for a trial left

@@ -28,7 +28,7 @@ def autoglm_add_commands(subparsers: argparse._SubParsersAction) -> None:
 def run_search_worker(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from autoglm_core.training.finetune.search_workers import run_worker
+    from autoglm_core.training.search_workers import run_worker
     from autoglm_core.types.errors import ConfigError
 
     if args.worker_index < 1:

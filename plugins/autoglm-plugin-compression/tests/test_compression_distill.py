@@ -53,7 +53,9 @@ def test_distill_trains_student_with_kd_loss_and_reloads(distill_teacher, tmp_pa
         seen["compute_loss"] = kwargs.get("compute_loss")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(training, "fine_tune", spy)
+    import autoglm_core
+
+    monkeypatch.setattr(autoglm_core, "fine_tune", spy)  # plugins import fine_tune from the facade
     data = write_csv(tmp_path / "d.csv", sample_examples(60))
     out = _distill(num_layers=2, data=str(data), max_steps=3, batch_size=8, temperature=3.0, alpha=0.7).compress(
         distill_teacher, None)

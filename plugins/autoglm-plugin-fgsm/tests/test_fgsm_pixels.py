@@ -41,15 +41,17 @@ def test_fgsm_attack_on_image_examples():
     from autoglm_plugin_fgsm.adversarial_training import fgsm_train_images
     from autoglm_plugin_fgsm.fgsm_attack import FGSMAttack
 
-    from autoglm_core.plugin.components import BuiltModel
     from autoglm_core.types.data import Example
 
     x, y = _digits()
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
     model = fgsm_train_images(net, x[:800], y[:800], epsilon=0.0, epochs=15)
-    built = BuiltModel(model=model, tokenizer=None, labels=[str(i) for i in range(10)],
-                       task_type="image_classification")
+    from autoglm_core.tasks.image_classification.plugin import ImageBuiltModel
+
+    # an image model: its inputs are pixels (the attack asks this capability, not the task type)
+    built = ImageBuiltModel(model=model, tokenizer=None, labels=[str(i) for i in range(10)],
+                            task_type="image_classification")
     examples = [Example(text="", label=str(t), meta={"pixels": img}) for img, t in zip(x[1500:1600], y[1500:1600], strict=True)]
     res = FGSMAttack({"epsilons": [0.1, 0.3], "epsilon": 0.3}).attack(built, examples, None)
     assert res["clean_accuracy"] > 0.8
