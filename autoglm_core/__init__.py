@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AutoTask", "Pipeline", "hookimpl", "hookspec", "get_manager", "load_model",
     "TaskSpec", "CandidateSpec", "PipelineConfig", "StageResult", "RunReport", "VariantResult",
-    "BuiltModel", "Component", "Compressor", "Attack", "Defense", "Evaluator", "Decoder",
+    "BuiltModel", "Component", "Compressor", "ModelFormat", "Attack", "Defense", "Evaluator", "Decoder",
     "DataLoader", "TaskType", "ZeroShotScorer", "Benchmark", "AutoGLMError", "__version__",
 ]
 
@@ -39,6 +39,7 @@ _LAZY = {
     "BuiltModel": "autoglm_core.components",
     "Component": "autoglm_core.components",
     "Compressor": "autoglm_core.components",
+    "ModelFormat": "autoglm_core.components",
     "Attack": "autoglm_core.components",
     "Defense": "autoglm_core.components",
     "Evaluator": "autoglm_core.components",
@@ -57,6 +58,7 @@ if TYPE_CHECKING:  # pragma: no cover
         BuiltModel,
         Component,
         Compressor,
+        ModelFormat,
         DataLoader,
         Decoder,
         Defense,

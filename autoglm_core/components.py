@@ -112,14 +112,23 @@ class BuiltModel:
             if self.tokenizer is not None:
                 self.tokenizer.save_pretrained(directory)
         else:
-            from .plugins import get_manager
-
-            compressor = get_manager().registry("compressor").get(self.format)
-            compressor.save(self, directory)
+            format_handler(self.format).save(self, directory)
         from .io import atomic_write_json
 
         atomic_write_json(directory / MODEL_META_FILE, self.metadata())
         return directory
+
+
+def format_handler(fmt: str, manager: Any = None) -> Any:
+    """The class that saves and loads models of format ``fmt``: a registered model format, else
+    the compressor of that name (compressed variants carry their compressor's name)."""
+    from .plugins import get_manager
+
+    manager = manager or get_manager()
+    formats = manager.registry("model format")
+    if fmt in formats:
+        return formats.get(fmt)
+    return manager.registry("compressor").get(fmt)
 
 
 def _module_device(model: Any) -> Any:
@@ -224,6 +233,8 @@ class Attack(Component):
     else the attack measures (success rate, perturbed words, queries)."""
 
     kind = "attack"
+    #: True when the attack only queries probabilities (applies to non-torch models too)
+    black_box: ClassVar[bool] = False
 
     def attack(self, built: BuiltModel, examples: Sequence[Example], context: RunContext | None) -> dict[str, float]:
         raise NotImplementedError
@@ -249,6 +260,21 @@ class Decoder(Component):
 
     def stream(self, model: Any, input_ids: Any, attention_mask: Any = None, **kwargs: Any) -> Iterator[Any]:
         """Yield new token ids step by step (batch of one)."""
+        raise NotImplementedError
+
+
+class ModelFormat(Component):
+    """Saves and loads models that are not Hugging Face checkpoints (``BuiltModel.format == name``).
+    Both are classmethods: loading needs only what :meth:`save` wrote and the metadata file."""
+
+    kind = "model format"
+
+    @classmethod
+    def save(cls, built: BuiltModel, directory: Path) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, directory: Path, meta: dict[str, Any]) -> BuiltModel:
         raise NotImplementedError
 
 

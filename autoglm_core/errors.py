@@ -68,3 +68,8 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     if not close:
         return ""
     return " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+
+
+class NotApplicableError(AutoGLMError):
+    """A pipeline component does not apply to a model (e.g. a gradient attack on a TF-IDF model):
+    its stage is skipped with this explanation."""

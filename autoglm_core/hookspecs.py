@@ -160,6 +160,17 @@ def autoglm_register_defenses(register: Register) -> None:
     """
 
 
+@hookspec
+def autoglm_register_model_formats(register: Register) -> None:
+    """Register model formats (:class:`~autoglm_core.components.ModelFormat`): how models that are
+    not Hugging Face checkpoints (linear n-gram models, frozen-encoder heads, ensembles) are saved
+    and loaded, so ``autoglm predict`` / ``serve`` reload them in a fresh process without pickle.
+
+    :param register: call ``register(FormatClass)`` once per format; its ``name`` is the value of
+        ``BuiltModel.format`` it handles.
+    """
+
+
 # --------------------------------------------------------------------------- data
 
 
@@ -219,4 +230,5 @@ REGISTRY_HOOKS: dict[str, str] = {
     "autoglm_register_attacks": "attack",
     "autoglm_register_defenses": "defense",
     "autoglm_register_data_loaders": "data loader",
+    "autoglm_register_model_formats": "model format",
 }

@@ -70,11 +70,9 @@ def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager:
     if task_loader is not None:  # image, multimodal, ...: the task type rebuilds its own models
         return task_loader(directory, meta, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     if fmt != "hf":
-        from .plugins import get_manager
+        from .components import format_handler
 
-        manager = manager or get_manager()
-        compressor = manager.registry("compressor").get(fmt)
-        return compressor.load(directory, meta)
+        return format_handler(fmt, manager).load(directory, meta)
     if not (directory / "config.json").exists():
         raise ModelLoadError(f"{directory} has no config.json: it is not a Hugging Face model directory.")
     has_safe = check_weights(directory, allow_pickle)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .components import BuiltModel
-from .errors import AutoGLMError
+from .errors import AutoGLMError, NotApplicableError
 from .io import atomic_write_json, atomic_write_text
 from .runner import RunContext, StageOutput, StageRunner, now, package_versions, prepare_run_dir
 from .schemas import RunReport, VariantResult
@@ -136,6 +136,7 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
                 def make_variant(ref=ref, vdir=vdir, vhandle=vhandle, kind=kind, handle=handle) -> StageOutput:
                     component = manager.registry(kind).get(ref.name)(ref.options, where=f"{kind} {ref.name!r} options")
                     src = handle.get()
+                    check_applicable(src, kind, component)
                     out = component.compress(src, ctx) if kind == "compressor" else component.defend(src, ctx)
                     out.variant = ref.name
                     out.candidate = out.candidate or src.candidate
@@ -155,6 +156,7 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
             for vname, vhandle, vr in models:
                 def attack(ref=ref, vhandle=vhandle) -> StageOutput:
                     component = manager.registry("attack").get(ref.name)(ref.options, where=f"attack {ref.name!r} options")
+                    check_applicable(vhandle.get(), "attack", component)
                     return StageOutput(metrics=dict(component.attack(vhandle.get(), ctx.splits.test, ctx)))
 
                 res = _optional(runner, f"{cand.name}/attack/{ref.name}/{vname}", "attack", cand.name, attack, warnings)
@@ -196,6 +198,14 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
     return report
 
 
+def check_applicable(built: BuiltModel, kind: str, component: Any) -> None:
+    """Models that are not torch modules (TF-IDF, frozen-encoder heads, ensembles) say which
+    components apply to them; the stage is then skipped with that reason instead of crashing."""
+    why = getattr(built, "not_applicable", lambda *a: None)(kind, component)
+    if why:
+        raise NotApplicableError(why)
+
+
 def _optional(runner: StageRunner, key: str, stage: str, candidate: str, fn: Any, warnings: list[str]) -> Any:
     """Compress/defend/attack stages: a failing component is recorded and the run goes on (its
     stage is retried on --resume). Names and options were validated at plan time, so an AutoGLMError
@@ -205,6 +215,8 @@ def _optional(runner: StageRunner, key: str, stage: str, candidate: str, fn: Any
     def guarded() -> StageOutput:
         try:
             return fn()
+        except NotApplicableError as exc:  # expected (e.g. int8 on a TF-IDF model): noted, not a warning
+            return StageOutput(status="skipped", notes=[f"not applicable: {exc}", "expected"])
         except AutoGLMError as exc:
             return StageOutput(status="skipped", notes=[f"not applicable: {exc}"])
         except Exception as exc:  # a broken optional component must not cost the whole run
@@ -214,6 +226,6 @@ def _optional(runner: StageRunner, key: str, stage: str, candidate: str, fn: Any
     res = runner.run(key, stage, candidate, guarded)
     if res.status == "failed":
         warnings.append(f"stage {key} failed: {'; '.join(res.notes)}")
-    elif res.status == "skipped":
+    elif res.status == "skipped" and "expected" not in res.notes:
         warnings.append(f"stage {key} skipped: {'; '.join(res.notes)}")
     return res

@@ -72,7 +72,7 @@ class Objectives(StrictModel):
 
 
 class Budget(StrictModel):
-    max_candidates: int = Field(3, ge=1)
+    max_candidates: int = Field(8, ge=1, description="candidates kept, cheapest first")
     max_epochs: int | None = Field(None, ge=1)
     time_budget_s: float | None = Field(None, gt=0, description="soft limit on training time per candidate")
 

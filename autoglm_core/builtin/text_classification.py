@@ -62,6 +62,8 @@ class TextClassification(TaskType):
                                task_type="text_generation", candidate=candidate)
         else:
             built = build(context, candidate)
+            if callable(getattr(built, "fit", None)):  # a non-neural family: nothing to score before fitting
+                return None
         scorer = scorers.get(method)(cfg.options if method == cfg.method else {}, where="config zero_shot.options")
         test = context.splits.test
         probs = scorer.predict_proba(built, [ex.text for ex in test], built.labels, context.splits.summary.language)
@@ -72,6 +74,9 @@ class TextClassification(TaskType):
         from ..training import fine_tune
 
         built = build(context, candidate)
+        if callable(getattr(built, "fit", None)):  # TF-IDF, frozen-encoder heads, ...: they fit themselves
+            built.fit(list(context.splits.train), list(context.splits.validation), context)
+            return built
         cfg = context.train_config(candidate)
         result = fine_tune(built.model, built.tokenizer, context.splits.train, context.splits.validation,
                            built.labels, cfg, seed=context.seed, device=context.device,
