@@ -58,11 +58,11 @@ if TYPE_CHECKING:  # pragma: no cover
         BuiltModel,
         Component,
         Compressor,
-        ModelFormat,
         DataLoader,
         Decoder,
         Defense,
         Evaluator,
+        ModelFormat,
         TaskType,
         ZeroShotScorer,
     )

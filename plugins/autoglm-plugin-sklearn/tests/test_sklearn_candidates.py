@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from autoglm_plugin_sklearn import FrozenEncoderModel, LinearTextModel, frozen_candidate, tfidf_candidate
 
 from autoglm_core import load_model
 from autoglm_core.builtin.candidates import minilm_available
 from autoglm_core.data.types import Example
 from autoglm_core.predictor import Predictor
 from autoglm_core.testing import sample_examples
-from autoglm_plugin_sklearn import FrozenEncoderModel, LinearTextModel, frozen_candidate, tfidf_candidate
 
 LABELS = ["positive", "negative", "neutral"]
 
