@@ -93,6 +93,7 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
         candidates = ctx.candidates = search_stage(ctx, task_type, runner, candidates)
 
     variants: list[VariantResult] = []
+    trained: list[tuple[LazyModel, VariantResult]] = []  # fine-tuned candidates, for the ensemble
     for cand in candidates:
         cdir = ctx.candidate_dir(cand)
         if config.zero_shot.enabled:
@@ -125,6 +126,7 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
         res = runner.run(f"{cand.name}/evaluate", "evaluate", cand.name, lambda h=handle: evaluate("fine-tuned", h))
         base = _variant(res.metrics)
         variants.append(base)
+        trained.append((handle, base))
         models: list[tuple[str, LazyModel, VariantResult]] = [("fine-tuned", handle, base)]
 
         for kind, refs in (("compressor", pipeline.compress), ("defense", config.defend)):
@@ -167,6 +169,24 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
                     if "accuracy_under_attack" in res.metrics:
                         acc = float(res.metrics["accuracy_under_attack"])
                         vr.robustness["robust_accuracy"] = min(vr.robustness.get("robust_accuracy", acc), acc)
+
+    combine = getattr(task_type, "ensemble", None)
+    if callable(combine) and len(trained) >= 2:
+        edir = run_dir / "candidates" / "ensemble" / "model"
+
+        def ensemble() -> StageOutput:
+            built = combine(ctx, [(h.get(), vr) for h, vr in trained])
+            if built is None:
+                return StageOutput(status="skipped", notes=["no validation rows or fewer than two members", "expected"])
+            save_atomically(built, edir)
+            vr = task_type.evaluate(ctx, built, "ensemble", edir)
+            vr.notes.append("weights: " + ", ".join(f"{k} {v:g}" for k, v in built.meta.get("weights", {}).items()))
+            return StageOutput(metrics={"variant": vr.model_dump(mode="json"), "weights": built.meta.get("weights", {})},
+                               artifacts={"model": ctx.rel(edir)})
+
+        res = _optional(runner, "ensemble", "ensemble", None, ensemble, warnings)
+        if "variant" in res.metrics:
+            variants.append(_variant(res.metrics))
 
     best, reason = select_best(variants, spec.objectives)
     runner.run("select", "select", None, lambda: StageOutput(

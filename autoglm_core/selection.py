@@ -49,7 +49,11 @@ def select_best(variants: list[VariantResult], objectives: Objectives) -> tuple[
     if not eligible:
         eligible = pool
         prefix = "no variant meets every objective, so the best on the metric was taken anyway; "
-    higher_is_better = metric != "perplexity"
+    # held-out evidence decides when every contender has it (validation split, or the k-fold mean on
+    # small data); the test split then only reports, as it should
+    if all(f"val_{metric}" in v.metrics for v in eligible):
+        metric = f"val_{metric}"
+    higher_is_better = not metric.endswith("perplexity")
     sign = 1 if higher_is_better else -1
     best_value = max(sign * v.metrics.get(metric, float("-inf")) for v in eligible)
     emphasis = objectives.emphasis

@@ -179,7 +179,7 @@ class Pipeline:
             out += [f"{c.name}/compress/{r.name}" for r in self.compress]
             out += [f"{c.name}/defend/{r.name}" for r in self.config.defend]
             out += [f"{c.name}/attack/{r.name}" for r in self.config.attack]
-        out += ["select", "export", "report"]
+        out += (["ensemble"] if len(self.candidates) > 1 else []) + ["select", "export", "report"]
         return out
 
     def plan(self) -> str:

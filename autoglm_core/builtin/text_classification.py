@@ -40,6 +40,10 @@ def variant_result(candidate: CandidateSpec, variant: str, m: dict[str, Any], **
     )
 
 
+def cand_name(built: BuiltModel) -> str:
+    return built.candidate.name if built.candidate else "model"
+
+
 class TextClassification(TaskType):
     name = "text_classification"
     description = "assign one of a fixed set of labels to a text (sentiment, topic, intent, ...)"
@@ -95,6 +99,14 @@ class TextClassification(TaskType):
         texts = [ex.text for ex in test]
         probs = built.predict_proba(texts, batch_size=64, max_length=max_length)
         m = score(built.labels, [ex.label for ex in test], probs)
+        val = list(context.splits.validation)
+        # out-of-fold (k-fold) or member-weighted probabilities when a stage left them: refit models
+        # have seen the validation rows
+        val_probs = context.scratch.get(("val_probs", cand_name(built), variant))
+        if val_probs is None and val:
+            val_probs = built.predict_proba([ex.text for ex in val], batch_size=64, max_length=max_length)
+        # kept for the ensemble stage, which weighs members on validation probabilities
+        context.scratch[("probs", cand_name(built), variant)] = (val_probs, probs)
         latency = measure_latency(built, texts[: cfg.latency_examples], cfg.latency_batch_sizes,
                                   cfg.latency_repeats, max_length)
         extra_metrics: dict[str, float] = {}
@@ -108,9 +120,61 @@ class TextClassification(TaskType):
             model_dir=context.rel(model_dir) if model_dir is not None else None,
         )
         result.metrics.update(extra_metrics)
+        cv = context.scratch.get(("cv", cand_name(built))) if variant == "fine-tuned" else None
+        if cv is not None:  # small data: k-fold on train+validation decides (see autoglm_core.kfold)
+            result.metrics.update(cv["metrics"])
+            result.notes.append(cv["note"])
+        elif val and val_probs is not None:
+            vm = score(built.labels, [ex.label for ex in val], val_probs)
+            result.metrics.update({"val_accuracy": vm["accuracy"], "val_macro_f1": vm["macro_f1"]})
         return result
+
+
+    def ensemble(self, context: Any, members: list[tuple[BuiltModel, VariantResult]]) -> BuiltModel | None:
+        """Caruana ensemble selection on validation probabilities of the trained candidates."""
+        import numpy as np
+
+        from ..ensemble import EnsembleModel, caruana_weights
+
+        val = list(context.splits.validation)
+        if not val or len(members) < 2:
+            return None
+        index = {lab: i for i, lab in enumerate(context.splits.labels)}
+        y = np.array([index[ex.label] for ex in val])
+        by_name: dict[str, BuiltModel] = {}
+        probs: dict[str, Any] = {}
+        for built, vr in members:
+            if list(built.labels) != list(context.splits.labels):
+                continue
+            cached = context.scratch.get(("probs", vr.candidate, vr.variant))
+            p = cached[0] if cached is not None and cached[0] is not None else None
+            if p is None:
+                p = built.predict_proba([ex.text for ex in val], batch_size=64)
+            by_name[vr.candidate], probs[vr.candidate] = built, np.asarray(p, dtype=np.float64)
+        weights, val_acc = caruana_weights(probs, y)
+        if not weights:
+            return None
+        order = sorted(weights, key=lambda n: -weights[n])
+        context.scratch[("val_probs", "ensemble", "ensemble")] = sum(weights[n] * probs[n] for n in order)
+        from ..schemas import CandidateSpec
+
+        cand = CandidateSpec(name="ensemble", backbone="+".join(order), builder="ensemble", family="ensemble",
+                             reason="greedy ensemble selection with replacement (Caruana et al. 2004) on validation "
+                                    "probabilities")
+        return EnsembleModel(model=[(round(weights[n], 4), by_name[n]) for n in order], tokenizer=None,
+                             labels=list(context.splits.labels), task_type=self.name, candidate=cand,
+                             variant="ensemble", format="ensemble",
+                             meta={"weights": {n: round(weights[n], 4) for n in order},
+                                   "validation_accuracy": round(val_acc, 4)})
 
 
 @hookimpl
 def autoglm_register_task_types(register):
     register(TextClassification)
+
+
+@hookimpl
+def autoglm_register_model_formats(register):
+    from ..ensemble import EnsembleFormat
+
+    register(EnsembleFormat)
