@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .budget import TimeBudget, is_cheap, order_cheap_first
 from .components import BuiltModel
 from .errors import AutoGLMError, NotApplicableError
 from .io import atomic_write_json, atomic_write_text
@@ -82,6 +83,9 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
     runner.run("data", "data", None, lambda: StageOutput(metrics={"summary": summary.model_dump(mode="json")},
                                                          notes=list(ctx.splits.notes)))
     warnings += ctx.splits.notes
+    from .data.split_record import write_split
+
+    write_split(run_dir, ctx.splits, config.seed, {"max_train_rows": config.max_train_rows})
     if summary.rows_skipped:
         warnings.append(f"{summary.rows_skipped} data row(s) could not be used; see data.skipped in report.json "
                         f"(first: {summary.skipped[0].file}:{summary.skipped[0].line}: {summary.skipped[0].reason}).")
@@ -94,8 +98,15 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
 
     variants: list[VariantResult] = []
     trained: list[tuple[LazyModel, VariantResult]] = []  # fine-tuned candidates, for the ensemble
-    for cand in candidates:
+    budget = TimeBudget(config.time_limit) if config.time_limit else None
+    if budget is not None:
+        candidates = ctx.candidates = order_cheap_first(candidates)
+    failures: list[Exception] = []
+    for index, cand in enumerate(candidates):
         cdir = ctx.candidate_dir(cand)
+        if budget is not None and not budget.may_start(index):
+            budget.skipped.append(cand.name)
+            continue
         if config.zero_shot.enabled:
             def zero_shot(cand=cand) -> StageOutput:
                 vr = task_type.zero_shot(ctx, cand)
@@ -110,14 +121,30 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
         model_dir = cdir / "model"
         handle = LazyModel(model_dir, manager=manager)
 
+        if budget is not None and not is_cheap(cand):
+            ctx.time_shares[cand.name] = round(budget.train_share(candidates[index:]), 1)
+
         def train(cand=cand, model_dir=model_dir, handle=handle) -> StageOutput:
-            built = task_type.train(ctx, cand)
+            try:
+                built = task_type.train(ctx, cand)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # one broken candidate must not cost the others
+                log.warning("candidate %s failed: %s", cand.name, exc, exc_info=not isinstance(exc, AutoGLMError))
+                failures.append(exc)
+                return StageOutput(status="failed", notes=[f"{type(exc).__name__}: {exc}"])
             save_atomically(built, model_dir)
             handle.built = built
             meta = {k: v for k, v in built.meta.items()}
+            if cand.name in ctx.time_shares:
+                meta["time_share_s"] = ctx.time_shares[cand.name]
             return StageOutput(metrics=meta, artifacts={"model": ctx.rel(model_dir)})
 
-        runner.run(f"{cand.name}/train", "train", cand.name, train)
+        res = runner.run(f"{cand.name}/train", "train", cand.name, train)
+        if res.status == "failed":
+            warnings.append(f"candidate {cand.name} failed in training ({'; '.join(res.notes)}); the run goes on "
+                            f"without it.")
+            continue
 
         def evaluate(variant: str, h: LazyModel) -> StageOutput:
             vr = task_type.evaluate(ctx, h.get(), variant, h.directory)
@@ -132,6 +159,9 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
         for kind, refs in (("compressor", pipeline.compress), ("defense", config.defend)):
             stage = "compress" if kind == "compressor" else "defend"
             for ref in refs:
+                if budget is not None and budget.expired():
+                    budget.skipped.append(f"{cand.name}/{stage}/{ref.name}")
+                    continue
                 vdir = cdir / ref.name
                 vhandle = LazyModel(vdir, manager=manager)
 
@@ -156,6 +186,10 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
 
         for ref in config.attack:
             for vname, vhandle, vr in models:
+                if budget is not None and budget.expired():
+                    budget.skipped.append(f"{cand.name}/attack/{ref.name}/{vname}")
+                    continue
+
                 def attack(ref=ref, vhandle=vhandle) -> StageOutput:
                     component = manager.registry("attack").get(ref.name)(ref.options, where=f"attack {ref.name!r} options")
                     check_applicable(vhandle.get(), "attack", component)
@@ -170,6 +204,18 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
                         acc = float(res.metrics["accuracy_under_attack"])
                         vr.robustness["robust_accuracy"] = min(vr.robustness.get("robust_accuracy", acc), acc)
 
+    if not trained and failures:
+        first = failures[0]
+        raise first if isinstance(first, AutoGLMError) else AutoGLMError(
+            f"every candidate failed in training; the first: {type(first).__name__}: {first}")
+    if budget is not None:
+        if budget.expired():
+            done = ", ".join(vr.candidate for _, vr in trained)
+            warnings.append(f"time limit {budget.limit_s:g}s reached after {budget.elapsed():.0f}s; returning the best "
+                            f"finished candidate (finished: {done}); skipped for lack of time: "
+                            f"{', '.join(budget.skipped) or 'nothing'}. A larger --time-limit lets them run.")
+        elif budget.skipped:
+            warnings.append(f"time limit: skipped {', '.join(budget.skipped)}.")
     combine = getattr(task_type, "ensemble", None)
     if callable(combine) and len(trained) >= 2:
         edir = run_dir / "candidates" / "ensemble" / "model"

@@ -281,6 +281,10 @@ class PipelineConfig(StrictModel):
     attack: list[ComponentRef] = Field(default_factory=list)
     defend: list[ComponentRef] = Field(default_factory=list)
     export: bool = True
+    time_limit: float | None = Field(
+        None, gt=0, description="seconds for the whole run: cheap candidates first, each later one gets a share of "
+        "what is left (see docs/automl.md); None = train every candidate to early stopping")
+    max_train_rows: int | None = Field(None, ge=1, description="train on a stratified sample of this many rows")
     transfer: TransferConfig | None = Field(
         None, description="cross-lingual transfer mode: train on source language(s), evaluate on each target")
     search: SearchConfig | None = Field(

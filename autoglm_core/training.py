@@ -33,6 +33,7 @@ class TrainResult:
     stop_reason: str = ""
     num_processes: int = 1
     syncs: int = 0  # gradient all-reduces or parameter averages between processes
+    probe: dict[str, float] | None = None  # steps/s measured on the first steps when a time budget is set
 
 
 class EncodedDataset:
@@ -127,6 +128,32 @@ def average_parameters(accelerator: Any, model: Any) -> None:
         param.data = accelerator.reduce(param.data, reduction="mean")
 
 
+#: optimizer steps timed before the step plan is cut to fit a time budget
+PROBE_STEPS = 5
+
+
+def _linear_lr(step: int, plan: dict[str, int]) -> float:
+    """Linear warm-up then linear decay to zero at ``plan["total"]`` (as transformers' schedule)."""
+    warmup, total = plan["warmup"], plan["total"]
+    if step < warmup:
+        return step / max(1, warmup)
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def _cut_plan(plan: dict[str, int], steps: int, elapsed: float, budget_s: float, result: Any, bar: Any) -> None:
+    """After the probe steps: how many steps fit the budget at the measured rate (a tenth of it is
+    kept for validation passes); shrink the plan so the decay still ends at the last step."""
+    rate = steps / max(elapsed, 1e-6)
+    fits = steps + int(rate * max(budget_s - elapsed, 0.0) * 0.9)
+    result.probe = {"steps": steps, "seconds": round(elapsed, 2), "steps_per_s": round(rate, 3),
+                    "planned_steps": plan["total"], "fitted_steps": min(fits, plan["total"])}
+    if fits < plan["total"]:
+        log.info("time budget %.0fs at %.2f steps/s: %d of %d planned steps fit", budget_s, rate, fits, plan["total"])
+        plan["total"] = max(fits, steps + 1)
+        plan["warmup"] = min(plan["warmup"], plan["total"] // 10)
+        bar.total = plan["total"]
+
+
 def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: Sequence[Example],
               labels: Sequence[str], config: TrainConfig, *, seed: int = 0, device: str = "auto",
               compute_loss: LossFn | None = None, progress: bool = True, desc: str = "train",
@@ -155,7 +182,6 @@ def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: 
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
-    from transformers import get_linear_schedule_with_warmup
 
     set_seed(seed)
     compute_loss = compute_loss or default_loss
@@ -186,7 +212,9 @@ def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: 
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps:
         total_steps = min(total_steps, config.max_steps)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    # the step plan can shrink after the probe (time budget), so the linear decay reads it live
+    plan = {"total": total_steps, "warmup": int(config.warmup_ratio * total_steps)}
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _linear_lr(s, plan))
     model, optimizer, train_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
     result = TrainResult(model=None)
     best_score: float | None = None
@@ -194,6 +222,7 @@ def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: 
     bad_epochs = 0
     start = time.perf_counter()
     steps = 0
+    out_of_time = False
     bar = tqdm(total=total_steps, desc=desc, disable=not progress or not accelerator.is_local_main_process,
                unit="step", dynamic_ncols=True)
     local_sgd = None
@@ -224,7 +253,13 @@ def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: 
                         result.syncs += 1
                     bar.update(1)
                     bar.set_postfix(epoch=epoch, loss=f"{epoch_loss / batches:.3f}")
-                if config.max_steps and steps >= config.max_steps:
+                    if config.time_budget_s:
+                        elapsed = time.perf_counter() - start
+                        if steps == PROBE_STEPS and result.probe is None:
+                            _cut_plan(plan, steps, elapsed, config.time_budget_s, result, bar)
+                        if elapsed >= config.time_budget_s:
+                            out_of_time = True
+                if (config.max_steps and steps >= config.max_steps) or steps >= plan["total"] or out_of_time:
                     break
             train_loss = epoch_loss / max(batches, 1)
             if accelerator.num_processes > 1:
@@ -247,6 +282,8 @@ def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: 
                 elapsed = time.perf_counter() - start
                 if config.max_steps and steps >= config.max_steps:
                     stop = f"max_steps={config.max_steps} reached"
+                elif out_of_time or (plan["total"] < total_steps and steps >= plan["total"]):
+                    stop, early = f"time budget {config.time_budget_s:g}s: stopped after {steps} steps", True
                 elif val_loader is not None and bad_epochs >= config.patience:
                     stop, early = f"no validation improvement for {bad_epochs} epochs", True
                 elif config.time_budget_s and elapsed >= config.time_budget_s:

@@ -73,6 +73,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["attack"] = [x for x in args.attack.split(",") if x]
     if args.no_zero_shot:
         overrides["zero_shot"] = {"enabled": False}
+    if args.time_limit is not None:
+        overrides["time_limit"] = args.time_limit
+    if args.max_train_rows is not None:
+        overrides["max_train_rows"] = args.max_train_rows
     if overrides:
         merged = config.model_dump(mode="json", exclude_unset=True)
         for k, v in overrides.items():
@@ -215,7 +219,11 @@ def autoglm_add_commands(subparsers: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--dry-run", action="store_true", help="print the plan only")
     p.add_argument("--epochs", type=int)
-    p.add_argument("--max-steps", type=int, dest="max_steps", help="cap optimizer steps (smoke runs)")
+    p.add_argument("--max-steps", type=int, dest="max_steps", help="cap optimizer steps of every fine-tuned candidate")
+    p.add_argument("--time-limit", type=float, dest="time_limit", metavar="SECONDS",
+                   help="seconds for the whole run: cheap candidates first, later ones share what is left")
+    p.add_argument("--max-train-rows", type=int, dest="max_train_rows", metavar="N",
+                   help="train on a stratified sample of N training rows")
     p.add_argument("--seed", type=int)
     p.add_argument("--num-processes", type=int, dest="num_processes",
                    help="train in N processes (DDP via accelerate; CPU: gloo, GPU: NCCL); see docs/distributed.md")

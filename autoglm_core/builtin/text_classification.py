@@ -49,7 +49,17 @@ class TextClassification(TaskType):
     description = "assign one of a fixed set of labels to a text (sentiment, topic, intent, ...)"
 
     def load_data(self, context: Any) -> DataSplits:
-        return load_splits(context.spec, context.config.split, context.config.seed, context.manager)
+        splits = load_splits(context.spec, context.config.split, context.config.seed, context.manager)
+        n = context.config.max_train_rows
+        if n and len(splits.train) > n:
+            from ..data.load import stratified_sample
+
+            before = len(splits.train)
+            splits.train = stratified_sample(splits.train, n, context.config.seed)
+            splits.summary.split_sizes["train"] = len(splits.train)
+            splits.notes.append(f"max_train_rows: training on a stratified sample of {len(splits.train)} of "
+                                f"{before} training rows.")
+        return splits
 
     def zero_shot(self, context: Any, candidate: CandidateSpec) -> VariantResult | None:
         cfg = context.config.zero_shot
@@ -89,7 +99,8 @@ class TextClassification(TaskType):
         built.variant = "fine-tuned"
         built.meta = {"history": result.history, "best_epoch": result.best_epoch, "steps": result.steps,
                       "train_seconds": round(result.duration_s, 2), "stop_reason": result.stop_reason,
-                      "train_config": cfg.model_dump(mode="json")}
+                      "train_config": cfg.model_dump(mode="json"),
+                      **({"probe": result.probe} if result.probe else {})}
         return built
 
     def evaluate(self, context: Any, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:

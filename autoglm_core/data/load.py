@@ -123,7 +123,9 @@ def stratified_split(examples: list[Example], split: SplitConfig, seed: int) -> 
     val: list[Example] = []
     test: list[Example] = []
     notes: list[str] = []
-    for label in sorted(by_label, key=str):
+    # groups in order of their first row, not by label name: renaming labels (--label-map) must not
+    # change which rows land in which split
+    for label in sorted(by_label, key=lambda lab: _row_id(by_label[lab][0])):
         items = by_label[label][:]
         rng.shuffle(items)
         n = len(items)
@@ -141,6 +143,27 @@ def stratified_split(examples: list[Example], split: SplitConfig, seed: int) -> 
     for part in (train, val, test):
         rng.shuffle(part)
     return train, val, test, notes
+
+
+def _row_id(ex: Example) -> tuple[str, int]:
+    return (ex.file, ex.line)
+
+
+def stratified_sample(examples: list[Example], n: int, seed: int) -> list[Example]:
+    """``n`` rows with the label proportions of ``examples`` (every label keeps at least one row)."""
+    if len(examples) <= n:
+        return list(examples)
+    by_label: dict[str | None, list[Example]] = defaultdict(list)
+    for ex in examples:
+        by_label[ex.label].append(ex)
+    rng = random.Random(seed)
+    out: list[Example] = []
+    for label in sorted(by_label, key=lambda lab: _row_id(by_label[lab][0])):
+        items = by_label[label][:]
+        rng.shuffle(items)
+        out += items[: max(1, round(n * len(items) / len(examples)))]
+    rng.shuffle(out)
+    return out[:n] if len(out) > n else out
 
 
 def load_splits(spec: TaskSpec, split: SplitConfig, seed: int, manager: Any) -> DataSplits:

@@ -28,7 +28,7 @@ def tfidf_candidate(features: str, classifier: str) -> CandidateSpec:
         name=f"tfidf-{features.replace('+', '-')}-{classifier}", backbone=f"tfidf-{features}-{classifier}",
         builder="tfidf-linear", family="linear", source="autoglm-plugin-sklearn", params_estimate=0,
         reason=f"TF-IDF {what[features]} + {clf[classifier]}: seconds to train, a strong baseline",
-        options={"features": features, "classifier": classifier},
+        options={"features": features, "classifier": classifier, "cheap": True},
     )
 
 
@@ -37,7 +37,7 @@ def frozen_candidate() -> CandidateSpec:
         name="minilm-frozen-lr", backbone="minilm-frozen", builder="frozen-encoder", family="frozen-encoder",
         source="autoglm-plugin-sklearn", params_estimate=22_700_000,
         reason="frozen MiniLM sentence embeddings (computed once, cached) + logistic regression: no fine-tuning",
-        options={"encoder": "minilm"},
+        options={"encoder": "minilm", "cheap": True},
     )
 
 

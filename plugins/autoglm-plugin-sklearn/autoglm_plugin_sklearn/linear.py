@@ -106,7 +106,8 @@ class LinearTextModel(NonNeuralModel):
         def score(C: float) -> float:
             if Xv is None:
                 return 0.0
-            W, b = fitter(X, y, len(self.labels), C, context)
+            # the SVM's calibration barely moves its argmax: pick C on the raw SVM, calibrate once
+            W, b = (_fit_svm_raw if classifier == "svm" else fitter)(X, y, len(self.labels), C, context)
             return float((np.asarray(Xv @ W.T + b).argmax(axis=1) == yv).mean())
 
         if Xv is not None and len(set(y.tolist())) > 1:
@@ -164,6 +165,21 @@ def _fit_svm(X: Any, y: Any, n_classes: int, C: float, context: Any) -> tuple[An
     W_present = A @ Ws
     b_present = A @ bs + c
     return _place(W_present, b_present, cal.classes_, n_classes)
+
+
+def _fit_svm_raw(X: Any, y: Any, n_classes: int, C: float, context: Any) -> tuple[Any, Any]:
+    import numpy as np
+    from sklearn.svm import LinearSVC
+
+    present = np.unique(y)
+    if len(present) < 2:
+        return _constant(X.shape[1], n_classes, int(present[0]))
+    svm = LinearSVC(C=C / 16.0, random_state=getattr(context, "seed", 0)).fit(X, y)
+    coef = np.asarray(svm.coef_, dtype=np.float32)
+    if coef.shape[0] == 1:  # binary: score > 0 means class 1
+        coef, b = np.vstack([-coef, coef]) / 2, np.concatenate([-svm.intercept_, svm.intercept_]) / 2
+        return _place(coef, b.astype(np.float32), svm.classes_, n_classes)
+    return _place(coef, svm.intercept_.astype(np.float32), svm.classes_, n_classes)
 
 
 def _expand(coef: Any, intercept: Any, classes: Any, n_classes: int) -> tuple[Any, Any]:
