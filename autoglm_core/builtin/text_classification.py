@@ -89,7 +89,12 @@ class TextClassification(TaskType):
 
         built = build(context, candidate)
         if callable(getattr(built, "fit", None)):  # TF-IDF, frozen-encoder heads, ...: they fit themselves
+            from .tc_kfold import kfold_fit, use_kfold
+
+            if use_kfold(context, built):
+                return kfold_fit(context, candidate, build)
             built.fit(list(context.splits.train), list(context.splits.validation), context)
+            built.meta["protocol"] = "holdout"
             return built
         cfg = context.train_config(candidate)
         result = fine_tune(built.model, built.tokenizer, context.splits.train, context.splits.validation,

@@ -54,7 +54,7 @@ class NonNeuralModel(BuiltModel):
         return (f"{getattr(component, 'name', component)!r} does not apply to a {self.format!r} model: "
                 f"{what.get(kind, 'it needs a torch model')}.")
 
-    def fit(self, train: list[Any], validation: list[Any], context: Any) -> dict[str, Any]:
+    def fit(self, train: list[Any], validation: list[Any], context: Any, C: float | None = None) -> dict[str, Any]:
         raise NotImplementedError
 
 

@@ -115,7 +115,7 @@ class FrozenEncoderModel(NonNeuralModel):
         E = embed(self.model.encoder_name, texts, batch_size=max(batch_size, 1))
         return softmax(E @ self.model.W.T + self.model.b).astype(np.float32)
 
-    def fit(self, train: list[Any], validation: list[Any], context: Any) -> dict[str, Any]:
+    def fit(self, train: list[Any], validation: list[Any], context: Any, C: float | None = None) -> dict[str, Any]:
         import numpy as np
         from sklearn.linear_model import LogisticRegression
 
@@ -146,7 +146,9 @@ class FrozenEncoderModel(NonNeuralModel):
 
         # normalised embeddings are small vectors: the head wants weaker regularisation than TF-IDF
         grid = (4.0, 16.0, 64.0)
-        C, scores = pick_c(score, grid) if Xv is not None and len(Xv) else (grid[1], {})
+        scores: dict[str, float] = {}
+        if C is None:
+            C, scores = pick_c(score, grid) if Xv is not None and len(Xv) else (grid[1], {})
         W, b = fit(C)
         self.model = Head(name, W, b)
         self.format = FORMAT

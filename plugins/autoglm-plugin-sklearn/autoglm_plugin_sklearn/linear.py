@@ -76,7 +76,8 @@ class LinearTextModel(NonNeuralModel):
         X = self.model.features(texts)
         return softmax(np.asarray(X @ self.model.W.T) + self.model.b).astype(np.float32)
 
-    def fit(self, train: list[Any], validation: list[Any], context: Any) -> dict[str, Any]:
+    def fit(self, train: list[Any], validation: list[Any], context: Any, C: float | None = None) -> dict[str, Any]:
+        """Fit on ``train``; C is picked on ``validation`` unless given (k-fold reuses it)."""
         import numpy as np
 
         t0 = time.perf_counter()
@@ -110,10 +111,10 @@ class LinearTextModel(NonNeuralModel):
             W, b = (_fit_svm_raw if classifier == "svm" else fitter)(X, y, len(self.labels), C, context)
             return float((np.asarray(Xv @ W.T + b).argmax(axis=1) == yv).mean())
 
-        if Xv is not None and len(set(y.tolist())) > 1:
+        scores: dict[str, float] = {}
+        if C is None and Xv is not None and len(set(y.tolist())) > 1:
             C, scores = pick_c(score)
-        else:
-            C, scores = 1.0, {}
+        C = 1.0 if C is None else C
         W, b = fitter(X, y, len(self.labels), C, context)
         self.model.W, self.model.b = W, b
         self.format = FORMAT
