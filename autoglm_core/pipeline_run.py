@@ -90,13 +90,19 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
         warnings.append(f"{summary.rows_skipped} data row(s) could not be used; see data.skipped in report.json "
                         f"(first: {summary.skipped[0].file}:{summary.skipped[0].line}: {summary.skipped[0].reason}).")
 
+    variants: list[VariantResult] = []
+    baselines = getattr(task_type, "baselines", None)
+    if callable(baselines):  # e.g. the majority class: what any model must beat
+        res = runner.run("baselines", "baselines", None, lambda: StageOutput(
+            metrics={"variants": [v.model_dump(mode="json") for v in baselines(ctx)]}))
+        variants += [VariantResult.model_validate(v) for v in res.metrics.get("variants", [])]
+
     candidates = list(pipeline.candidates)
     if config.search is not None:  # issue 7: an Optuna search replaces the planned candidate list
         from .search import search_stage
 
         candidates = ctx.candidates = search_stage(ctx, task_type, runner, candidates)
 
-    variants: list[VariantResult] = []
     trained: list[tuple[LazyModel, VariantResult]] = []  # fine-tuned candidates, for the ensemble
     budget = TimeBudget(config.time_limit) if config.time_limit else None
     if budget is not None:
@@ -111,10 +117,10 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
             def zero_shot(cand=cand) -> StageOutput:
                 vr = task_type.zero_shot(ctx, cand)
                 if vr is None:
-                    return StageOutput(status="skipped", notes=["task type has no zero-shot baseline"])
+                    return StageOutput(status="skipped", notes=["no zero-shot baseline for this candidate", "expected"])
                 return StageOutput(metrics={"variant": vr.model_dump(mode="json")})
 
-            res = runner.run(f"{cand.name}/zero_shot", "zero_shot", cand.name, zero_shot)
+            res = _optional(runner, f"{cand.name}/zero_shot", "zero_shot", cand.name, zero_shot, warnings)
             if "variant" in res.metrics:
                 variants.append(_variant(res.metrics))
 
@@ -252,16 +258,46 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
         runner.run("export", "export", None, export)
         exported = "model"
 
+    warnings += worse_than_baselines(best, variants, spec.objectives.primary_metric)
     report = RunReport(
         run_dir=str(run_dir), spec=spec, config=config, candidates=candidates, data=summary,
         stages=runner.results, variants=variants, best=best, selection_reason=reason, exported_model=exported,
         warnings=warnings, versions=package_versions(), started_at=started, finished_at=now(),
+        protocol=protocol_text(runner.results, summary),
     )
+    from .leaderboard import leaderboard_rows
+
+    report.leaderboard = leaderboard_rows(report)
     from .report import write_report
 
     write_report(report, run_dir)
     atomic_write_json(run_dir / "report.json", report.model_dump(mode="json"))
     return report
+
+
+def worse_than_baselines(best: VariantResult | None, variants: list[VariantResult], metric: str) -> list[str]:
+    """A selected model that does not beat the zero-shot or majority-class baseline on the test
+    split deserves a loud line, not a quiet row in a table."""
+    if best is None or metric not in best.metrics:
+        return []
+    out = []
+    for v in variants:
+        if v.variant in ("zero-shot", "majority") and v.metrics.get(metric, float("-inf")) >= best.metrics[metric]:
+            out.append(f"the selected model ({best.candidate}/{best.variant}, test {metric} {best.metrics[metric]:.4f}) "
+                       f"is not better than the {v.variant} baseline ({v.candidate}: {v.metrics[metric]:.4f}); more "
+                       f"data, labels that match the description, or a longer --time-limit may help.")
+    return out
+
+
+def protocol_text(stages: list[Any], summary: Any) -> str:
+    kinds = sorted({str(st.metrics.get("protocol")) for st in stages if st.stage == "train" and st.metrics.get("protocol")})
+    folds = [k for k in kinds if k.endswith("-fold")]
+    if folds:
+        rows = summary.split_sizes.get("train", 0) + summary.split_sizes.get("validation", 0)
+        return (f"small data ({rows} labelled train+validation rows): the TF-IDF and frozen-encoder candidates are "
+                f"compared by stratified {folds[0]} cross-validation on train+validation (mean ± spread) and refit on "
+                f"all of it; fine-tuned transformers use the holdout validation split; the test split only reports.")
+    return "holdout: candidates are compared on the validation split; the test split only reports."
 
 
 def check_applicable(built: BuiltModel, kind: str, component: Any) -> None:

@@ -62,13 +62,14 @@ def compression_table(report: RunReport) -> str | None:
         def ratio(a: float | None, b: float | None) -> str:
             return f"{a / b:.2f}x" if a and b else "-"
 
-        drop = (base.metrics.get("accuracy", 0) - v.metrics.get("accuracy", 0)) * 100
-        rows.append(f"| {v.candidate} | {v.variant} | {drop:+.1f} | {ratio(base.latency_ms.get('1'), v.latency_ms.get('1'))} | "
+        change = (v.metrics.get("accuracy", 0) - base.metrics.get("accuracy", 0)) * 100
+        said = "no change" if abs(change) < 0.05 else (f"lost {-change:.1f}" if change < 0 else f"gained {change:.1f}")
+        rows.append(f"| {v.candidate} | {v.variant} | {change:+.1f} ({said}) | {ratio(base.latency_ms.get('1'), v.latency_ms.get('1'))} | "
                     f"{ratio(base.latency_ms.get('32'), v.latency_ms.get('32'))} | {ratio(v.size_mb, base.size_mb)} | "
                     f"{'; '.join(n for n in v.notes if not n.startswith('misses'))[:120]} |")
     if not rows:
         return None
-    head = ("| candidate | variant | accuracy drop (points) | speed-up b1 | speed-up b32 | size vs fp32 | notes |\n"
+    head = ("| candidate | variant | accuracy change vs fp32 (points) | speed-up b1 | speed-up b32 | size vs fp32 | notes |\n"
             "|---|---|---|---|---|---|---|")
     return head + "\n" + "\n".join(rows)
 
@@ -170,6 +171,14 @@ def write_report(report: RunReport, run_dir: Path) -> Path:
                      f"{_fmt(b.latency_ms.get('1'), 2)} ms/example at batch 1. {report.selection_reason}\n")
         if report.exported_model:
             parts.append(f"Exported to `{report.exported_model}/` (Hugging Face layout, safetensors, model card).\n")
+    if report.leaderboard:
+        from .leaderboard import leaderboard_table, plot_metric_vs_time
+
+        metric = s.objectives.primary_metric
+        parts.append("## Leaderboard\n\n" + (f"Protocol: {report.protocol}\n\n" if report.protocol else "")
+                     + leaderboard_table(report.leaderboard, metric) + "\n")
+        if plot_metric_vs_time(report.leaderboard, metric, run_dir / "leaderboard.png"):
+            parts.append("![metric vs fit time](leaderboard.png)\n")
     parts.append("## All variants (zero-shot baseline, fine-tuned, compressed, defended)\n\n" + variants_table(report) + "\n")
     ablation = ablation_tables(report)
     if ablation:

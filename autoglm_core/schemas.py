@@ -362,6 +362,10 @@ class RunReport(StrictModel):
     selection_reason: str = ""
     exported_model: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    leaderboard: list[dict[str, Any]] = Field(
+        default_factory=list, description="every candidate, variant, the ensemble and baselines: held-out and test "
+        "metric, fit time, latency, size, time budget (classification runs)")
+    protocol: str = Field("", description="how candidates were compared (holdout validation, k-fold on small data)")
     versions: dict[str, str] = Field(default_factory=dict)
     started_at: str
     finished_at: str | None = None

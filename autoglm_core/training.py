@@ -255,7 +255,8 @@ def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: 
                     bar.set_postfix(epoch=epoch, loss=f"{epoch_loss / batches:.3f}")
                     if config.time_budget_s:
                         elapsed = time.perf_counter() - start
-                        if steps == PROBE_STEPS and result.probe is None:
+                        # probe after a few steps, or sooner when steps are slow next to the budget
+                        if result.probe is None and (steps >= PROBE_STEPS or elapsed >= 0.1 * config.time_budget_s):
                             _cut_plan(plan, steps, elapsed, config.time_budget_s, result, bar)
                         if elapsed >= config.time_budget_s:
                             out_of_time = True

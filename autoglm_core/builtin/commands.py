@@ -106,9 +106,19 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"macro-F1 {best.metrics.get('macro_f1', float('nan')):.4f}, "
               f"{best.latency_ms.get('1', float('nan')):.2f} ms/example (batch 1)")
         print(f"Why: {report.selection_reason}")
-    zs = [v for v in report.variants if v.variant == "zero-shot"]
-    for v in zs:
-        print(f"Zero-shot baseline {v.candidate}: accuracy {v.metrics.get('accuracy', 0):.4f}")
+    if best is not None and best.metrics.get("cv_accuracy_mean") is not None:
+        print(f"k-fold estimate: accuracy {best.metrics['cv_accuracy_mean']:.4f} ± {best.metrics['cv_accuracy_std']:.4f} "
+              f"({int(best.metrics.get('cv_folds', 5))}-fold on train+validation); fold models on the test split "
+              f"{best.metrics['fold_test_accuracy_mean']:.4f} ± {best.metrics['fold_test_accuracy_std']:.4f}")
+    for v in report.variants:
+        if v.variant == "zero-shot":
+            print(f"Zero-shot baseline {v.candidate}: accuracy {v.metrics.get('accuracy', 0):.4f}")
+        elif v.variant == "majority":
+            print(f"Majority-class baseline: accuracy {v.metrics.get('accuracy', 0):.4f}")
+    for row in report.leaderboard[:8]:
+        if row.get("variant") in ("fine-tuned", "ensemble"):
+            print(f"  {row['candidate']:<22} held-out {row['validation'] if row['validation'] is not None else float('nan'):.4f}"
+                  f"  test {row['test']:.4f}  fit {row['fit_s'] or 0:.1f}s")
     for w in report.warnings:
         print(f"warning: {w}")
     print(f"Report: {report.run_dir}/report.md (and report.json); model: "

@@ -146,6 +146,20 @@ class TextClassification(TaskType):
         return result
 
 
+    def baselines(self, context: Any) -> list[VariantResult]:
+        """The majority class of the training split, scored on the test split."""
+        from collections import Counter
+
+        import numpy as np
+
+        labels = list(context.splits.labels)
+        majority = Counter(ex.label for ex in context.splits.train).most_common(1)[0][0]
+        probs = np.zeros((len(context.splits.test), len(labels)), dtype=np.float32)
+        probs[:, labels.index(majority)] = 1.0
+        m = score(labels, [ex.label for ex in context.splits.test], probs)
+        cand = CandidateSpec(name="baseline", backbone="majority-class", builder="none")
+        return [variant_result(cand, "majority", m, notes=[f"always predicts {majority!r}, the commonest training label"])]
+
     def ensemble(self, context: Any, members: list[tuple[BuiltModel, VariantResult]]) -> BuiltModel | None:
         """Caruana ensemble selection on validation probabilities of the trained candidates."""
         import numpy as np
