@@ -24,7 +24,7 @@ def test_caruana_combines_complementary_members_and_drops_useless_ones():
     weights, acc = caruana_weights({"a": a, "b": b, "c": c}, y)
     assert "c" not in weights and set(weights) == {"a", "b"}
     assert abs(sum(weights.values()) - 1) < 1e-9
-    single = max(((m.argmax(1) == y).mean() for m in (a, b, c)))
+    single = max((m.argmax(1) == y).mean() for m in (a, b, c))
     assert acc == 1.0 > single
 
 
