@@ -39,7 +39,7 @@ def leaderboard_rows(report: RunReport) -> list[dict[str, Any]]:
         if "failed" in meta:
             rows.append({"candidate": cand, "variant": "failed", "protocol": "-", "note": meta["failed"][:200]})
     order = {"ensemble": 0, "fine-tuned": 1}
-    rows.sort(key=lambda r: (r["test"] is None, -(r.get("validation") or r.get("test") or 0), order.get(r["variant"], 2)))
+    rows.sort(key=lambda r: (r.get("test") is None, -(r.get("validation") or r.get("test") or 0), order.get(r["variant"], 2)))
     return rows
 
 
