@@ -85,6 +85,7 @@ class DataRef(StrictModel):
     text_column: str | None = None
     label_column: str | None = None
     format: str | None = Field(None, description="data loader name; inferred from the suffix when absent")
+    no_header: bool = Field(False, description="CSV/TSV without a header row: columns are chosen by 0-based index")
     label_map: dict[str, str] | None = Field(
         None, description="rename the data's labels, e.g. {'1': 'positive', '0': 'negative'}; every label in "
                           "the data must be a key (several keys may share a name to merge labels)")

@@ -90,3 +90,35 @@ def test_fine_tuning_probe_cuts_the_step_plan_to_the_budget():
     assert result.probe is not None and result.probe["planned_steps"] == 2000 * 6
     assert result.probe["fitted_steps"] < 2000 * 6 and result.steps < 2000 * 6
     assert "time budget" in result.stop_reason
+
+
+def test_headerless_csv_is_detected_and_read_by_column_index(tmp_path):
+    import pytest
+
+    from autoglm_core.errors import DataError
+
+    path = tmp_path / "nohead.csv"
+    path.write_text("Profit rose sharply in the third quarter,positive\nSales fell and shares dropped,negative\n"
+                    "Costs were flat this year,neutral\n", encoding="utf-8")
+    spec = TaskSpec(task_type="text_classification", data={"path": str(path)})
+    with pytest.raises(DataError, match="no header row.*--no-header"):
+        load_splits(spec, SplitConfig(), 0, get_manager())
+    from autoglm_core.data.load import load_file
+    from autoglm_core.schemas import DataRef
+
+    loaded = load_file(path, DataRef(path=str(path), no_header=True), get_manager())
+    assert [(ex.line, ex.label) for ex in loaded.examples] == [(1, "positive"), (2, "negative"), (3, "neutral")]
+    swapped = load_file(path, DataRef(path=str(path), no_header=True, text_column="1", label_column="0"), get_manager())
+    assert swapped.examples[0].text == "positive"
+
+
+def test_numeric_labels_with_named_labels_print_the_exact_label_map():
+    from autoglm_core.data.load import reconcile_labels
+    from autoglm_core.data.types import Example
+    from autoglm_core.schemas import Evidence
+
+    spec = TaskSpec(task_type="text_classification", labels=["negative", "positive"],
+                    evidence={"labels": Evidence(value=["negative", "positive"], evidence="x", confidence=0.8)})
+    labels, warnings = reconcile_labels(spec, [Example("a", "1"), Example("b", "0")])
+    assert labels == ["0", "1"]
+    assert "--label-map 0=negative,1=positive" in warnings[0]

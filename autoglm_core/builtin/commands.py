@@ -31,6 +31,8 @@ def _data(args: argparse.Namespace) -> dict[str, Any] | None:
         ref["path"] = args.data
     if getattr(args, "label_map", None):
         ref["label_map"] = _label_map(args.label_map)
+    if getattr(args, "no_header", False):
+        ref["no_header"] = True
     return ref or None
 
 
@@ -218,8 +220,10 @@ def autoglm_add_commands(subparsers: Any) -> None:
     p.add_argument("--train", help="training file (instead of --data)")
     p.add_argument("--validation", help="validation file")
     p.add_argument("--test", help="test file")
-    p.add_argument("--text-column", dest="text_column")
-    p.add_argument("--label-column", dest="label_column")
+    p.add_argument("--text-column", dest="text_column", help="column name, or 0-based index")
+    p.add_argument("--label-column", dest="label_column", help="column name, or 0-based index")
+    p.add_argument("--no-header", action="store_true", dest="no_header",
+                   help="the CSV/TSV has no header row: choose columns by index (default text 0, label 1)")
     p.add_argument("--format", help="data loader name when the suffix does not tell (csv, tsv, jsonl, phrasebank)")
     p.add_argument("--label-map", dest="label_map", metavar="MAP",
                    help="rename data labels: DATA=NAME pairs, e.g. '1=正面,0=负面' or '1=positive,0=negative'")

@@ -38,6 +38,8 @@ def load_file(path: str | Path, ref: DataRef, manager: Any, require_label: bool 
         loader = loader_for(path, ref.format, manager)
     except UnknownNameError as e:
         raise DataError(f"{path}: {e}") from None
+    if ref.no_header:  # delimited loaders read line 1 as data and name the columns "0", "1", ...
+        loader.no_header = True
     kwargs: dict[str, Any] = {"text_column": ref.text_column, "label_column": ref.label_column}
     try:
         loaded = loader.load(path, require_label=require_label, **kwargs)
@@ -103,8 +105,16 @@ def reconcile_labels(spec: TaskSpec, examples: list[Example]) -> tuple[list[str]
         return list(spec.labels), warnings
     source = spec.evidence.get("labels").source if "labels" in spec.evidence else "hint"
     if source == "parser" and not set(data_labels) & set(spec.labels):
+        hint = ""
+        if len(data_labels) == len(spec.labels) and all(lab.lstrip("-").isdigit() for lab in data_labels):
+            # numeric codes and named labels: say exactly how to name them instead of predicting "0"/"1"
+            pairs = ",".join(f"{d}={n}" for d, n in zip(sorted(data_labels, key=int), spec.labels, strict=True))
+            hint = (f" The data's labels are numeric codes; to keep the names, rerun with --label-map {pairs} "
+                    f"(this pairs them in the description's order; check which code means which, e.g. "
+                    f"ChnSentiCorp uses 1=positive).")
         warnings.append(
             f"the description suggested labels {spec.labels} but the data uses {data_labels}; using the data's labels."
+            + hint
         )
         return data_labels, warnings
     where = "; ".join(f"{lab!r} first at {first_seen[lab].file}:{first_seen[lab].line}" for lab in unknown[:5])
