@@ -268,11 +268,25 @@ def run_pipeline(pipeline: Pipeline, *, resume: bool = False, overwrite: bool = 
     from .leaderboard import leaderboard_rows
 
     report.leaderboard = leaderboard_rows(report)
+    atomic_write_json(run_dir / "effective_config.json", effective_settings(config, runner.results))
     from .report import write_report
 
     write_report(report, run_dir)
     atomic_write_json(run_dir / "report.json", report.model_dump(mode="json"))
     return report
+
+
+EFFECTIVE_KEYS = ("train_config", "C", "features", "classifier", "encoder", "protocol", "time_share_s", "probe",
+                  "steps", "stop_reason")
+
+
+def effective_settings(config: Any, stages: list[Any]) -> dict[str, Any]:
+    """What each candidate was really trained with (backbone defaults, budget cuts and the time
+    limit applied), next to config.json, which records what was asked."""
+    per_candidate = {st.candidate: {k: st.metrics[k] for k in EFFECTIVE_KEYS if k in st.metrics}
+                     for st in stages if st.stage == "train" and st.status == "ok"}
+    return {"seed": config.seed, "time_limit": config.time_limit, "max_train_rows": config.max_train_rows,
+            "candidates": per_candidate}
 
 
 def worse_than_baselines(best: VariantResult | None, variants: list[VariantResult], metric: str) -> list[str]:

@@ -29,6 +29,8 @@ def test_run_with_cheap_families_reports_kfold_ensemble_and_split(tmp_path):
     rows = {r["candidate"]: r for r in report.leaderboard}
     assert rows["tfidf-word-lr"]["protocol"] == "5-fold" and rows["tfidf-word-lr"]["fit_s"] is not None
     assert (tmp_path / "run" / "leaderboard.png").exists()
+    effective = json.loads((tmp_path / "run" / "effective_config.json").read_text(encoding="utf-8"))
+    assert effective["candidates"]["tfidf-word-lr"]["protocol"] == "5-fold"
     assert "## Leaderboard" in (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
     split = json.loads((tmp_path / "run" / "split.json").read_text(encoding="utf-8"))
     assert sum(len(v) for v in split["rows"]["test"].values()) == report.data.split_sizes["test"]
