@@ -117,7 +117,9 @@ class LinearTextModel(NonNeuralModel):
         scores: dict[str, float] = {}
         if C is None and Xv is not None and len(set(y.tolist())) > 1:
             # big training sets: one fit at a C that suits sublinear TF-IDF, instead of a grid of three
-            C, scores = pick_c(score, C_GRID if len(texts) < LARGE else (BIG_DATA_C,))
+            # a run under a time limit also skips the grid: the later candidates need the time more
+            limited = getattr(getattr(context, "config", None), "time_limit", None) is not None
+            C, scores = pick_c(score, C_GRID if len(texts) < LARGE and not limited else (BIG_DATA_C,))
         C = 1.0 if C is None else C
         W, b = fitter(X, y, len(self.labels), C, context)
         self.model.W, self.model.b = W, b
