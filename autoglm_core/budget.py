@@ -56,3 +56,21 @@ class TimeBudget:
 
     def summary(self) -> dict[str, Any]:
         return {"limit_s": self.limit_s, "elapsed_s": round(self.elapsed(), 1), "skipped": list(self.skipped)}
+
+
+def train_rows_estimate(pipeline: Any) -> int | None:
+    """Training rows the plan expects (split fraction of the data file, or the train file), without
+    loading the data twice for real: None when the file cannot be read now."""
+    from .data.load import load_file
+
+    ref = pipeline.spec.data
+    if ref is None or not (ref.path or ref.train):
+        return None
+    try:
+        rows = len(load_file(ref.path or ref.train, ref, pipeline.task.manager, require_label=False).examples)
+    except Exception:  # noqa: BLE001 - only an estimate; the data stage reports real problems
+        return None
+    if ref.path:
+        rows = int(rows * pipeline.config.split.train)
+    n = pipeline.config.max_train_rows
+    return min(rows, n) if n else rows
