@@ -58,6 +58,14 @@ class NonNeuralModel(BuiltModel):
         raise NotImplementedError
 
 
+def one_blas_thread() -> Any:
+    """Linear fits on sparse TF-IDF gain nothing from BLAS threads, and on a busy machine the
+    threads' spin-waiting made one lbfgs fit 4x slower (measured on the 2-core CI box)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
 def pick_c(fit_score: Any, grid: tuple[float, ...] = C_GRID) -> tuple[float, dict[str, float]]:
     """Try each C with ``fit_score(C) -> validation accuracy``; the best (ties: smallest C) wins."""
     scores = {str(c): float(fit_score(c)) for c in grid}

@@ -17,7 +17,7 @@ from typing import Any
 
 from autoglm_core.components import BuiltModel, ModelFormat
 
-from .common import NonNeuralModel, check_dir, class_logits, pick_c, softmax
+from .common import NonNeuralModel, check_dir, class_logits, one_blas_thread, pick_c, softmax
 
 FORMAT = "frozen-encoder"
 WEIGHTS = "head.safetensors"
@@ -136,7 +136,8 @@ class FrozenEncoderModel(NonNeuralModel):
                 b = np.full(len(self.labels), -30.0, dtype=np.float32)
                 b[int(present[0])] = 0.0
                 return np.zeros((len(self.labels), X.shape[1]), dtype=np.float32), b
-            clf = LogisticRegression(C=C, max_iter=3000, random_state=seed).fit(X, y)
+            with one_blas_thread():  # not around the encoder: torch keeps its own threads
+                clf = LogisticRegression(C=C, max_iter=3000, random_state=seed).fit(X, y)
             W, b = class_logits(clf.coef_, clf.intercept_, len(clf.classes_))
             return _place(W, b, clf.classes_, len(self.labels))
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from autoglm_core.components import BuiltModel, ModelFormat
 
-from .common import C_GRID, NonNeuralModel, check_dir, class_logits, pick_c, softmax
+from .common import C_GRID, NonNeuralModel, check_dir, class_logits, one_blas_thread, pick_c, softmax
 
 FORMAT = "tfidf-linear"
 WEIGHTS = "linear.safetensors"
@@ -80,6 +80,10 @@ class LinearTextModel(NonNeuralModel):
         return softmax(np.asarray(X @ self.model.W.T) + self.model.b).astype(np.float32)
 
     def fit(self, train: list[Any], validation: list[Any], context: Any, C: float | None = None) -> dict[str, Any]:
+        with one_blas_thread():
+            return self._fit(train, validation, context, C)
+
+    def _fit(self, train: list[Any], validation: list[Any], context: Any, C: float | None) -> dict[str, Any]:
         """Fit on ``train``; C is picked on ``validation`` unless given (k-fold reuses it)."""
         import numpy as np
 
