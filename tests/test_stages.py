@@ -50,7 +50,7 @@ def test_plan_lists_every_stage_with_its_dependencies(tmp_path):
     plan = plan_stages(pipeline)
     assert all(isinstance(s, Stage) for s in plan) and [s.key for s in plan] == pipeline.stages()
     keys = pipeline.stages()
-    assert keys == ["data", "c0-tiny-bert/zero_shot", "c0-tiny-bert/train", "c0-tiny-bert/evaluate",
+    assert keys == ["data", "baselines", "c0-tiny-bert/zero_shot", "c0-tiny-bert/train", "c0-tiny-bert/evaluate",
                     "c0-tiny-bert/defend/same", "c0-tiny-bert/attack/first-word/fine-tuned",
                     "c0-tiny-bert/attack/first-word/same", "select", "export", "report"]
     by_key = {s.key: s for s in plan}
