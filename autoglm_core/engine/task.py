@@ -104,8 +104,9 @@ class AutoTask:
         proposed: list[CandidateSpec] = list(task_type().candidates(spec))
         for group in manager.hook.autoglm_generate_candidates(spec=spec):
             proposed.extend(group or [])
-        # the user's backbones= win: first, so de-duplication keeps them and the cut never drops them
-        proposed.sort(key=lambda c: not c.requested)
+        # the user's backbones= win: first, so de-duplication keeps them and the cut never drops them;
+        # then the cheap families (seconds to fit), so max_candidates keeps the cheapest
+        proposed.sort(key=lambda c: (not c.requested, not c.options.get("cheap")))
         seen: set[str] = set()
         candidates: list[CandidateSpec] = []
         for cand in proposed:

@@ -40,9 +40,18 @@ def frozen_candidate() -> CandidateSpec:
     )
 
 
+def maps_texts_to_labels(task_type: str) -> bool:
+    """The families fit (text, label) rows and predict label probabilities: they apply to task
+    types whose models do that (the task type's ``text_predictor``), not to generation or vision."""
+    from autoglm_core import get_manager
+
+    registry = get_manager().registry("task type")
+    return task_type in registry and bool(registry.get(task_type).text_predictor)
+
+
 @hookimpl
 def autoglm_generate_candidates(spec: TaskSpec) -> list[CandidateSpec]:
-    if spec.task_type != "text_classification" or spec.backbones:
+    if spec.backbones or not maps_texts_to_labels(spec.task_type):
         return []
     if spec.language == "zh":  # no spaces between Chinese words: character n-grams only
         return [tfidf_candidate("char", "lr"), tfidf_candidate("char", "svm")]
@@ -57,7 +66,7 @@ def autoglm_generate_candidates(spec: TaskSpec) -> list[CandidateSpec]:
 @hookimpl
 def autoglm_build_model(candidate: CandidateSpec, spec: TaskSpec, context: Any) -> Any:
     cls = BUILDERS.get(candidate.builder)
-    if cls is None or spec.task_type != "text_classification":
+    if cls is None:  # only candidates this plugin proposed (for text-to-label task types) name its builders
         return None
     labels = list(context.splits.labels) if context is not None and context.splits else list(spec.labels)
     return cls(model=None, tokenizer=None, labels=labels, task_type=spec.task_type, candidate=candidate,

@@ -43,7 +43,8 @@ class Boom:
 
     @hookimpl
     def autoglm_generate_candidates(self, spec):
-        return [CandidateSpec(name="boom", backbone="boom", builder="boom")]
+        # cheap, so that max_candidates keeps it next to the TF-IDF families (cheapest first)
+        return [CandidateSpec(name="boom", backbone="boom", builder="boom", options={"cheap": True})]
 
     @hookimpl
     def autoglm_build_model(self, candidate, spec, context):

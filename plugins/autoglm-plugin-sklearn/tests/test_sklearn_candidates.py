@@ -33,7 +33,7 @@ def test_tfidf_fits_and_reloads_without_pickle(tmp_path, features, classifier):
     assert acc >= 0.8  # the synthetic sentences are separable by their words
     built.save(tmp_path / "m")
     files = sorted(p.name for p in (tmp_path / "m").iterdir())
-    assert files == ["autoglm_model.json", "linear.safetensors"]  # no pickle anywhere
+    assert files == ["autoglm_files.json", "autoglm_model.json", "linear.safetensors"]  # no pickle anywhere
     again = load_model(tmp_path / "m")
     np.testing.assert_allclose(again.predict_proba(test), probs, rtol=1e-5, atol=1e-6)
     rows = Predictor.load(tmp_path / "m").predict(test[:2])
@@ -74,5 +74,5 @@ def test_frozen_encoder_head_reloads_with_the_same_probabilities(tmp_path):
     probs = built.predict_proba(test)
     assert probs.shape == (10, 3)
     built.save(tmp_path / "f")
-    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["autoglm_model.json", "head.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["autoglm_files.json", "autoglm_model.json", "head.safetensors"]
     np.testing.assert_allclose(load_model(tmp_path / "f").predict_proba(test), probs, rtol=1e-4, atol=1e-5)
