@@ -163,8 +163,6 @@ def _variant(res: StageResult) -> VariantResult | None:
 def plan_stages(pipeline: Pipeline) -> list[Stage]:
     config = pipeline.config
     stages = [data_stage()]
-    if has_baselines(pipeline):
-        stages.append(baselines_stage())
     candidates = list(pipeline.candidates)
     if config.search is not None:
         stages.append(search_stage())
@@ -173,6 +171,8 @@ def plan_stages(pipeline: Pipeline) -> list[Stage]:
         from autoglm_core.engine.budget import order_cheap_first
 
         candidates = order_cheap_first(candidates)  # a model exists early when time runs short
+    if has_baselines(pipeline):
+        stages.append(baselines_stage())
     for index, cand in enumerate(candidates):
         stages += candidate_stages(pipeline, cand, index)
     if len(candidates) > 1:
