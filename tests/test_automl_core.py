@@ -84,7 +84,8 @@ def test_fine_tuning_probe_cuts_the_step_plan_to_the_budget():
     built = tiny_text_classifier()
     data = sample_examples(64)
     # 12,000 planned steps cannot fit in 3 seconds on any CPU: the probe must cut the plan
-    cfg = TrainConfig(epochs=2000, batch_size=8, max_length=32, time_budget_s=3.0, learning_rate=1e-3)
+    cfg = TrainConfig(epochs=2000, batch_size=8, max_length=32, time_budget_s=3.0, learning_rate=1e-3,
+                      patience=100)  # early stopping must not end the run before the budget does
     result = fine_tune(built.model, built.tokenizer, data[:48], data[48:], built.labels, cfg, progress=False,
                        device="cpu")
     assert result.probe is not None and result.probe["planned_steps"] == 2000 * 6
