@@ -27,6 +27,7 @@ __all__ = [
     # for plugins: the only autoglm_core names they import (tests scan plugins/ for this)
     "ConfigError", "DataError", "ModelLoadError", "UnknownNameError", "did_you_mean", "TrainConfig", "DataRef", "SplitConfig", "Example", "DataSplits", "read_model_meta", "check_weights", "Predictor", "fine_tune", "load_file", "stratified_split",
     "atomic_write_json", "atomic_write_text", "read_structured_file", "StrictModel", "validate", "DataSummary", "TransferConfig", "MODEL_META_FILE", "save_atomically", "prepare_run_dir", "hold_run_dir", "write_checksums", "check_json_limits", "JSONLimitError", "build_model", "classification_score",
+    "minilm_available", "minilm_path",
 ]
 
 _LAZY = {
@@ -92,6 +93,8 @@ _LAZY = {
     "stratified_split": "autoglm_core.data.load",
     "Tracker": "autoglm_core.engine.tracking",
     "iter_scopes": "autoglm_core.engine.tracking",
+    "minilm_available": "autoglm_core.builtin.candidates",
+    "minilm_path": "autoglm_core.builtin.candidates",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -111,6 +114,7 @@ if TYPE_CHECKING:  # pragma: no cover
         Decoder,
         Defense,
         Evaluator,
+        ModelFormat,
         TaskType,
         ZeroShotScorer,
     )

@@ -80,6 +80,8 @@ def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager:
             f"{directory} is an {fmt.upper()} export; load it with autoglm_core.predictor.Predictor.load() "
             f"(CLI: autoglm predict / autoglm serve), or load the fp32 directory it was exported from."
         )
+    if fmt in formats and formats.get(fmt).whole_model:  # not torch weights: the format rebuilds the model
+        return formats.get(fmt).load(directory, meta)
     name = meta.get("task_type", PLAIN_HF_TASK_TYPE)
     registry = manager.registry("task type")
     if name not in registry:
@@ -93,11 +95,11 @@ def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager:
 
 
 def load_format(directory: Path, meta: dict[str, Any], manager: Any = None) -> BuiltModel:
-    """A model saved in a custom format (``meta["format"]``) by the component that wrote it."""
-    from autoglm_core.plugin.manager import get_manager
+    """A model saved in a custom format (``meta["format"]``) by the component that wrote it: a
+    whole-model format (linear n-grams, ensembles), else the compressor of that name."""
+    from autoglm_core.plugin.components import format_handler
 
-    compressor = (manager or get_manager()).registry("compressor").get(meta.get("format", "hf"))
-    return compressor.load(directory, meta)
+    return format_handler(meta.get("format", "hf"), manager).load(directory, meta)
 
 
 def load_hf_sequence_classifier(directory: Path, meta: dict[str, Any], *, allow_pickle: bool = False,

@@ -87,8 +87,8 @@ def test_resume_skips_finished_stages_and_a_crash_loses_only_the_stage_in_flight
     with pytest.raises(KeyboardInterrupt):
         make_task(news_csv, tmp_path / "run", config=config).auto_build().launch(progress=False)
     stages = sorted(p.name for p in (tmp_path / "run" / "stages").iterdir())
-    assert stages == ["c0-tiny-bert__evaluate.json", "c0-tiny-bert__train.json", "c0-tiny-bert__zero_shot.json",
-                      "data.json"]
+    assert stages == ["baselines.json", "c0-tiny-bert__evaluate.json", "c0-tiny-bert__train.json",
+                      "c0-tiny-bert__zero_shot.json", "data.json"]
     # without --resume the earlier run is protected
     with pytest.raises(ConfigError, match="already holds a run"):
         make_task(news_csv, tmp_path / "run", config=config).auto_build().launch(progress=False)

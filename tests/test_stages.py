@@ -50,7 +50,7 @@ def test_plan_lists_every_stage_with_its_dependencies(tmp_path):
     plan = plan_stages(pipeline)
     assert all(isinstance(s, Stage) for s in plan) and [s.key for s in plan] == pipeline.stages()
     keys = pipeline.stages()
-    assert keys == ["data", "c0-tiny-bert/zero_shot", "c0-tiny-bert/train", "c0-tiny-bert/evaluate",
+    assert keys == ["data", "baselines", "c0-tiny-bert/zero_shot", "c0-tiny-bert/train", "c0-tiny-bert/evaluate",
                     "c0-tiny-bert/defend/same", "c0-tiny-bert/attack/first-word/fine-tuned",
                     "c0-tiny-bert/attack/first-word/same", "select", "export", "report"]
     by_key = {s.key: s for s in plan}
@@ -69,7 +69,8 @@ def test_the_run_records_exactly_the_planned_stages(tmp_path):
     tuned = next(v for v in report.variants if v.variant == "fine-tuned")
     assert "first-word:accuracy_under_attack" in tuned.robustness
     # task-agnostic measurements come from the evaluate stage, for every variant
-    assert all(v.params and v.size_mb and "1" in v.latency_ms for v in report.variants)
+    # (the majority-class baseline is no model: nothing to measure)
+    assert all(v.params and v.size_mb and "1" in v.latency_ms for v in report.variants if v.variant != "majority")
     # resume runs nothing again and rebuilds the same report
     again = _task(tmp_path, {**FAST, "zero_shot": {"enabled": False}, "attack": ["first-word"], "defend": ["same"]})
     resumed = again.auto_build().launch(resume=True, progress=False)

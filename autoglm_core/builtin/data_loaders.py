@@ -30,6 +30,8 @@ LABEL_COLUMNS = ("label", "labels", "sentiment", "class", "category", "target", 
 def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], role: str, path: Path,
           flag: str) -> str:
     if wanted is not None:
+        if wanted not in columns and wanted.strip().isdigit() and int(wanted) < len(columns):
+            return columns[int(wanted)]  # a column chosen by its 0-based index
         if wanted not in columns:
             raise DataError(
                 f"{path}: the {role} column {wanted!r} is not in the header; columns are {columns}. "
@@ -40,10 +42,23 @@ def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], r
     for cand in candidates:
         if cand in lowered:
             return lowered[cand]
+    if looks_like_data(columns):
+        raise DataError(
+            f"{path}: line 1 looks like data, not a header ({columns[:3]}): the file seems to have no header row. "
+            f"Pass --no-header and choose the columns by 0-based index, e.g. --no-header --text-column 0 "
+            f"--label-column 1."
+        )
     raise DataError(
         f"{path}: no {role} column found; columns are {columns}. Name one {role} column "
         f"(tried {', '.join(candidates[:8])}, ...) or pass it with {flag}."
     )
+
+
+def looks_like_data(columns: list[str]) -> bool:
+    """A first row of sentences or numbers rather than column names."""
+    cells = [c.strip() for c in columns if c.strip()]
+    return bool(cells) and any(len(c.split()) >= 4 or len(c) > 40 or c.lstrip("-").replace(".", "", 1).isdigit()
+                               for c in cells)
 
 
 def rows_to_examples(
@@ -79,12 +94,17 @@ class TableRows:
     encoding: str
 
 
-def read_delimited(path: Path, delimiter: str) -> TableRows:
-    """CSV/TSV with a header row; rows with the wrong field count become issues with their line."""
+def read_delimited(path: Path, delimiter: str, no_header: bool = False) -> TableRows:
+    """CSV/TSV with a header row (``no_header``: columns are named "0", "1", ... and line 1 is
+    data); rows with the wrong field count become issues with their line."""
     text, encoding = read_text(path)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    if no_header:
+        first = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+        header = [str(i) for i in range(len(first))]
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        header = [h.strip() for h in next(reader)]
+        header = header if no_header else [h.strip() for h in next(reader)]
     except StopIteration:
         raise DataError(f"{path}: no header row.") from None
     except csv.Error as e:
@@ -167,8 +187,12 @@ class DelimitedLoader(DataLoader):
 
     def load(self, path: Path, *, text_column: str | None = None, label_column: str | None = None,
              require_label: bool = True) -> LoadedRows:
-        table = read_delimited(path, self.delimiter)
+        no_header = getattr(self, "no_header", False)
+        table = read_delimited(path, self.delimiter, no_header=no_header)
         header = table.header
+        if no_header:  # columns by index: text first, label second unless told otherwise
+            text_column = text_column or "0"
+            label_column = label_column or ("1" if len(header) > 1 else None)
         if len(header) < 2 and require_label:
             raise DataError(
                 f"{path}: the header has {len(header)} column ({header}); a {self.name.upper()} file needs a "

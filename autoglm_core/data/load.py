@@ -39,6 +39,8 @@ def load_file(path: str | Path, ref: DataRef, manager: Any, require_label: bool 
         loader = loader_for(path, ref.format, manager)
     except UnknownNameError as e:
         raise DataError(f"{path}: {e}") from None
+    if ref.no_header:  # delimited loaders read line 1 as data and name the columns "0", "1", ...
+        loader.no_header = True
     kwargs: dict[str, Any] = {"text_column": ref.text_column, "label_column": ref.label_column}
     with using_encoding(ref.encoding):
         try:
@@ -105,8 +107,16 @@ def reconcile_labels(spec: TaskSpec, examples: list[Example]) -> tuple[list[str]
         return list(spec.labels), warnings
     source = spec.evidence.get("labels").source if "labels" in spec.evidence else "hint"
     if source == "parser" and not set(data_labels) & set(spec.labels):
+        hint = ""
+        if len(data_labels) == len(spec.labels) and all(lab.lstrip("-").isdigit() for lab in data_labels):
+            # numeric codes and named labels: say exactly how to name them instead of predicting "0"/"1"
+            pairs = ",".join(f"{d}={n}" for d, n in zip(sorted(data_labels, key=int), spec.labels, strict=True))
+            hint = (f" The data's labels are numeric codes; to keep the names, rerun with --label-map {pairs} "
+                    f"(this pairs them in the description's order; check which code means which, e.g. "
+                    f"ChnSentiCorp uses 1=positive).")
         warnings.append(
             f"the description suggested labels {spec.labels} but the data uses {data_labels}; using the data's labels."
+            + hint
         )
         return data_labels, warnings
     where = "; ".join(f"{lab!r} first at {first_seen[lab].file}:{first_seen[lab].line}" for lab in unknown[:5])
@@ -125,7 +135,9 @@ def stratified_split(examples: list[Example], split: SplitConfig, seed: int) -> 
     val: list[Example] = []
     test: list[Example] = []
     notes: list[str] = []
-    for label in sorted(by_label, key=str):
+    # groups in order of their first row, not by label name: renaming labels (--label-map) must not
+    # change which rows land in which split
+    for label in sorted(by_label, key=lambda lab: _row_id(by_label[lab][0])):
         items = by_label[label][:]
         rng.shuffle(items)
         n = len(items)
@@ -143,6 +155,27 @@ def stratified_split(examples: list[Example], split: SplitConfig, seed: int) -> 
     for part in (train, val, test):
         rng.shuffle(part)
     return train, val, test, notes
+
+
+def _row_id(ex: Example) -> tuple[str, int]:
+    return (ex.file, ex.line)
+
+
+def stratified_sample(examples: list[Example], n: int, seed: int) -> list[Example]:
+    """``n`` rows with the label proportions of ``examples`` (every label keeps at least one row)."""
+    if len(examples) <= n:
+        return list(examples)
+    by_label: dict[str | None, list[Example]] = defaultdict(list)
+    for ex in examples:
+        by_label[ex.label].append(ex)
+    rng = random.Random(seed)
+    out: list[Example] = []
+    for label in sorted(by_label, key=lambda lab: _row_id(by_label[lab][0])):
+        items = by_label[label][:]
+        rng.shuffle(items)
+        out += items[: max(1, round(n * len(items) / len(examples)))]
+    rng.shuffle(out)
+    return out[:n] if len(out) > n else out
 
 
 def load_splits(spec: TaskSpec, split: SplitConfig, seed: int, manager: Any) -> DataSplits:

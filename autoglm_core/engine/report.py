@@ -213,6 +213,14 @@ def write_report(report: RunReport, run_dir: Path, task_type: Any = None) -> Pat
                      f"{_fmt(b.latency_ms.get('1'), 2)} ms/example at batch 1. {report.selection_reason}\n")
         if report.exported_model:
             parts.append(f"Exported to `{report.exported_model}/` (Hugging Face layout, safetensors, model card).\n")
+    if report.leaderboard:
+        from autoglm_core.engine.leaderboard import leaderboard_table, plot_metric_vs_time
+
+        metric = s.objectives.primary_metric
+        parts.append("## Leaderboard\n\n" + (f"Protocol: {report.protocol}\n\n" if report.protocol else "")
+                     + leaderboard_table(report.leaderboard, metric) + "\n")
+        if plot_metric_vs_time(report.leaderboard, metric, run_dir / "leaderboard.png"):
+            parts.append("![metric vs fit time](leaderboard.png)\n")
     parts.append("## All variants (zero-shot baseline, fine-tuned, compressed, defended)\n\n"
                  + variants_table(report, tt) + "\n")
     table = compression_table(report, higher)

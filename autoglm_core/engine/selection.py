@@ -83,6 +83,10 @@ def select_best(variants: list[VariantResult], objectives: Objectives,
     if not eligible:
         eligible = pool
         prefix = "no variant meets every objective, so the best on the metric was taken anyway; "
+    # held-out evidence decides when every contender has it (validation split, or the k-fold mean on
+    # small data); the test split then only reports, as it should
+    if all(f"val_{metric}" in v.metrics for v in eligible):
+        metric = f"val_{metric}"
     sign = 1 if higher_is_better else -1
     inf = float("inf")
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from autoglm_core.engine.runner import StageOutput, StageRunner
 from autoglm_core.plugin.components import BuiltModel, TaskType
 from autoglm_core.types.context import RunContext
-from autoglm_core.types.errors import AutoGLMError
+from autoglm_core.types.errors import AutoGLMError, NotApplicableError
 from autoglm_core.types.schemas import CandidateSpec, ComponentRef, StageResult, VariantResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -93,6 +93,12 @@ class RunState:
     report: Any = None
     #: warnings of experiment trackers that failed during the run (filled as they fail)
     tracker_warnings: list[str] = field(default_factory=list)
+    #: the run's time limit (``time_limit``), None without one
+    budget: Any = None
+    #: (handle, result) of every candidate that trained, for the ensemble
+    trained: list[tuple[LazyModel, VariantResult]] = field(default_factory=list)
+    #: errors of candidates whose training failed (the run goes on without them)
+    failures: list[Exception] = field(default_factory=list)
 
 
 @dataclass
@@ -123,7 +129,8 @@ class Stage:
             return None
         fn = (lambda: _guarded(self, state)) if self.optional else (lambda: self.run(state))
         res = state.runner.run(self.key, self.kind, self.candidate, fn)
-        if self.optional and res.status in ("failed", "skipped"):
+        # "expected" marks a skip that is no news (int8 on a TF-IDF model): noted in its stage only
+        if self.optional and res.status in ("failed", "skipped") and "expected" not in res.notes:
             state.warnings.append(f"stage {self.key} {res.status}: {'; '.join(res.notes)}")
         if self.collect is not None:
             self.collect(state, res)
@@ -137,6 +144,8 @@ def _guarded(stage: Stage, state: RunState) -> StageOutput:
     stage is retried on --resume)."""
     try:
         return stage.run(state)
+    except NotApplicableError as exc:
+        return StageOutput(status="skipped", notes=[f"not applicable: {exc}", "expected"])
     except AutoGLMError as exc:
         return StageOutput(status="skipped", notes=[f"not applicable: {exc}"])
     except Exception as exc:
@@ -158,19 +167,54 @@ def plan_stages(pipeline: Pipeline) -> list[Stage]:
     if config.search is not None:
         stages.append(search_stage())
         candidates = [CandidateSpec(name=SEARCH_PLACEHOLDER, backbone=SEARCH_PLACEHOLDER)]
-    for cand in candidates:
-        stages += candidate_stages(pipeline, cand)
+    elif config.time_limit:
+        from autoglm_core.engine.budget import order_cheap_first
+
+        candidates = order_cheap_first(candidates)  # a model exists early when time runs short
+    if has_baselines(pipeline):
+        stages.append(baselines_stage())
+    for index, cand in enumerate(candidates):
+        stages += candidate_stages(pipeline, cand, index)
+    if len(candidates) > 1:
+        stages.append(ensemble_stage())
     stages += [select_stage(), export_stage(), report_stage()]
     return stages
 
 
+def _task_type_class(pipeline: Pipeline) -> type[TaskType]:
+    return pipeline.task.manager.registry("task type").get(pipeline.spec.task_type)
+
+
+def has_baselines(pipeline: Pipeline) -> bool:
+    return _task_type_class(pipeline).baselines is not TaskType.baselines
+
+
+def baselines_stage() -> Stage:
+    """Reference results of the task type (the majority class): what any model must beat."""
+
+    def run(state: RunState) -> StageOutput:
+        return StageOutput(metrics={"variants": [v.model_dump(mode="json") for v in state.task_type.baselines(state.ctx)]})
+
+    def collect(state: RunState, res: StageResult) -> None:
+        state.variants += [VariantResult.model_validate(v) for v in res.metrics.get("variants", [])]
+
+    return Stage("baselines", "baselines", run, depends=("data",), collect=collect)
+
+
 def data_stage() -> Stage:
     def run(state: RunState) -> StageOutput:
+        from autoglm_core.data.split_record import write_split
+
         splits = state.ctx.splits
+        write_split(state.ctx.run_dir, splits, state.ctx.config.seed, {"max_train_rows": state.ctx.config.max_train_rows})
         return StageOutput(metrics={"summary": splits.summary.model_dump(mode="json")}, notes=list(splits.notes))
 
     def collect(state: RunState, res: StageResult) -> None:
         splits = state.ctx.splits
+        if state.ctx.config.time_limit:
+            from autoglm_core.engine.budget import TimeBudget
+
+            state.budget = TimeBudget(state.ctx.config.time_limit)
         state.warnings += splits.notes
         summary = splits.summary
         if summary.rows_skipped:
@@ -197,18 +241,20 @@ def search_stage() -> Stage:
     def replan(state: RunState, res: StageResult) -> list[Stage]:
         chosen = CandidateSpec.model_validate(res.metrics["candidate"])
         state.ctx.candidates = [chosen]
-        return candidate_stages(state.pipeline, chosen)
+        return candidate_stages(state.pipeline, chosen, 0)
 
     return Stage("search", "search", run, depends=("data",), replan=replan)
 
 
-def candidate_stages(pipeline: Pipeline, cand: CandidateSpec) -> list[Stage]:
+def candidate_stages(pipeline: Pipeline, cand: CandidateSpec, index: int = 0) -> list[Stage]:
+    """``index``: the candidate's place in the (cheap-first) order; the time limit always lets the
+    first one run, so a run returns a model."""
     config = pipeline.config
     name = cand.name
     out: list[Stage] = []
     if config.zero_shot.enabled:
-        out.append(zero_shot_stage(cand))
-    out += [train_stage(cand), evaluate_stage(cand)]
+        out.append(zero_shot_stage(cand, index))
+    out += [train_stage(pipeline, cand, index), evaluate_stage(cand)]
     made = [(ref.name, make_variant_stage(cand, "compressor", ref)) for ref in pipeline.compress]
     made += [(ref.name, make_variant_stage(cand, "defense", ref)) for ref in config.defend]
     out += [stage for _, stage in made]
@@ -219,11 +265,20 @@ def candidate_stages(pipeline: Pipeline, cand: CandidateSpec) -> list[Stage]:
     return out
 
 
-def zero_shot_stage(cand: CandidateSpec) -> Stage:
+def may_start(state: RunState, cand: CandidateSpec, index: int) -> bool:
+    """Under a time limit a later candidate starts only while time is left (recorded as skipped)."""
+    if state.budget is None or state.budget.may_start(index):
+        return True
+    if cand.name not in state.budget.skipped:
+        state.budget.skipped.append(cand.name)
+    return False
+
+
+def zero_shot_stage(cand: CandidateSpec, index: int = 0) -> Stage:
     def run(state: RunState) -> StageOutput:
         vr = state.task_type.zero_shot(state.ctx, cand)
         if vr is None:
-            return StageOutput(status="skipped", notes=["task type has no zero-shot baseline"])
+            return StageOutput(status="skipped", notes=["no zero-shot baseline for this candidate", "expected"])
         return StageOutput(metrics={"variant": vr.model_dump(mode="json")})
 
     def collect(state: RunState, res: StageResult) -> None:
@@ -231,7 +286,8 @@ def zero_shot_stage(cand: CandidateSpec) -> Stage:
         if vr is not None:
             state.variants.append(vr)
 
-    return Stage(f"{cand.name}/zero_shot", "zero_shot", run, candidate=cand.name, depends=("data",), collect=collect)
+    return Stage(f"{cand.name}/zero_shot", "zero_shot", run, candidate=cand.name, depends=("data",), collect=collect,
+                 when=lambda state: may_start(state, cand, index), optional=True)
 
 
 def _handle(state: RunState, cand: CandidateSpec) -> LazyModel:
@@ -240,15 +296,44 @@ def _handle(state: RunState, cand: CandidateSpec) -> LazyModel:
     return state.handles[cand.name]
 
 
-def train_stage(cand: CandidateSpec) -> Stage:
+def train_stage(pipeline: Pipeline, cand: CandidateSpec, index: int = 0) -> Stage:
+    def applies(state: RunState) -> bool:
+        if not may_start(state, cand, index):
+            return False
+        if state.budget is not None and not cand.options.get("cheap"):
+            # a fine-tuned candidate gets a share of the time left (its loop stops by it)
+            rest = [c for c in state.ctx.candidates if c.name not in state.handles or c.name == cand.name]
+            state.ctx.time_shares[cand.name] = round(state.budget.train_share(rest), 1)
+        return True
+
     def run(state: RunState) -> StageOutput:
         handle = _handle(state, cand)
-        built = state.task_type.train(state.ctx, cand)
+        try:
+            built = state.task_type.train(state.ctx, cand)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # one broken candidate must not cost the others
+            log.warning("candidate %s failed: %s", cand.name, exc, exc_info=not isinstance(exc, AutoGLMError))
+            state.failures.append(exc)
+            return StageOutput(status="failed", notes=[f"{type(exc).__name__}: {exc}"])
         save_atomically(built, handle.directory)
         handle.built = built
-        return StageOutput(metrics=dict(built.meta), artifacts={"model": state.ctx.rel(handle.directory)})
+        meta = dict(built.meta)
+        if cand.name in state.ctx.time_shares:
+            meta["time_share_s"] = state.ctx.time_shares[cand.name]
+        return StageOutput(metrics=meta, artifacts={"model": state.ctx.rel(handle.directory)})
 
-    return Stage(f"{cand.name}/train", "train", run, candidate=cand.name, depends=("data",))
+    def collect(state: RunState, res: StageResult) -> None:
+        if res.status == "failed":
+            state.warnings.append(f"candidate {cand.name} failed in training ({'; '.join(res.notes)}); the run goes "
+                                  f"on without it.")
+
+    return Stage(f"{cand.name}/train", "train", run, candidate=cand.name, depends=("data",), collect=collect,
+                 when=applies)
+
+
+def _trained(state: RunState, cand: CandidateSpec) -> bool:
+    return any(r.key == f"{cand.name}/train" and r.status == "ok" for r in state.runner.results)
 
 
 def evaluate_stage(cand: CandidateSpec) -> Stage:
@@ -264,9 +349,26 @@ def evaluate_stage(cand: CandidateSpec) -> Stage:
         if vr is not None:
             state.variants.append(vr)
             state.models[cand.name] = [("fine-tuned", _handle(state, cand), vr)]
+            state.trained.append((_handle(state, cand), vr))
 
     return Stage(f"{cand.name}/evaluate", "evaluate", run, candidate=cand.name, depends=(f"{cand.name}/train",),
-                 collect=collect)
+                 collect=collect, when=lambda state: _trained(state, cand))
+
+
+def _time_left(state: RunState, key: str) -> bool:
+    """Compressions and attacks wait for time: once the limit is spent they are skipped."""
+    if state.budget is not None and state.budget.expired():
+        state.budget.skipped.append(key)
+        return False
+    return True
+
+
+def check_applicable(built: BuiltModel, kind: str, component: Any) -> None:
+    """Models that are not torch modules (TF-IDF, frozen-encoder heads, ensembles) say which
+    components apply to them; the stage is then skipped with that reason instead of crashing."""
+    why = getattr(built, "not_applicable", lambda *a: None)(kind, component)
+    if why:
+        raise NotApplicableError(why)
 
 
 def make_variant_stage(cand: CandidateSpec, kind: str, ref: ComponentRef) -> Stage:
@@ -283,6 +385,7 @@ def make_variant_stage(cand: CandidateSpec, kind: str, ref: ComponentRef) -> Sta
         ctx = state.ctx
         component = ctx.manager.registry(kind).get(ref.name)(ref.options, where=f"{kind} {ref.name!r} options")
         src = _handle(state, cand).get()
+        check_applicable(src, kind, component)
         out = component.compress(src, ctx) if kind == "compressor" else component.defend(src, ctx)
         out.variant = ref.name
         out.candidate = out.candidate or src.candidate
@@ -300,8 +403,9 @@ def make_variant_stage(cand: CandidateSpec, kind: str, ref: ComponentRef) -> Sta
         handle = state.handles.setdefault(f"{cand.name}/{ref.name}", LazyModel(vdir(state), manager=state.ctx.manager))
         state.models.setdefault(cand.name, []).append((ref.name, handle, vr))
 
-    return Stage(f"{cand.name}/{stage}/{ref.name}", stage, run, candidate=cand.name,
-                 depends=(f"{cand.name}/evaluate",), collect=collect, optional=True)
+    key = f"{cand.name}/{stage}/{ref.name}"
+    return Stage(key, stage, run, candidate=cand.name, depends=(f"{cand.name}/evaluate",), collect=collect,
+                 optional=True, when=lambda state: cand.name in state.models and _time_left(state, key))
 
 
 def attack_stage(cand: CandidateSpec, ref: ComponentRef, variant: str, depends_on: str) -> Stage:
@@ -315,6 +419,7 @@ def attack_stage(cand: CandidateSpec, ref: ComponentRef, variant: str, depends_o
         ctx = state.ctx
         handle, _ = target(state)  # type: ignore[misc]
         component = ctx.manager.registry("attack").get(ref.name)(ref.options, where=f"attack {ref.name!r} options")
+        check_applicable(handle.get(), "attack", component)
         return StageOutput(metrics=dict(component.attack(handle.get(), ctx.splits.test, ctx)))
 
     def collect(state: RunState, res: StageResult) -> None:
@@ -328,14 +433,71 @@ def attack_stage(cand: CandidateSpec, ref: ComponentRef, variant: str, depends_o
             acc = float(res.metrics["accuracy_under_attack"])
             vr.robustness["robust_accuracy"] = min(vr.robustness.get("robust_accuracy", acc), acc)
 
-    return Stage(f"{cand.name}/attack/{ref.name}/{variant}", "attack", run, candidate=cand.name,
-                 depends=(depends_on,), collect=collect, when=lambda state: target(state) is not None, optional=True)
+    key = f"{cand.name}/attack/{ref.name}/{variant}"
+    return Stage(key, "attack", run, candidate=cand.name, depends=(depends_on,), collect=collect,
+                 when=lambda state: target(state) is not None and _time_left(state, key), optional=True)
+
+
+def ensemble_stage() -> Stage:
+    """One model combining the trained candidates (the task type's ``ensemble``), evaluated like
+    them; planned when there are several candidates. Before it, a run where every candidate failed
+    stops, and the time limit's outcome becomes a warning."""
+
+    def before(state: RunState) -> bool:
+        if not state.trained and state.failures:
+            first = state.failures[0]
+            raise first if isinstance(first, AutoGLMError) else AutoGLMError(
+                f"every candidate failed in training; the first: {type(first).__name__}: {first}")
+        budget_warning(state)
+        return len(state.trained) >= 2
+
+    def edir(state: RunState) -> Path:
+        return state.ctx.run_dir / "candidates" / "ensemble" / "model"
+
+    def run(state: RunState) -> StageOutput:
+        from autoglm_core.engine.measure import evaluate_variant
+
+        ctx = state.ctx
+        built = state.task_type.ensemble(ctx, [(h.get(), vr) for h, vr in state.trained])
+        if built is None:
+            return StageOutput(status="skipped", notes=["no validation rows or fewer than two members", "expected"])
+        directory = save_atomically(built, edir(state))
+        vr = evaluate_variant(ctx, state.task_type, built, "ensemble", directory)
+        vr.notes.append("weights: " + ", ".join(f"{k} {v:g}" for k, v in built.meta.get("weights", {}).items()))
+        return StageOutput(metrics={"variant": vr.model_dump(mode="json"), "weights": built.meta.get("weights", {})},
+                           artifacts={"model": ctx.rel(directory)})
+
+    def collect(state: RunState, res: StageResult) -> None:
+        vr = _variant(res)
+        if vr is not None:
+            state.variants.append(vr)
+
+    return Stage("ensemble", "ensemble", run, collect=collect, when=before, optional=True)
+
+
+def budget_warning(state: RunState) -> None:
+    budget = state.budget
+    if budget is None or getattr(budget, "warned", False):
+        return
+    budget.warned = True
+    if budget.expired():
+        done = ", ".join(vr.candidate for _, vr in state.trained)
+        state.warnings.append(f"time limit {budget.limit_s:g}s reached after {budget.elapsed():.0f}s; returning the best "
+                              f"finished candidate (finished: {done}); skipped for lack of time: "
+                              f"{', '.join(budget.skipped) or 'nothing'}. A larger --time-limit lets them run.")
+    elif budget.skipped:
+        state.warnings.append(f"time limit: skipped {', '.join(budget.skipped)}.")
 
 
 def select_stage() -> Stage:
     def run(state: RunState) -> StageOutput:
         from autoglm_core.engine.selection import select_best
 
+        if not state.trained and state.failures:  # the ensemble stage checks this when it is planned
+            first = state.failures[0]
+            raise first if isinstance(first, AutoGLMError) else AutoGLMError(
+                f"every candidate failed in training; the first: {type(first).__name__}: {first}")
+        budget_warning(state)
         spec = state.ctx.spec
         direction = state.task_type.higher_is_better(spec.objectives.primary_metric)
         best, reason = select_best(state.variants, spec.objectives, direction)
@@ -390,6 +552,7 @@ def report_stage() -> Stage:
 
     def run(state: RunState) -> StageOutput:
         from autoglm_core.engine.runner import now, package_versions
+        from autoglm_core.io import atomic_write_json
         from autoglm_core.types.schemas import RunReport
 
         ctx = state.ctx
@@ -400,6 +563,17 @@ def report_stage() -> Stage:
             warnings=state.warnings + list(state.tracker_warnings),
             versions=package_versions(), started_at=state.started, finished_at=now(),
         )
+        from autoglm_core.engine.leaderboard import (
+            effective_settings,
+            leaderboard_rows,
+            protocol_text,
+            worse_than_baselines,
+        )
+
+        report.warnings += worse_than_baselines(state.best, state.variants, ctx.spec.objectives.primary_metric)
+        report.protocol = protocol_text(state.runner.results, report.data)
+        report.leaderboard = leaderboard_rows(report)
+        atomic_write_json(ctx.run_dir / "effective_config.json", effective_settings(ctx.config, state.runner.results))
         write_report_files(report, ctx.run_dir, state.task_type)
         state.report = report
         return StageOutput()

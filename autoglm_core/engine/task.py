@@ -104,8 +104,9 @@ class AutoTask:
         proposed: list[CandidateSpec] = list(task_type().candidates(spec))
         for group in manager.hook.autoglm_generate_candidates(spec=spec):
             proposed.extend(group or [])
-        # the user's backbones= win: first, so de-duplication keeps them and the cut never drops them
-        proposed.sort(key=lambda c: not c.requested)
+        # the user's backbones= win: first, so de-duplication keeps them and the cut never drops them;
+        # then the cheap families (seconds to fit), so max_candidates keeps the cheapest
+        proposed.sort(key=lambda c: (not c.requested, not c.options.get("cheap")))
         seen: set[str] = set()
         candidates: list[CandidateSpec] = []
         for cand in proposed:
@@ -206,7 +207,8 @@ class Pipeline:
             + (f"; min robust accuracy {s.objectives.min_robust_accuracy}" if s.objectives.min_robust_accuracy else ""),
             f"Data: {s.data.path or s.data.train if s.data else '-'}",
             "Candidates:",
-            *[f"  - {c.name}: {c.backbone} ({c.reason})" for c in self.candidates],
+            *[f"  - {c.name}: {c.backbone} ({c.reason}){estimate(self, c)}" for c in self.candidates],
+            *budget_lines(self),
             "Stages: " + " -> ".join(self.stages()),
             f"Output: {self.task.out}",
             *[f"Note: {n}" for n in self.notes + s.warnings],
@@ -221,6 +223,35 @@ class Pipeline:
         from autoglm_core.engine.pipeline_run import run_pipeline
 
         return run_pipeline(self, resume=resume, overwrite=overwrite, progress=progress)
+
+
+def estimate(pipeline: Pipeline, cand: CandidateSpec) -> str:
+    """A step estimate per fine-tuned candidate, from the row count and its training settings."""
+    from autoglm_core.engine.budget import is_cheap, train_rows_estimate
+
+    if is_cheap(cand):
+        return "; fits in seconds"
+    rows = train_rows_estimate(pipeline)
+    if not rows:
+        return ""
+    import math
+
+    from autoglm_core.types.context import RunContext
+
+    ctx = RunContext(run_dir=Path("."), spec=pipeline.spec, config=pipeline.config, manager=pipeline.task.manager)
+    cfg = ctx.train_config(cand)
+    steps = math.ceil(rows / cfg.batch_size) * cfg.epochs
+    if cfg.max_steps:
+        steps = min(steps, cfg.max_steps)
+    return f"; up to {steps} steps ({cfg.epochs} epochs x {math.ceil(rows / cfg.batch_size)} at batch {cfg.batch_size})"
+
+
+def budget_lines(pipeline: Pipeline) -> list[str]:
+    limit = pipeline.config.time_limit
+    if not limit:
+        return []
+    return [f"Time limit: {limit:g}s for the run: cheap candidates first; each fine-tuned one gets a share of what "
+            f"is left, and a probe of its first steps cuts its step plan to fit."]
 
 
 def best_of(report: RunReport) -> VariantResult:

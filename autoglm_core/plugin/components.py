@@ -127,16 +127,25 @@ class BuiltModel:
             if self.tokenizer is not None:
                 self.tokenizer.save_pretrained(directory)
         else:
-            from autoglm_core.plugin.manager import get_manager
-
-            compressor = get_manager().registry("compressor").get(self.format)
-            compressor.save(self, directory)
+            format_handler(self.format).save(self, directory)
         from autoglm_core.checksums import write_checksums
         from autoglm_core.io import atomic_write_json
 
         atomic_write_json(directory / MODEL_META_FILE, self.metadata())
         write_checksums(directory)  # last: loading checks every file against it
         return directory
+
+
+def format_handler(fmt: str, manager: Any = None) -> Any:
+    """The class that saves and loads whole models of format ``fmt``: a registered whole-model
+    :class:`ModelFormat`, else the compressor of that name (compressed variants carry it)."""
+    from autoglm_core.plugin.manager import get_manager
+
+    manager = manager or get_manager()
+    formats = manager.registry("model format")
+    if fmt in formats and formats.get(fmt).whole_model:
+        return formats.get(fmt)
+    return manager.registry("compressor").get(fmt)
 
 
 def _module_device(model: Any) -> Any:
@@ -268,6 +277,15 @@ class TaskType(Component):
         """Task-specific numbers beyond the declared metrics (none by default)."""
         return {}
 
+    def baselines(self, context: RunContext) -> list[VariantResult]:
+        """Reference results any model must beat (e.g. the majority class), scored on the test
+        split; none by default."""
+        return []
+
+    def ensemble(self, context: RunContext, members: list[tuple[BuiltModel, VariantResult]]) -> BuiltModel | None:
+        """One model combining the trained candidates (``None``: this task type does not ensemble)."""
+        return None
+
     # ------------------------------------------------------------------ reporting and reloading
     def report_sections(self, report: RunReport, run_dir: Path) -> list[str]:
         """Markdown sections of ``report.md`` specific to this task (none by default)."""
@@ -351,6 +369,20 @@ class ModelFormat(Component):
     #: False for formats that are not torch weights (ONNX): ``load_model`` refuses them and
     #: ``Predictor.load`` runs them through :meth:`predictor_backend`
     torch_loadable: ClassVar[bool] = True
+    #: True for formats that are no torch architecture at all (TF-IDF linear models, frozen-encoder
+    #: heads, ensembles): they save and load the whole model themselves (:meth:`save`, :meth:`load`)
+    #: instead of filling an architecture the task type rebuilt
+    whole_model: ClassVar[bool] = False
+
+    @classmethod
+    def save(cls, built: BuiltModel, directory: Path) -> None:
+        """Whole-model formats: write everything :meth:`load` needs (no pickle)."""
+        raise NotImplementedError(f"model format {cls.name!r} does not save whole models")
+
+    @classmethod
+    def load(cls, directory: Path, meta: dict[str, Any]) -> BuiltModel:
+        """Whole-model formats: rebuild the model from what :meth:`save` wrote, in a fresh process."""
+        raise NotImplementedError(f"model format {cls.name!r} does not load whole models")
 
     @classmethod
     def load_weights(cls, model: Any, directory: Path, meta: dict[str, Any]) -> Any:
@@ -381,6 +413,8 @@ class Attack(Component):
     else the attack measures (success rate, perturbed words, queries)."""
 
     kind = "attack"
+    #: True when the attack only queries probabilities (applies to non-torch models too)
+    black_box: ClassVar[bool] = False
 
     def attack(self, built: BuiltModel, examples: Sequence[Example], context: RunContext | None) -> dict[str, float]:
         raise NotImplementedError

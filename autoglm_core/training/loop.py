@@ -86,13 +86,41 @@ class TrainResult:
     learning_rate: float = 0.0
     num_processes: int = 1
     syncs: int = 0  # gradient all-reduces or parameter averages between processes
+    probe: dict[str, float] | None = None  # steps/s measured on the first steps when a time budget is set
 
     def meta(self) -> dict[str, Any]:
         """What a task type records in ``BuiltModel.meta`` (the same keys for every task type)."""
         return {"history": self.history, "best_epoch": self.best_epoch, "steps": self.steps,
                 "train_seconds": round(self.duration_s, 2), "stop_reason": self.stop_reason,
                 "stop_detail": self.stop_detail, "early_stopping_metric": self.metric,
-                "best_score": self.best_score, "learning_rate": self.learning_rate}
+                "best_score": self.best_score, "learning_rate": self.learning_rate,
+                **({"probe": self.probe} if self.probe else {})}
+
+
+#: optimizer steps timed before the step plan is cut to fit a time budget
+PROBE_STEPS = 5
+
+
+def _linear_lr(step: int, plan: dict[str, int]) -> float:
+    """Linear warm-up then linear decay to zero at ``plan["total"]`` (as transformers' schedule)."""
+    warmup, total = plan["warmup"], plan["total"]
+    if step < warmup:
+        return step / max(1, warmup)
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def _cut_plan(plan: dict[str, int], steps: int, elapsed: float, budget_s: float, result: Any, bar: Any) -> None:
+    """After the probe steps: how many steps fit the budget at the measured rate (a tenth of it is
+    kept for validation passes); shrink the plan so the decay still ends at the last step."""
+    rate = steps / max(elapsed, 1e-6)
+    fits = steps + int(rate * max(budget_s - elapsed, 0.0) * 0.9)
+    result.probe = {"steps": steps, "seconds": round(elapsed, 2), "steps_per_s": round(rate, 3),
+                    "planned_steps": plan["total"], "fitted_steps": min(fits, plan["total"])}
+    if fits < plan["total"]:
+        log.info("time budget %.0fs at %.2f steps/s: %d of %d planned steps fit", budget_s, rate, fits, plan["total"])
+        plan["total"] = max(fits, steps + 1)
+        plan["warmup"] = min(plan["warmup"], plan["total"] // 10)
+        bar.total = plan["total"]
 
 
 def early_stopping_metric(config: TrainConfig, spec: LoopSpec, available: Iterable[str] | None = None) -> str:
@@ -172,7 +200,6 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
     import torch
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
-    from transformers import get_linear_schedule_with_warmup
 
     from autoglm_core.training.distributed import in_worker
 
@@ -197,7 +224,9 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps:
         total_steps = min(total_steps, config.max_steps)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    # the step plan can shrink after the probe (time budget), so the linear decay reads it live
+    plan = {"total": total_steps, "warmup": int(config.warmup_ratio * total_steps)}
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _linear_lr(s, plan))
     loader = spec.train_batches
     from_function = callable(loader) and not hasattr(loader, "__iter__")
     if from_function:
@@ -208,6 +237,7 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
     best: float | None = None
     best_state: dict[str, Any] | None = None
     bad_epochs, steps = 0, 0
+    probed = False
     start = time.perf_counter()
     # bars only on a terminal: in a log file every refresh would be a line (per-epoch lines instead)
     bar = tqdm(total=total_steps, desc=desc, disable=not bars_enabled(progress) or not accelerator.is_local_main_process,
@@ -249,10 +279,21 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
                 if accelerator.is_main_process:  # experiment trackers: the loss of every step
                     tracking.train_step(steps, {"train_loss": float(loss.detach()),
                                                 "learning_rate": float(scheduler.get_last_lr()[0])})
+                if config.time_budget_s and not probed:
+                    elapsed = time.perf_counter() - start
+                    # probe after a few steps, or sooner when steps are slow next to the budget; rank 0
+                    # decides and every rank takes its plan, so their learning rates stay the same
+                    probed = agree(accelerator, steps >= PROBE_STEPS or elapsed >= 0.1 * config.time_budget_s)
+                    if probed:
+                        if accelerator.is_main_process:
+                            _cut_plan(plan, steps, elapsed, config.time_budget_s, result, bar)
+                        plan.update(agree(accelerator, dict(plan)))
                 if config.max_steps and steps >= config.max_steps:
                     cut = STOP_MAX_STEPS
                 elif config.time_budget_s and time.perf_counter() - start >= config.time_budget_s:
                     cut = STOP_TIME_BUDGET
+                elif plan["total"] < total_steps and steps >= plan["total"]:
+                    cut = STOP_TIME_BUDGET  # the probe's plan for the budget is done
                 cut = agree(accelerator, cut)
                 if cut:
                     break

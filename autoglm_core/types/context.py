@@ -25,6 +25,10 @@ class RunContext:
     candidates: list[CandidateSpec] = field(default_factory=list)
     splits: DataSplits | None = None
     progress: bool = True
+    #: per-run scratch space shared by stages (validation/test probabilities for the ensemble, ...)
+    scratch: dict[str, Any] = field(default_factory=dict)
+    #: candidate name -> seconds of training the time limit leaves it (see autoglm_core.engine.budget)
+    time_shares: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def standalone(cls, *, splits: DataSplits | None = None, task_type: str | None = None,
@@ -89,6 +93,9 @@ class RunContext:
             base["epochs"] = min(base["epochs"], self.spec.budget.max_epochs)
         if self.spec.budget.time_budget_s and not base.get("time_budget_s"):
             base["time_budget_s"] = self.spec.budget.time_budget_s
+        share = self.time_shares.get(candidate.name) if candidate is not None else None
+        if share is not None:
+            base["time_budget_s"] = max(1.0, min(base.get("time_budget_s") or share, share))
         return TrainConfig.model_validate(base)
 
     def candidate_dir(self, candidate: CandidateSpec | str) -> Path:

@@ -80,7 +80,7 @@ class Objectives(StrictModel):
 
 
 class Budget(StrictModel):
-    max_candidates: int = Field(3, ge=1, le=1000)
+    max_candidates: int = Field(8, ge=1, le=1000, description="candidates kept, cheapest first")
     max_epochs: int | None = Field(None, ge=1, le=MAX_EPOCHS)
     time_budget_s: float | None = Field(None, gt=0, allow_inf_nan=False, description="soft limit on training time per candidate")
 
@@ -96,6 +96,7 @@ class DataRef(StrictModel):
     encoding: str | None = Field(
         None, description="the files' text encoding (utf-8, iso-8859-1, gb18030, ...); None: UTF-8, or ISO-8859-1 "
                           "when no line is UTF-8 (a file mixing both is refused)")
+    no_header: bool = Field(False, description="CSV/TSV without a header row: columns are chosen by 0-based index")
     label_map: dict[str, str] | None = Field(
         None, description="rename the data's labels, e.g. {'1': 'positive', '0': 'negative'}; every label in "
                           "the data must be a key (several keys may share a name to merge labels)")
@@ -304,6 +305,10 @@ class PipelineConfig(StrictModel):
     attack: list[ComponentRef] = Field(default_factory=list)
     defend: list[ComponentRef] = Field(default_factory=list)
     export: bool = True
+    time_limit: float | None = Field(
+        None, gt=0, description="seconds for the whole run: cheap candidates first, each later one gets a share of "
+        "what is left (see docs/automl.md); None = train every candidate to early stopping")
+    max_train_rows: int | None = Field(None, ge=1, description="train on a stratified sample of this many rows")
     transfer: TransferConfig | None = Field(
         None, description="cross-lingual transfer mode: train on source language(s), evaluate on each target")
     search: SearchConfig | None = Field(
@@ -393,6 +398,10 @@ class RunReport(StrictModel):
     selection_reason: str = ""
     exported_model: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    leaderboard: list[dict[str, Any]] = Field(
+        default_factory=list, description="every candidate, variant, the ensemble and baselines: held-out and test "
+        "metric, fit time, latency, size, time budget (classification runs)")
+    protocol: str = Field("", description="how candidates were compared (holdout validation, k-fold on small data)")
     versions: dict[str, str] = Field(default_factory=dict)
     started_at: str
     finished_at: str | None = None

@@ -34,6 +34,8 @@ def _data(args: argparse.Namespace) -> dict[str, Any] | None:
         ref["path"] = args.data
     if getattr(args, "label_map", None):
         ref["label_map"] = _label_map(args.label_map)
+    if getattr(args, "no_header", False):
+        ref["no_header"] = True
     return ref or None
 
 
@@ -84,6 +86,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["zero_shot"] = {"enabled": False}
     if args.track:  # adds to the config's trackers
         overrides["track"] = [r.model_dump(mode="json") for r in config.track] + list(args.track)
+    if args.time_limit is not None:
+        overrides["time_limit"] = args.time_limit
+    if args.max_train_rows is not None:
+        overrides["max_train_rows"] = args.max_train_rows
     if overrides:
         merged = config.model_dump(mode="json", exclude_unset=True)
         for k, v in overrides.items():
@@ -171,9 +177,19 @@ def _run_task(task: Any, config: Any, args: argparse.Namespace) -> int:
         print(f"Best: {best.candidate}/{best.variant}: {scores}, "
               f"{best.latency_ms.get('1', float('nan')):.2f} ms/example (batch 1)")
         print(f"Why: {report.selection_reason}")
-    zs = [v for v in report.variants if v.variant == "zero-shot"]
-    for v in zs:
-        print(f"Zero-shot baseline {v.candidate}: {shown[0]} {v.metrics.get(shown[0], float('nan')):.4f}")
+    if best is not None and best.metrics.get("cv_accuracy_mean") is not None:
+        print(f"k-fold estimate: accuracy {best.metrics['cv_accuracy_mean']:.4f} ± {best.metrics['cv_accuracy_std']:.4f} "
+              f"({int(best.metrics.get('cv_folds', 5))}-fold on train+validation); fold models on the test split "
+              f"{best.metrics['fold_test_accuracy_mean']:.4f} ± {best.metrics['fold_test_accuracy_std']:.4f}")
+    for v in report.variants:
+        if v.variant == "zero-shot":
+            print(f"Zero-shot baseline {v.candidate}: {shown[0]} {v.metrics.get(shown[0], float('nan')):.4f}")
+        elif v.variant == "majority":
+            print(f"Majority-class baseline: {shown[0]} {v.metrics.get(shown[0], float('nan')):.4f}")
+    for row in report.leaderboard[:8]:
+        if row.get("variant") in ("fine-tuned", "ensemble"):
+            print(f"  {row['candidate']:<22} held-out {row['validation'] if row['validation'] is not None else float('nan'):.4f}"
+                  f"  test {row['test']:.4f}  fit {row['fit_s'] or 0:.1f}s")
     for w in report.warnings:
         print(f"warning: {w}")
     print(f"Report: {report.run_dir}/report.md (and report.html, report.json); model: "
@@ -273,8 +289,10 @@ def autoglm_add_commands(subparsers: Any) -> None:
     p.add_argument("--train", help="training file (instead of --data)")
     p.add_argument("--validation", help="validation file")
     p.add_argument("--test", help="test file")
-    p.add_argument("--text-column", dest="text_column")
-    p.add_argument("--label-column", dest="label_column")
+    p.add_argument("--text-column", dest="text_column", help="column name, or 0-based index")
+    p.add_argument("--label-column", dest="label_column", help="column name, or 0-based index")
+    p.add_argument("--no-header", action="store_true", dest="no_header",
+                   help="the CSV/TSV has no header row: choose columns by index (default text 0, label 1)")
     p.add_argument("--format", help="data loader name when the suffix does not tell (csv, tsv, jsonl, phrasebank)")
     p.add_argument("--encoding", help="the data files' encoding (default: UTF-8, or ISO-8859-1 when no line is UTF-8)")
     p.add_argument("--label-map", dest="label_map", metavar="MAP",
@@ -285,7 +303,11 @@ def autoglm_add_commands(subparsers: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--dry-run", action="store_true", help="print the plan only")
     p.add_argument("--epochs", type=int)
-    p.add_argument("--max-steps", type=int, dest="max_steps", help="cap optimizer steps (smoke runs)")
+    p.add_argument("--max-steps", type=int, dest="max_steps", help="cap optimizer steps of every fine-tuned candidate")
+    p.add_argument("--time-limit", type=float, dest="time_limit", metavar="SECONDS",
+                   help="seconds for the whole run: cheap candidates first, later ones share what is left")
+    p.add_argument("--max-train-rows", type=int, dest="max_train_rows", metavar="N",
+                   help="train on a stratified sample of N training rows")
     p.add_argument("--seed", type=int)
     p.add_argument("--num-processes", type=int, dest="num_processes",
                    help="train in N processes (DDP via accelerate; CPU: gloo, GPU: NCCL); see docs/distributed.md")

@@ -31,6 +31,10 @@ def score(built_labels: list[str], gold: list[str | None], probs: Any) -> dict[s
 classification_score = score  # the public name (plugins import it from autoglm_core)
 
 
+def cand_name(built: BuiltModel) -> str:
+    return built.candidate.name if built.candidate else "model"
+
+
 def variant_result(candidate: CandidateSpec, variant: str, m: dict[str, Any], **extra: Any) -> VariantResult:
     return VariantResult(
         candidate=candidate.name, variant=variant, backbone=candidate.backbone,
@@ -82,7 +86,17 @@ class TextClassification(TaskType):
                                            trust_remote_code=trust_remote_code)
 
     def load_data(self, context: RunContext) -> DataSplits:
-        return load_splits(context.spec, context.config.split, context.config.seed, context.manager)
+        splits = load_splits(context.spec, context.config.split, context.config.seed, context.manager)
+        n = context.config.max_train_rows
+        if n and len(splits.train) > n:
+            from autoglm_core.data.load import stratified_sample
+
+            before = len(splits.train)
+            splits.train = stratified_sample(splits.train, n, context.config.seed)
+            splits.summary.split_sizes["train"] = len(splits.train)
+            splits.notes.append(f"max_train_rows: training on a stratified sample of {len(splits.train)} of "
+                                f"{before} training rows.")
+        return splits
 
     def zero_shot(self, context: RunContext, candidate: CandidateSpec) -> VariantResult | None:
         cfg = context.config.zero_shot
@@ -99,6 +113,8 @@ class TextClassification(TaskType):
                                task_type="text_generation", candidate=candidate)
         else:
             built = build(context, candidate)
+            if callable(getattr(built, "fit", None)):  # a non-neural family: nothing to score before fitting
+                return None
         scorer = scorers.get(method)(cfg.options if method == cfg.method else {}, where="config zero_shot.options")
         test = context.splits.test
         probs = scorer.predict_proba(built, [ex.text for ex in test], built.labels, context.splits.summary.language)
@@ -117,6 +133,16 @@ class TextClassification(TaskType):
         return built, result
 
     def train(self, context: Any, candidate: CandidateSpec) -> BuiltModel:
+        if candidate.options.get("cheap"):  # TF-IDF, frozen-encoder heads, ...: they fit themselves
+            built = build(context, candidate)
+            if callable(getattr(built, "fit", None)):
+                from autoglm_core.tasks.text_classification.kfold import kfold_fit, use_kfold
+
+                if use_kfold(context, built):
+                    return kfold_fit(context, candidate, build)
+                built.fit(list(context.splits.train), list(context.splits.validation), context)
+                built.meta["protocol"] = "holdout"
+                return built
         cfg = context.train_config(candidate)
         built, result = self.fit(context, candidate, cfg, desc=f"train {candidate.name}")
         built.variant = "fine-tuned"
@@ -129,7 +155,72 @@ class TextClassification(TaskType):
         probs = built.predict_proba([ex.text for ex in test], batch_size=64, max_length=max_length)
         m = score(built.labels, [ex.label for ex in test], probs)
         cand = built.candidate or CandidateSpec(name="model", backbone="unknown")
-        return variant_result(cand, variant, m)
+        result = variant_result(cand, variant, m)
+        val = list(context.splits.validation)
+        # out-of-fold (k-fold) or member-weighted probabilities when a stage left them: refit models
+        # have seen the validation rows
+        val_probs = context.scratch.get(("val_probs", cand_name(built), variant))
+        if val_probs is None and val:
+            val_probs = built.predict_proba([ex.text for ex in val], batch_size=64, max_length=max_length)
+        # kept for the ensemble stage, which weighs members on validation probabilities
+        context.scratch[("probs", cand_name(built), variant)] = (val_probs, probs)
+        cv = context.scratch.get(("cv", cand_name(built))) if variant == "fine-tuned" else None
+        if cv is not None:  # small data: k-fold on train+validation decides (see the kfold module)
+            result.metrics.update(cv["metrics"])
+            result.notes.append(cv["note"])
+        elif val and val_probs is not None:
+            vm = score(built.labels, [ex.label for ex in val], val_probs)
+            result.metrics.update({"val_accuracy": vm["accuracy"], "val_macro_f1": vm["macro_f1"]})
+        return result
+
+    def baselines(self, context: RunContext) -> list[VariantResult]:
+        """The majority class of the training split, scored on the test split."""
+        from collections import Counter
+
+        import numpy as np
+
+        labels = list(context.splits.labels)
+        majority = Counter(ex.label for ex in context.splits.train).most_common(1)[0][0]
+        probs = np.zeros((len(context.splits.test), len(labels)), dtype=np.float32)
+        probs[:, labels.index(majority)] = 1.0
+        m = score(labels, [ex.label for ex in context.splits.test], probs)
+        cand = CandidateSpec(name="baseline", backbone="majority-class", builder="none")
+        return [variant_result(cand, "majority", m, notes=[f"always predicts {majority!r}, the commonest training label"])]
+
+    def ensemble(self, context: RunContext, members: list[tuple[BuiltModel, VariantResult]]) -> BuiltModel | None:
+        """Caruana ensemble selection on validation probabilities of the trained candidates."""
+        import numpy as np
+
+        from autoglm_core.engine.ensemble import EnsembleModel, caruana_weights
+
+        val = list(context.splits.validation)
+        if not val or len(members) < 2:
+            return None
+        index = {lab: i for i, lab in enumerate(context.splits.labels)}
+        y = np.array([index[ex.label] for ex in val])
+        by_name: dict[str, BuiltModel] = {}
+        probs: dict[str, Any] = {}
+        for built, vr in members:
+            if list(built.labels) != list(context.splits.labels):
+                continue
+            cached = context.scratch.get(("probs", vr.candidate, vr.variant))
+            p = cached[0] if cached is not None and cached[0] is not None else None
+            if p is None:
+                p = built.predict_proba([ex.text for ex in val], batch_size=64)
+            by_name[vr.candidate], probs[vr.candidate] = built, np.asarray(p, dtype=np.float64)
+        weights, val_acc = caruana_weights(probs, y)
+        if not weights:
+            return None
+        order = sorted(weights, key=lambda n: -weights[n])
+        context.scratch[("val_probs", "ensemble", "ensemble")] = sum(weights[n] * probs[n] for n in order)
+        cand = CandidateSpec(name="ensemble", backbone="+".join(order), builder="ensemble", family="ensemble",
+                             reason="greedy ensemble selection with replacement (Caruana et al. 2004) on validation "
+                                    "probabilities")
+        return EnsembleModel(model=[(round(weights[n], 4), by_name[n]) for n in order], tokenizer=None,
+                             labels=list(context.splits.labels), task_type=self.name, candidate=cand,
+                             variant="ensemble", format="ensemble",
+                             meta={"weights": {n: round(weights[n], 4) for n in order},
+                                   "validation_accuracy": round(val_acc, 4)})
 
     def latency_inputs(self, context: RunContext, built: BuiltModel) -> list[Any] | None:
         return [ex.text for ex in context.splits.test]
@@ -138,3 +229,10 @@ class TextClassification(TaskType):
 @hookimpl
 def autoglm_register_task_types(register):
     register(TextClassification)
+
+
+@hookimpl
+def autoglm_register_model_formats(register):
+    from autoglm_core.engine.ensemble import EnsembleFormat
+
+    register(EnsembleFormat)

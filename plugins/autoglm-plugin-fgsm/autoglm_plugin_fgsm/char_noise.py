@@ -26,6 +26,7 @@ from .noise import apply_variant, attackable, char_variants, is_cjk, units, word
 
 class CharNoiseAttack(Attack):
     name = "char-noise"
+    black_box = True  # needs only predicted probabilities: applies to any model, torch or not
     description = ("gradient-free greedy character noise (swaps, deletions, insertions, homoglyphs; homophones "
                    "for Chinese) on the most important words/characters; works on Chinese and any model")
 

@@ -143,6 +143,7 @@ def run_attack(recipe: Recipe, built: Any, texts: Sequence[str], labels: Sequenc
 
 class TextAttackRecipe(Attack):
     """Base of the recipe attacks; subclasses set ``name``."""
+    black_box = True  # needs only predicted probabilities: applies to any model, torch or not
 
     recipe = ""
 

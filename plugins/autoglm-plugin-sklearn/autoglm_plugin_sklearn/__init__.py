@@ -1,0 +1,79 @@
+"""Open-AutoGLM plugin: cheap, strong candidate families for text classification.
+
+TF-IDF word/character n-gram linear models and a frozen MiniLM encoder with a logistic-regression
+head, proposed before the fine-tuned transformers so that a run (and a time-limited run) always has
+a good model early. Saved without pickle through the model formats ``tfidf-linear`` and
+``frozen-encoder``. Importing this module is cheap: sklearn and torch load inside methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoglm_core import CandidateSpec, TaskSpec, hookimpl
+
+from .frozen import FrozenEncoderFormat, FrozenEncoderModel
+from .linear import LinearTextModel, TfidfLinearFormat
+
+BUILDERS = {"tfidf-linear": LinearTextModel, "frozen-encoder": FrozenEncoderModel}
+#: the families these candidates belong to; the budget planner runs them first
+CHEAP_FAMILIES = ("linear", "frozen-encoder")
+
+
+def tfidf_candidate(features: str, classifier: str) -> CandidateSpec:
+    what = {"word": "word 1-2-grams", "char": "character 1-4-grams", "word+char": "word 1-2 + character 1-4-grams"}
+    clf = {"lr": "logistic regression", "svm": "linear SVM with calibrated probabilities"}
+    return CandidateSpec(
+        name=f"tfidf-{features.replace('+', '-')}-{classifier}", backbone=f"tfidf-{features}-{classifier}",
+        builder="tfidf-linear", family="linear", source="autoglm-plugin-sklearn", params_estimate=0,
+        reason=f"TF-IDF {what[features]} + {clf[classifier]}: seconds to train, a strong baseline",
+        options={"features": features, "classifier": classifier, "cheap": True},
+    )
+
+
+def frozen_candidate() -> CandidateSpec:
+    return CandidateSpec(
+        name="minilm-frozen-lr", backbone="minilm-frozen", builder="frozen-encoder", family="frozen-encoder",
+        source="autoglm-plugin-sklearn", params_estimate=22_700_000,
+        reason="frozen MiniLM sentence embeddings (computed once, cached) + logistic regression: no fine-tuning",
+        options={"encoder": "minilm", "cheap": True},
+    )
+
+
+def maps_texts_to_labels(task_type: str) -> bool:
+    """The families fit (text, label) rows and predict label probabilities: they apply to task
+    types whose models do that (the task type's ``text_predictor``), not to generation or vision."""
+    from autoglm_core import get_manager
+
+    registry = get_manager().registry("task type")
+    return task_type in registry and bool(registry.get(task_type).text_predictor)
+
+
+@hookimpl
+def autoglm_generate_candidates(spec: TaskSpec) -> list[CandidateSpec]:
+    if spec.backbones or not maps_texts_to_labels(spec.task_type):
+        return []
+    if spec.language == "zh":  # no spaces between Chinese words: character n-grams only
+        return [tfidf_candidate("char", "lr"), tfidf_candidate("char", "svm")]
+    out = [tfidf_candidate("word", "lr"), tfidf_candidate("char", "lr"), tfidf_candidate("word+char", "svm")]
+    from autoglm_core import minilm_available
+
+    if minilm_available() and spec.language != "multi":
+        out.append(frozen_candidate())
+    return out
+
+
+@hookimpl
+def autoglm_build_model(candidate: CandidateSpec, spec: TaskSpec, context: Any) -> Any:
+    cls = BUILDERS.get(candidate.builder)
+    if cls is None:  # only candidates this plugin proposed (for text-to-label task types) name its builders
+        return None
+    labels = list(context.splits.labels) if context is not None and context.splits else list(spec.labels)
+    return cls(model=None, tokenizer=None, labels=labels, task_type=spec.task_type, candidate=candidate,
+               variant="pretrained", format="hf")
+
+
+@hookimpl
+def autoglm_register_model_formats(register: Any) -> None:
+    register(TfidfLinearFormat)
+    register(FrozenEncoderFormat)

@@ -1,0 +1,73 @@
+"""A whole run with the cheap families: k-fold on small data, the ensemble, the leaderboard, the
+recorded split, a crashing candidate and a time limit below what the candidates need."""
+
+from __future__ import annotations
+
+import json
+
+from autoglm_core import AutoTask, get_manager, hookimpl
+from autoglm_core.predictor import Predictor
+from autoglm_core.testing import sample_examples, write_csv
+from autoglm_core.types.schemas import CandidateSpec
+
+
+def _task(tmp_path, **config):
+    path = write_csv(tmp_path / "d.csv", sample_examples(90))
+    return AutoTask.create(task_type="text_classification", dataset=str(path), description="classify sentiment",
+                           out=tmp_path / "run", max_candidates=2, config={"compress": [], **config})
+
+
+def test_run_with_cheap_families_reports_kfold_ensemble_and_split(tmp_path):
+    report = _task(tmp_path).auto_build().launch(progress=False)
+    names = [c.name for c in report.candidates]
+    assert names == ["tfidf-word-lr", "tfidf-char-lr"]  # cheap families come first
+    tuned = [v for v in report.variants if v.variant == "fine-tuned"]
+    assert all("cv_accuracy_mean" in v.metrics and "val_accuracy" in v.metrics for v in tuned)
+    assert "5-fold" in report.protocol
+    variants = {(v.candidate, v.variant) for v in report.variants}
+    assert ("ensemble", "ensemble") in variants and ("baseline", "majority") in variants
+    rows = {r["candidate"]: r for r in report.leaderboard}
+    assert rows["tfidf-word-lr"]["protocol"] == "5-fold" and rows["tfidf-word-lr"]["fit_s"] is not None
+    assert (tmp_path / "run" / "leaderboard.png").exists()
+    effective = json.loads((tmp_path / "run" / "effective_config.json").read_text(encoding="utf-8"))
+    assert effective["candidates"]["tfidf-word-lr"]["protocol"] == "5-fold"
+    assert "## Leaderboard" in (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
+    split = json.loads((tmp_path / "run" / "split.json").read_text(encoding="utf-8"))
+    assert sum(len(v) for v in split["rows"]["test"].values()) == report.data.split_sizes["test"]
+    pred = Predictor.load(tmp_path / "run" / "model").predict(["Nokia profit rose sharply in quarter 2"])
+    assert pred[0]["label"] in ("positive", "negative", "neutral")
+
+
+class Boom:
+    """A plugin whose candidate crashes in training."""
+
+    @hookimpl
+    def autoglm_generate_candidates(self, spec):
+        # cheap, so that max_candidates keeps it next to the TF-IDF families (cheapest first)
+        return [CandidateSpec(name="boom", backbone="boom", builder="boom", options={"cheap": True})]
+
+    @hookimpl
+    def autoglm_build_model(self, candidate, spec, context):
+        if candidate.builder == "boom":
+            raise RuntimeError("out of memory (simulated)")
+        return None
+
+
+def test_a_crashing_candidate_is_recorded_and_the_run_goes_on(tmp_path):
+    get_manager().register(Boom(), name="boom")
+    task = _task(tmp_path)
+    task.spec.budget.max_candidates = 3
+    report = task.auto_build().launch(progress=False)
+    train = next(s for s in report.stages if s.key == "boom/train")
+    assert train.status == "failed" and "out of memory" in train.notes[0]
+    assert any("boom failed" in w for w in report.warnings)
+    assert report.best is not None and report.best.candidate != "boom"
+    assert any(r["variant"] == "failed" for r in report.leaderboard)
+
+
+def test_a_time_limit_below_any_candidate_still_returns_the_first(tmp_path):
+    report = _task(tmp_path, time_limit=0.001).auto_build().launch(progress=False)
+    trained = [s.candidate for s in report.stages if s.stage == "train"]
+    assert trained == ["tfidf-word-lr"]
+    assert report.best is not None and report.best.candidate == "tfidf-word-lr"
+    assert any("time limit" in w and "tfidf-char-lr" in w for w in report.warnings)

@@ -1,0 +1,78 @@
+"""TF-IDF linear models and the frozen-encoder head: fit, probabilities, pickle-free save/reload."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from autoglm_plugin_sklearn import FrozenEncoderModel, LinearTextModel, frozen_candidate, tfidf_candidate
+
+from autoglm_core import load_model
+from autoglm_core.builtin.candidates import minilm_available
+from autoglm_core.predictor import Predictor
+from autoglm_core.testing import sample_examples
+from autoglm_core.types.data import Example
+
+LABELS = ["positive", "negative", "neutral"]
+
+
+def _fit(cls, cand, train, val, labels=LABELS):
+    built = cls(model=None, tokenizer=None, labels=list(labels), task_type="text_classification", candidate=cand)
+    built.fit(train, val, None)
+    return built
+
+
+@pytest.mark.parametrize("features,classifier", [("word", "lr"), ("char", "lr"), ("word+char", "svm")])
+def test_tfidf_fits_and_reloads_without_pickle(tmp_path, features, classifier):
+    data = sample_examples(90)
+    built = _fit(LinearTextModel, tfidf_candidate(features, classifier), data[:60], data[60:75])
+    test = [ex.text for ex in data[75:]]
+    probs = built.predict_proba(test)
+    assert probs.shape == (15, 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    acc = np.mean([LABELS[i] == ex.label for i, ex in zip(probs.argmax(1), data[75:], strict=True)])
+    assert acc >= 0.8  # the synthetic sentences are separable by their words
+    built.save(tmp_path / "m")
+    files = sorted(p.name for p in (tmp_path / "m").iterdir())
+    assert files == ["autoglm_files.json", "autoglm_model.json", "linear.safetensors"]  # no pickle anywhere
+    again = load_model(tmp_path / "m")
+    np.testing.assert_allclose(again.predict_proba(test), probs, rtol=1e-5, atol=1e-6)
+    rows = Predictor.load(tmp_path / "m").predict(test[:2])
+    assert rows[0]["label"] == LABELS[int(probs[0].argmax())]
+
+
+def test_char_ngrams_learn_chinese_and_a_class_absent_from_training():
+    pos = ["房间干净，服务很好", "早餐好吃，位置方便", "前台热情，很满意"] * 4
+    neg = ["房间很脏，服务差", "早餐不好吃，太吵", "前台冷漠，不满意"] * 4
+    train = [Example(t, "正面", "<t>", i) for i, t in enumerate(pos)] + [Example(t, "负面", "<t>", i) for i, t in enumerate(neg)]
+    built = _fit(LinearTextModel, tfidf_candidate("char", "lr"), train, train[:3] + train[-3:],
+                 labels=["正面", "负面", "中性"])
+    probs = built.predict_proba(["服务很好，很满意", "太脏了，不满意"])
+    assert [built.labels[i] for i in probs.argmax(1)] == ["正面", "负面"]
+    assert probs[:, 2].max() < 1e-6  # never seen in training: never predicted
+
+
+def test_components_that_need_torch_do_not_apply():
+    built = _fit(LinearTextModel, tfidf_candidate("word", "lr"), sample_examples(30), [])
+
+    class Gradient:
+        name = "fgsm"
+
+    class BlackBox:
+        name = "char-noise"
+        black_box = True
+
+    assert "gradients" in built.not_applicable("attack", Gradient())
+    assert built.not_applicable("attack", BlackBox()) is None
+    assert "torch weights" in built.not_applicable("compressor", Gradient())
+
+
+@pytest.mark.skipif(not minilm_available(), reason="the embedded MiniLM package is not installed")
+def test_frozen_encoder_head_reloads_with_the_same_probabilities(tmp_path):
+    data = sample_examples(60)
+    built = _fit(FrozenEncoderModel, frozen_candidate(), data[:40], data[40:50])
+    test = [ex.text for ex in data[50:]]
+    probs = built.predict_proba(test)
+    assert probs.shape == (10, 3)
+    built.save(tmp_path / "f")
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["autoglm_files.json", "autoglm_model.json", "head.safetensors"]
+    np.testing.assert_allclose(load_model(tmp_path / "f").predict_proba(test), probs, rtol=1e-4, atol=1e-5)
