@@ -35,14 +35,14 @@ def caruana_weights(member_probs: dict[str, Any], y: Sequence[int], rounds: int 
     import numpy as np
 
     names = sorted(member_probs)
-    y = np.asarray(y, dtype=int)
-    if not names or len(y) == 0:
+    truth = np.asarray(y, dtype=int)
+    if not names or len(truth) == 0:
         return {}, float("nan")
     total = np.zeros_like(np.asarray(member_probs[names[0]], dtype=np.float64))
     counts = {n: 0 for n in names}
     best: tuple[tuple[float, float], dict[str, int]] | None = None
     for r in range(1, rounds + 1):
-        trials = [(_score((total + member_probs[n]) / r, y), n) for n in names]
+        trials = [(_score((total + member_probs[n]) / r, truth), n) for n in names]
         (sc, pick) = max(trials, key=lambda t: (t[0], -names.index(t[1])))
         total = total + member_probs[pick]
         counts[pick] += 1

@@ -26,7 +26,7 @@ class RunContext:
     splits: DataSplits | None = None
     progress: bool = True
     #: per-run scratch space shared by stages (validation/test probabilities for the ensemble, ...)
-    scratch: dict[str, Any] = field(default_factory=dict)
+    scratch: dict[Any, Any] = field(default_factory=dict)
     #: candidate name -> seconds of training the time limit leaves it (see autoglm_core.engine.budget)
     time_shares: dict[str, float] = field(default_factory=dict)
 

@@ -140,7 +140,7 @@ class TextClassification(TaskType):
 
                 if use_kfold(context, built):
                     return kfold_fit(context, candidate, build)
-                built.fit(list(context.splits.train), list(context.splits.validation), context)
+                built.fit(list(context.splits.train), list(context.splits.validation), context)  # type: ignore[attr-defined]  # the sklearn families' models
                 built.meta["protocol"] = "holdout"
                 return built
         cfg = context.train_config(candidate)
