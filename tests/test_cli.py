@@ -35,7 +35,7 @@ def test_run_command_trains_and_says_where_the_report_is(news_csv, tmp_path, cap
 def test_dry_run_prints_the_plan(news_csv, capsys):
     assert main(["run", "识别金融新闻情感：正面、负面、中性", "--data", news_csv, "--dry-run", "--backbone", "tiny-bert"]) == 0
     out = capsys.readouterr().out
-    assert "Stages: data -> c0-tiny-bert/zero_shot -> c0-tiny-bert/train" in out
+    assert "Stages: data -> baselines -> c0-tiny-bert/zero_shot -> c0-tiny-bert/train" in out
 
 
 @pytest.mark.parametrize("args,needle", [
