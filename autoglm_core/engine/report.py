@@ -83,19 +83,26 @@ def ablation_tables(report: RunReport) -> str:
     return "\n\n".join(out)
 
 
+def compressed_pairs(report: RunReport) -> list[tuple[VariantResult, VariantResult]]:
+    """(compressed variant, its candidate's fine-tuned model) for every compressed variant."""
+    compressors = {st.key.rsplit("/", 1)[-1] for st in report.stages if st.stage == "compress"}
+    pairs = []
+    for v in report.variants:
+        if v.variant not in compressors:
+            continue
+        base = next((b for b in report.variants if b.candidate == v.candidate and b.variant == "fine-tuned"), None)
+        if base is not None:
+            pairs.append((v, base))
+    return pairs
+
+
 def compression_table(report: RunReport, higher_is_better: bool = True) -> str | None:
     """Each compressed variant against its candidate's fine-tuned fp32 model (the primary metric's
     loss, in points for metrics in [0, 1])."""
     metric = report.spec.objectives.primary_metric
     sign = 1 if higher_is_better else -1
-    compressors = {st.key.rsplit("/", 1)[-1] for st in report.stages if st.stage == "compress"}
     rows = []
-    for v in report.variants:
-        if v.variant not in compressors:
-            continue
-        base = next((b for b in report.variants if b.candidate == v.candidate and b.variant == "fine-tuned"), None)
-        if base is None:
-            continue
+    for v, base in compressed_pairs(report):
 
         def ratio(a: float | None, b: float | None) -> str:
             return f"{a / b:.2f}x" if a and b else "-"

@@ -183,14 +183,10 @@ def section_pareto(report: RunReport) -> str:
 
 
 def section_compression(report: RunReport) -> str | None:
-    compressors = {st.key.rsplit("/", 1)[-1] for st in report.stages if st.stage == "compress"}
+    from autoglm_core.engine.report import compressed_pairs
+
     rows = []
-    for v in report.variants:
-        if v.variant not in compressors:
-            continue
-        base = next((b for b in report.variants if b.candidate == v.candidate and b.variant == "fine-tuned"), None)
-        if base is None:
-            continue
+    for v, base in compressed_pairs(report):
 
         def ratio(a: float | None, b: float | None) -> str:
             return f"{a / b:.2f}x" if a and b else "-"
