@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from autoglm_core import log_filters as _log_filters
 from autoglm_core.plugin.hookspecs import hookimpl, hookspec
+
+_log_filters.install()
 
 __version__ = "0.1.0"
 
