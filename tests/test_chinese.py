@@ -122,3 +122,26 @@ def test_chnsenticorp_slice_end_to_end(tmp_path, capsys):
     assert meta["labels"] == ["正面", "负面"]
     history = meta["meta"]["history"]
     assert len(history) == 3 and history[-1]["train_loss"] < history[0]["train_loss"]  # it learns
+
+
+def test_other_languages_are_told_apart_from_english_by_function_words() -> None:
+    from autoglm_core.data.language import detect_language
+
+    indonesian = ["Makanan di restoran ini sangat enak dan pelayanannya ramah",
+                  "Saya tidak suka dengan kamar yang kotor itu", "Harga untuk menu ini juga murah"]
+    english = ["The food in this restaurant is great and the staff is friendly",
+               "I did not like the dirty room", "The price of the menu is low"]
+    assert detect_language(indonesian) == "other"
+    assert detect_language(english) == "en"
+    # no function words either way (short or made-up texts): stays English, as before
+    assert detect_language(["great product", "awful", "loved it"]) == "en"
+
+
+def test_other_language_data_gets_the_multilingual_encoder(monkeypatch) -> None:
+    from autoglm_core.builtin import candidates
+    from autoglm_core.types.schemas import TaskSpec
+
+    monkeypatch.setattr(candidates, "me5_available", lambda: True)
+    names = [c.backbone for c in candidates.classification_candidates(
+        TaskSpec(task_type="text_classification", labels=["a", "b"], language="other"))]
+    assert names == ["me5-small"]

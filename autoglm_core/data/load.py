@@ -71,7 +71,7 @@ def apply_label_map(examples: list[Example], label_map: dict[str, str], path: Pa
 
 
 def peek_language(ref: DataRef, manager: Any, limit: int = 2000) -> str | None:
-    """The language of a data set's texts ('zh', 'en', 'multi'), or None when it cannot be read now
+    """The language of a data set's texts ('zh', 'en', 'multi', 'other'), or None when it cannot be read now
     (the data stage reports problems with the data properly)."""
     path = ref.path or ref.train
     if not path:

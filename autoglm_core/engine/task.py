@@ -87,7 +87,8 @@ class AutoTask:
         if found is None or found == spec.language:
             return
         what = {"zh": "most data texts contain Chinese characters", "en": "few data texts contain Chinese characters",
-                "multi": "the data mixes Chinese and non-Chinese texts"}[found]
+                "multi": "the data mixes Chinese and non-Chinese texts",
+                "other": "the data's function words are not English (nor Chinese)"}[found]
         evidence = {**spec.evidence, "language": Evidence(value=found, evidence=what, confidence=0.9, source="data")}
         warnings = [*spec.warnings, f"language: the description reads as {spec.language!r} but {what}; using "
                                     f"{found!r} (give --language to override)."]
