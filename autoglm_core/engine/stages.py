@@ -276,6 +276,13 @@ def may_start(state: RunState, cand: CandidateSpec, index: int) -> bool:
 
 def zero_shot_stage(cand: CandidateSpec, index: int = 0) -> Stage:
     def run(state: RunState) -> StageOutput:
+        if state.budget is not None and not cand.options.get("cheap"):
+            # scoring the test split with a large encoder costs about what its training share buys;
+            # under a time limit the majority-class and cheap-family baselines stand in for it
+            state.budget.skipped.append(f"{cand.name}/zero_shot")
+            return StageOutput(status="skipped", notes=["time limit: the zero-shot baseline of a fine-tuned "
+                                                        "candidate is skipped to leave its time to training",
+                                                        "expected"])
         vr = state.task_type.zero_shot(state.ctx, cand)
         if vr is None:
             return StageOutput(status="skipped", notes=["no zero-shot baseline for this candidate", "expected"])
@@ -352,7 +359,16 @@ def evaluate_stage(cand: CandidateSpec) -> Stage:
             state.trained.append((_handle(state, cand), vr))
 
     return Stage(f"{cand.name}/evaluate", "evaluate", run, candidate=cand.name, depends=(f"{cand.name}/train",),
-                 collect=collect, when=lambda state: _trained(state, cand))
+                 collect=collect, when=lambda state: _trained(state, cand) and _evaluation_fits(state, cand))
+
+
+def _evaluation_fits(state: RunState, cand: CandidateSpec) -> bool:
+    """Once the time limit is spent, a candidate is no longer evaluated if another one already is
+    (so a run always returns a model, and does not overrun its limit for one more)."""
+    if state.budget is None or not state.budget.expired() or not state.trained:
+        return True
+    state.budget.skipped.append(f"{cand.name}/evaluate")
+    return False
 
 
 def _time_left(state: RunState, key: str) -> bool:

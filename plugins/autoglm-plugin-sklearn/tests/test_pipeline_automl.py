@@ -71,3 +71,31 @@ def test_a_time_limit_below_any_candidate_still_returns_the_first(tmp_path):
     assert trained == ["tfidf-word-lr"]
     assert report.best is not None and report.best.candidate == "tfidf-word-lr"
     assert any("time limit" in w and "tfidf-char-lr" in w for w in report.warnings)
+
+
+def test_under_a_time_limit_a_fine_tuned_candidate_skips_its_zero_shot_baseline(tmp_path):
+    path = write_csv(tmp_path / "d.csv", sample_examples(60))
+    report = AutoTask.create(task_type="text_classification", dataset=str(path), description="classify sentiment",
+                             out=tmp_path / "run", backbones=["tiny-bert"],
+                             config={"compress": [], "time_limit": 0.001, "train": {"epochs": 1}}).auto_build() \
+        .launch(progress=False)
+    zero = next(s for s in report.stages if s.stage == "zero_shot")
+    assert zero.status == "skipped" and any("time limit" in n for n in zero.notes)
+    # the first candidate is still trained and evaluated: a run always returns a model
+    assert report.best is not None and report.best.candidate.endswith("tiny-bert")
+
+
+def test_once_the_limit_is_spent_a_later_candidate_is_not_evaluated():
+    from types import SimpleNamespace
+
+    from autoglm_core.engine.budget import TimeBudget
+    from autoglm_core.engine.stages import _evaluation_fits
+
+    cand = CandidateSpec(name="big", backbone="tiny-bert", builder="tiny-bert")
+    spent = TimeBudget(1.0)
+    spent.started -= 5
+    assert _evaluation_fits(SimpleNamespace(budget=spent, trained=[]), cand)  # nothing evaluated yet: it runs
+    assert not _evaluation_fits(SimpleNamespace(budget=spent, trained=["first"]), cand)
+    assert spent.skipped == ["big/evaluate"]
+    assert _evaluation_fits(SimpleNamespace(budget=TimeBudget(100.0), trained=["first"]), cand)
+    assert _evaluation_fits(SimpleNamespace(budget=None, trained=["first"]), cand)
