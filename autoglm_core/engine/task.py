@@ -151,7 +151,14 @@ class AutoTask:
 
         nodes = node_setup()  # a bad multi-node setting fails here, before any work
         if config.train.num_processes > 1 or nodes.multi:  # N larger than the machine can run fails before any work
-            from autoglm_core.training.distributed import check_num_processes, resolve_device
+            from autoglm_core.training.distributed import (
+                check_num_processes,
+                refuse_single_process,
+                resolve_device,
+            )
+
+            refuse_single_process(manager.registry("task type").get(spec.task_type), config.train.num_processes,
+                                  nodes.nnodes)
 
             check_num_processes(config.train.num_processes, resolve_device(config.device), config.train.batch_size,
                                 nnodes=nodes.nnodes)

@@ -194,6 +194,11 @@ class TaskType(Component):
     needs_training_data: ClassVar[bool] = True
     #: True when saved models map texts to label probabilities (``Predictor``, ``autoglm predict``)
     text_predictor: ClassVar[bool] = False
+    #: why ``train.num_processes > 1`` (or several machines) cannot work for this task type, said at
+    #: plan time; None when its training goes through a recipe the torchrun workers rebuild
+    #: (autoglm_core.training.recipe)
+    single_process_reason: ClassVar[str | None] = (
+        "its training does not go through a training recipe that the worker processes can rebuild")
 
     # ------------------------------------------------------------------ declarations the core reads
     @classmethod

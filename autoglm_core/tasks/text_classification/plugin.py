@@ -54,6 +54,7 @@ class TextClassification(TaskType):
     name = "text_classification"
     description = "assign one of a fixed set of labels to a text (sentiment, topic, intent, ...)"
     train_metric = "macro_f1"
+    single_process_reason = None  # fine_tune sends its job to torchrun workers
     metrics = CLASSIFICATION_METRICS
     parse_fallback = True
     text_predictor = True

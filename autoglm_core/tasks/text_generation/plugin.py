@@ -273,11 +273,20 @@ def train_causal_lm(model: Any, tokenizer: Any, train: Sequence[str], validation
     """Causal-LM fine-tuning (full or LoRA) on the shared loop; keeps the weights of the best
     validation loss. A LoRA model is merged back into the base weights so it saves as a plain model.
     Returns the model and the loop's TrainResult."""
-    from autoglm_core.training.loop import run_loop
+    from autoglm_core.training.recipe import run_recipe
 
-    spec = causal_lm_loop(tokenizer, train, validation, config, seed=seed)
-    result = run_loop(model, spec, config, seed=seed, device=device, progress=progress, desc=desc, on_epoch=on_epoch)
+    data = {"train": list(train), "validation": list(validation)}
+    result = run_recipe(CAUSAL_LM_RECIPE, data, model, tokenizer, config, seed=seed, device=device, progress=progress,
+                        desc=desc, on_epoch=on_epoch)
     return result.model, result
+
+
+#: the causal-LM loop as a recipe (autoglm_core.training.recipe): what torchrun workers rebuild
+CAUSAL_LM_RECIPE = "autoglm_core.tasks.text_generation.plugin:causal_lm_recipe"
+
+
+def causal_lm_recipe(model: Any, tokenizer: Any, data: dict[str, Any], config: TrainConfig, seed: int) -> Any:
+    return causal_lm_loop(tokenizer, data["train"], data["validation"], config, seed=seed)
 
 
 # --------------------------------------------------------------------------- task types
@@ -298,6 +307,7 @@ class TextGeneration(TaskType):
     description = "continue or generate text with a causal language model (scored by perplexity)"
     metrics: ClassVar[tuple[Metric, ...]] = (Metric("perplexity", higher_is_better=False, description="exp(mean token NLL) on the test split"),)
     has_labels = False
+    single_process_reason = None  # trained through CAUSAL_LM_RECIPE
     parse_rules = (ParseRule(
         r"\b(generate|generation|write|summari[sz]e|summary|translate|continue|story|stories|paraphrase|chatbot|"
         r"answer questions)\b|生成|撰写|写作|续写|摘要|翻译|改写|问答|写一", 0.8, priority=40),)
