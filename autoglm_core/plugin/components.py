@@ -296,6 +296,17 @@ class TaskType(Component):
         """Markdown sections of ``report.md`` specific to this task (none by default)."""
         return []
 
+    #: the Hugging Face ``pipeline_tag`` of the exported model's card
+    card_pipeline_tag: ClassVar[str] = "text-classification"
+
+    def model_card_sections(self, context: RunContext, best: VariantResult, model_dir: Path) -> list[str]:
+        """The task-specific part of the exported model's card (README.md), markdown blocks after the
+        test scores; ``model_dir`` is the selected variant's saved folder. Default: the labels and a
+        per-class precision/recall/F1 table (classification)."""
+        from autoglm_core.engine.report import per_class_card_section
+
+        return per_class_card_section(context.spec, best)
+
     @classmethod
     def load_model(cls, directory: Path, meta: dict[str, Any], *, allow_pickle: bool = False,
                    trust_remote_code: bool = False) -> BuiltModel:

@@ -152,6 +152,19 @@ class TokenClassification(TaskType):
             per_class={k: {kk: round(vv, 4) for kk, vv in v.items()} for k, v in m["per_type"].items()},
             notes=["entity-level micro precision/recall/F1 (seqeval); per_class holds each entity type"])
 
+    card_pipeline_tag = "token-classification"
+
+    def model_card_sections(self, context: Any, best: VariantResult, model_dir: Path) -> list[str]:
+        m = best.metrics
+        rows = "\n".join(f"| {typ} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {int(s['support'])} |"
+                         for typ, s in best.per_class.items())
+        overall = " | ".join(f"{m[k]:.3f}" if k in m else "-" for k in ("precision", "recall", "f1"))
+        support = sum(int(s["support"]) for s in best.per_class.values())
+        return [f"Entity types: {', '.join(best.per_class) or '-'} (IOB2 tags; scored per entity, seqeval "
+                f"definitions: an entity counts only when its type and both boundaries match)\n\n"
+                f"| entity type | precision | recall | F1 | support |\n|---|---|---|---|---|\n{rows}\n"
+                f"| **all (micro)** | {overall} | {support} |\n"]
+
     def latency_inputs(self, context: Any, built: BuiltModel) -> list[Any] | None:
         return [ex.text for ex in context.splits.test]
 
