@@ -88,6 +88,9 @@ class TextClassification(TaskType):
 
     def load_data(self, context: RunContext) -> DataSplits:
         splits = load_splits(context.spec, context.config.split, context.config.seed, context.manager)
+        from autoglm_core.tasks.text_classification.label_mapping import map_numeric_labels
+
+        splits.summary.label_mapping = map_numeric_labels(context, splits)
         n = context.config.max_train_rows
         if n and len(splits.train) > n:
             from autoglm_core.data.load import stratified_sample
