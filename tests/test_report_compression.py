@@ -7,7 +7,14 @@ import re
 
 from autoglm_core.engine.report import compression_table, metric_lost
 from autoglm_core.engine.report_html import section_compression
-from autoglm_core.types.schemas import Objectives, PipelineConfig, RunReport, StageResult, TaskSpec, VariantResult
+from autoglm_core.types.schemas import (
+    Objectives,
+    PipelineConfig,
+    RunReport,
+    StageResult,
+    TaskSpec,
+    VariantResult,
+)
 
 
 def report(task_type, metric, base, compressed):

@@ -184,6 +184,8 @@ class Pipeline:
     candidates: list[CandidateSpec]
     compress: list[ComponentRef]
     notes: list[str] = field(default_factory=list)
+    #: (candidate, batch size, max_length) -> (steps/s, why not): probes timed for the printed plan
+    probe_cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @property
     def spec(self) -> TaskSpec:
@@ -233,24 +235,10 @@ class Pipeline:
 
 
 def estimate(pipeline: Pipeline, cand: CandidateSpec) -> str:
-    """A step estimate per fine-tuned candidate, from the row count and its training settings."""
-    from autoglm_core.engine.budget import is_cheap, train_rows_estimate
+    """Steps and estimated seconds of training per candidate (autoglm_core.engine.plan_estimate)."""
+    from autoglm_core.engine.plan_estimate import estimate as estimate_candidate
 
-    if is_cheap(cand):
-        return "; fits in seconds"
-    rows = train_rows_estimate(pipeline)
-    if not rows:
-        return ""
-    import math
-
-    from autoglm_core.types.context import RunContext
-
-    ctx = RunContext(run_dir=Path("."), spec=pipeline.spec, config=pipeline.config, manager=pipeline.task.manager)
-    cfg = ctx.train_config(cand)
-    steps = math.ceil(rows / cfg.batch_size) * cfg.epochs
-    if cfg.max_steps:
-        steps = min(steps, cfg.max_steps)
-    return f"; up to {steps} steps ({cfg.epochs} epochs x {math.ceil(rows / cfg.batch_size)} at batch {cfg.batch_size})"
+    return estimate_candidate(pipeline, cand)
 
 
 def budget_lines(pipeline: Pipeline) -> list[str]:
