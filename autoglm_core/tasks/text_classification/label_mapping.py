@@ -133,7 +133,12 @@ def map_numeric_labels(context: Any, splits: DataSplits) -> dict[str, Any] | Non
     names = numeric_codes_with_names(context.spec, list(splits.labels))
     if names is None or len(names) > MAX_LABELS:
         return None
-    decision = decide(context, splits, names)
+    try:
+        decision = decide(context, splits, names)
+    except Exception as exc:  # noqa: BLE001 - naming is a convenience: a model that cannot be built here fails in its own stage
+        splits.notes.append(f"numeric labels were not named automatically: the zero-shot scorer could not run "
+                            f"({type(exc).__name__}: {str(exc)[:160]}).")
+        return None
     if decision is None:
         return None
     stale = [n for n in splits.notes if "--label-map" in n]
