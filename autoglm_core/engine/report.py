@@ -96,25 +96,39 @@ def compressed_pairs(report: RunReport) -> list[tuple[VariantResult, VariantResu
     return pairs
 
 
-def compression_table(report: RunReport, higher_is_better: bool = True) -> str | None:
-    """Each compressed variant against its candidate's fine-tuned fp32 model (the primary metric's
-    loss, in points for metrics in [0, 1])."""
+def metric_lost(variant: VariantResult, base: VariantResult, metric: str, higher_is_better: bool) -> float | None:
+    """How much of ``metric`` the compressed ``variant`` lost against its fine-tuned ``base``
+    (positive: worse, whichever way the metric points; in points for metrics in [0, 1])."""
+    a, b = base.metrics.get(metric), variant.metrics.get(metric)
+    if a is None or b is None:
+        return None
+    lost = (a - b) if higher_is_better else (b - a)
+    return lost * 100 if 0 <= a <= 1 else lost
+
+
+def metric_lost_header(report: RunReport) -> str:
     metric = report.spec.objectives.primary_metric
-    sign = 1 if higher_is_better else -1
+    scaled = any(0 <= base.metrics.get(metric, -1) <= 1 for _, base in compressed_pairs(report))
+    return f"{metric} lost{' (points)' if scaled else ''}"
+
+
+def compression_table(report: RunReport, higher_is_better: bool = True) -> str | None:
+    """Each compressed variant against its candidate's fine-tuned fp32 model (what the primary
+    metric lost, in points for metrics in [0, 1])."""
+    metric = report.spec.objectives.primary_metric
     rows = []
     for v, base in compressed_pairs(report):
 
         def ratio(a: float | None, b: float | None) -> str:
             return f"{a / b:.2f}x" if a and b else "-"
 
-        drop = sign * (base.metrics.get(metric, 0) - v.metrics.get(metric, 0))
-        drop *= 100 if 0 <= base.metrics.get(metric, 0) <= 1 else 1
-        rows.append(f"| {v.candidate} | {v.variant} | {drop:+.1f} | {ratio(base.latency_ms.get('1'), v.latency_ms.get('1'))} | "
+        drop = metric_lost(v, base, metric, higher_is_better)
+        rows.append(f"| {v.candidate} | {v.variant} | {'-' if drop is None else f'{drop:+.1f}'} | {ratio(base.latency_ms.get('1'), v.latency_ms.get('1'))} | "
                     f"{ratio(base.latency_ms.get('32'), v.latency_ms.get('32'))} | {ratio(v.size_mb, base.size_mb)} | "
                     f"{'; '.join(n for n in v.notes if not n.startswith('misses'))[:120]} |")
     if not rows:
         return None
-    head = (f"| candidate | variant | {metric} loss | speed-up b1 | speed-up b32 | size vs fp32 | notes |\n"
+    head = (f"| candidate | variant | {metric_lost_header(report)} | speed-up b1 | speed-up b32 | size vs fp32 | notes |\n"
             "|---|---|---|---|---|---|---|")
     return head + "\n" + "\n".join(rows)
 
@@ -250,16 +264,26 @@ def write_report(report: RunReport, run_dir: Path, task_type: Any = None) -> Pat
     return path
 
 
-def model_card(spec: TaskSpec, best: VariantResult, reason: str) -> str:
-    from autoglm_core import __version__
-
-    per_class = "\n".join(
+def per_class_card_section(spec: TaskSpec, best: VariantResult, column: str = "label") -> list[str]:
+    """The labels and a precision/recall/F1/support row per class: the classification card."""
+    rows = "\n".join(
         f"| {lab} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {int(m['support'])} |"
         for lab, m in best.per_class.items()
     )
+    labels = ", ".join(best.per_class) or ", ".join(spec.labels)
+    return [f"Labels: {labels}\n\n| {column} | precision | recall | F1 | support |\n|---|---|---|---|---|\n{rows}\n"]
+
+
+def model_card(spec: TaskSpec, best: VariantResult, reason: str, sections: list[str] | None = None,
+               pipeline_tag: str = "text-classification") -> str:
+    """The exported model's README.md: what every task shares, then the task type's ``sections``
+    (``TaskType.model_card_sections``; without them, the classification table)."""
+    from autoglm_core import __version__
+
+    body = "\n".join(sections if sections is not None else per_class_card_section(spec, best))
     return f"""---
 library_name: transformers
-pipeline_tag: text-classification
+pipeline_tag: {pipeline_tag}
 tags: [autoglm, {spec.task_type}]
 ---
 # {spec.task_type} model ({best.variant}) trained by Open-AutoGLM {__version__}
@@ -267,15 +291,11 @@ tags: [autoglm, {spec.task_type}]
 Task: {spec.description}
 
 - Backbone: `{best.backbone}`; variant: {best.variant}
-- Labels: {', '.join(best.per_class) or ', '.join(spec.labels)}
 - Test {', '.join(f"{k} {_fmt(v)}" for k, v in best.metrics.items() if isinstance(v, int | float))}
 - Latency {_fmt(best.latency_ms.get('1'), 2)} ms/example (batch 1), {_fmt(best.latency_ms.get('32'), 2)} ms/example (batch 32)
 - Selection: {reason}
 
-| label | precision | recall | F1 | support |
-|---|---|---|---|---|
-{per_class}
-
+{body}
 Load it with `autoglm_core.load_model("<this folder>")` (or `transformers` for the fp32 variant).
 Weights are stored as safetensors. Evaluate on your own data before relying on it.
 """

@@ -182,24 +182,29 @@ def section_pareto(report: RunReport) -> str:
             f'<p><img alt="accuracy, latency and size of every variant" src="{uri}"></p>')
 
 
-def section_compression(report: RunReport) -> str | None:
-    from autoglm_core.engine.report import compressed_pairs
+def section_compression(report: RunReport, task_type: Any = None) -> str | None:
+    """Each compressed variant against its fine-tuned model on the primary metric, in the direction
+    the task type declares for it (the same numbers as report.md's table)."""
+    from autoglm_core.engine.report import _task_type, compressed_pairs, metric_lost, metric_lost_header
 
+    metric = report.spec.objectives.primary_metric
+    tt = _task_type(report, task_type)
+    higher = tt.higher_is_better(metric) if tt is not None else True
     rows = []
     for v, base in compressed_pairs(report):
 
         def ratio(a: float | None, b: float | None) -> str:
             return f"{a / b:.2f}x" if a and b else "-"
 
-        drop = (base.metrics.get("accuracy", 0) - v.metrics.get("accuracy", 0)) * 100
-        rows.append([esc(v.candidate), esc(v.variant), f"{drop:+.1f}",
+        drop = metric_lost(v, base, metric, higher)
+        rows.append([esc(v.candidate), esc(v.variant), "-" if drop is None else f"{drop:+.1f}",
                      ratio(base.latency_ms.get("1"), v.latency_ms.get("1")),
                      ratio(base.latency_ms.get("32"), v.latency_ms.get("32")), ratio(v.size_mb, base.size_mb),
                      esc("; ".join(n for n in v.notes if not n.startswith("misses"))[:160])])
     failed = [st for st in report.stages if st.stage == "compress" and st.status != "ok"]
     if not rows and not failed:
         return None
-    out = table(["candidate", "variant", "accuracy drop (points)", "speed-up b1", "speed-up b32", "size vs fp32",
+    out = table(["candidate", "variant", metric_lost_header(report), "speed-up b1", "speed-up b32", "size vs fp32",
                  "notes"], rows, numeric={2, 3, 4, 5}) if rows else ""
     for st in failed:
         out += f'<p class="warn">{esc(st.key)}: {esc(st.status)}: {esc("; ".join(st.notes))}</p>'

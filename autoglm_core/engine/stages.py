@@ -540,7 +540,12 @@ def export_stage() -> Stage:
 
         run_dir = state.ctx.run_dir
         dst = copy_atomically(run_dir / state.best.model_dir, run_dir / "model")  # type: ignore[union-attr,operator]
-        atomic_write_text(dst / "README.md", model_card(state.ctx.spec, state.best, state.reason))  # type: ignore[arg-type]
+        best = state.best
+        assert best is not None and best.model_dir  # applies() checked it
+        tt = state.task_type
+        sections = tt.model_card_sections(state.ctx, best, run_dir / best.model_dir)
+        atomic_write_text(dst / "README.md", model_card(state.ctx.spec, best, state.reason, sections,
+                                                        tt.card_pipeline_tag))
         from autoglm_core.checksums import write_checksums
 
         write_checksums(dst)  # the model card too

@@ -152,7 +152,14 @@ class AutoTask:
 
         nodes = node_setup()  # a bad multi-node setting fails here, before any work
         if config.train.num_processes > 1 or nodes.multi:  # N larger than the machine can run fails before any work
-            from autoglm_core.training.distributed import check_num_processes, resolve_device
+            from autoglm_core.training.distributed import (
+                check_num_processes,
+                refuse_single_process,
+                resolve_device,
+            )
+
+            refuse_single_process(manager.registry("task type").get(spec.task_type), config.train.num_processes,
+                                  nodes.nnodes)
 
             check_num_processes(config.train.num_processes, resolve_device(config.device), config.train.batch_size,
                                 nnodes=nodes.nnodes)
@@ -178,6 +185,8 @@ class Pipeline:
     candidates: list[CandidateSpec]
     compress: list[ComponentRef]
     notes: list[str] = field(default_factory=list)
+    #: (candidate, batch size, max_length) -> (steps/s, why not): probes timed for the printed plan
+    probe_cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @property
     def spec(self) -> TaskSpec:
@@ -227,24 +236,10 @@ class Pipeline:
 
 
 def estimate(pipeline: Pipeline, cand: CandidateSpec) -> str:
-    """A step estimate per fine-tuned candidate, from the row count and its training settings."""
-    from autoglm_core.engine.budget import is_cheap, train_rows_estimate
+    """Steps and estimated seconds of training per candidate (autoglm_core.engine.plan_estimate)."""
+    from autoglm_core.engine.plan_estimate import estimate as estimate_candidate
 
-    if is_cheap(cand):
-        return "; fits in seconds"
-    rows = train_rows_estimate(pipeline)
-    if not rows:
-        return ""
-    import math
-
-    from autoglm_core.types.context import RunContext
-
-    ctx = RunContext(run_dir=Path("."), spec=pipeline.spec, config=pipeline.config, manager=pipeline.task.manager)
-    cfg = ctx.train_config(cand)
-    steps = math.ceil(rows / cfg.batch_size) * cfg.epochs
-    if cfg.max_steps:
-        steps = min(steps, cfg.max_steps)
-    return f"; up to {steps} steps ({cfg.epochs} epochs x {math.ceil(rows / cfg.batch_size)} at batch {cfg.batch_size})"
+    return estimate_candidate(pipeline, cand)
 
 
 def budget_lines(pipeline: Pipeline) -> list[str]:

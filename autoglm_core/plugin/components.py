@@ -194,6 +194,11 @@ class TaskType(Component):
     needs_training_data: ClassVar[bool] = True
     #: True when saved models map texts to label probabilities (``Predictor``, ``autoglm predict``)
     text_predictor: ClassVar[bool] = False
+    #: why ``train.num_processes > 1`` (or several machines) cannot work for this task type, said at
+    #: plan time; None when its training goes through a recipe the torchrun workers rebuild
+    #: (autoglm_core.training.recipe)
+    single_process_reason: ClassVar[str | None] = (
+        "its training does not go through a training recipe that the worker processes can rebuild")
 
     # ------------------------------------------------------------------ declarations the core reads
     @classmethod
@@ -290,6 +295,17 @@ class TaskType(Component):
     def report_sections(self, report: RunReport, run_dir: Path) -> list[str]:
         """Markdown sections of ``report.md`` specific to this task (none by default)."""
         return []
+
+    #: the Hugging Face ``pipeline_tag`` of the exported model's card
+    card_pipeline_tag: ClassVar[str] = "text-classification"
+
+    def model_card_sections(self, context: RunContext, best: VariantResult, model_dir: Path) -> list[str]:
+        """The task-specific part of the exported model's card (README.md), markdown blocks after the
+        test scores; ``model_dir`` is the selected variant's saved folder. Default: the labels and a
+        per-class precision/recall/F1 table (classification)."""
+        from autoglm_core.engine.report import per_class_card_section
+
+        return per_class_card_section(context.spec, best)
 
     @classmethod
     def load_model(cls, directory: Path, meta: dict[str, Any], *, allow_pickle: bool = False,

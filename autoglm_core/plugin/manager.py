@@ -26,6 +26,7 @@ from typing import Any
 import pluggy
 
 from autoglm_core.plugin import hookspecs
+from autoglm_core.plugin.bases import REGISTRY_BASES
 from autoglm_core.plugin.checks import unknown_hooks, unmatched_entries
 from autoglm_core.plugin.hook_guard import guard_plugin
 from autoglm_core.plugin.registry import Registry
@@ -233,7 +234,9 @@ class AutoGLMPluginManager(pluggy.PluginManager):
     def _build_registries(self) -> dict[str, Registry[Any]]:
         registries: dict[str, Registry[Any]] = {}
         for hook_name, kind in hookspecs.REGISTRY_HOOKS.items():
-            reg: Registry[Any] = Registry(kind, INSTALL_HINTS.get(kind))
+            spec = REGISTRY_BASES.get(kind)
+            reg: Registry[Any] = Registry(kind, INSTALL_HINTS.get(kind), base=spec.resolve() if spec else None,
+                                          instance=bool(spec and spec.instance))
             caller = getattr(self.hook, hook_name)
             for impl in caller.get_hookimpls():  # registration order: built-ins first
                 try:

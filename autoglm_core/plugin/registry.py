@@ -1,5 +1,7 @@
 """Name -> component registries, in the style of lm-eval's: unknown names get "did you mean",
-two plugins registering the same name is an error that names both."""
+two plugins registering the same name is an error that names both, and (like lm-eval's
+``register_model`` asserting ``issubclass(cls, LM)``) a registry with a base class refuses anything
+that does not extend it, naming the plugin and the expected class."""
 
 from __future__ import annotations
 
@@ -7,7 +9,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from autoglm_core.types.errors import RegistryCollisionError, UnknownNameError, did_you_mean
+from autoglm_core.types.errors import (
+    RegistryCollisionError,
+    RegistryTypeError,
+    UnknownNameError,
+    did_you_mean,
+)
 
 T = TypeVar("T")
 
@@ -22,13 +29,18 @@ class Entry(Generic[T]):
 class Registry(Generic[T]):
     """A registry of one kind of component (``compressor``, ``attack``, ...)."""
 
-    def __init__(self, kind: str, install_hints: dict[str, str] | None = None):
+    def __init__(self, kind: str, install_hints: dict[str, str] | None = None, *,
+                 base: type | None = None, instance: bool = False):
         self.kind = kind
+        # what a registered object must be: a subclass of ``base`` (or, with instance=True, an instance)
+        self.base = base
+        self.instance = instance
         self._entries: dict[str, Entry[T]] = {}
         # name -> "pip install ..." for well-known components provided by optional plugins
         self.install_hints = dict(install_hints or {})
 
     def register(self, obj: T, *, name: str | None = None, plugin: str = "<programmatic>") -> T:
+        self._check_type(obj, plugin)
         key = name or getattr(obj, "name", None)
         if not key or not isinstance(key, str):
             raise RegistryCollisionError(
@@ -43,6 +55,26 @@ class Registry(Generic[T]):
             )
         self._entries[key] = Entry(key, obj, plugin)
         return obj
+
+    def _check_type(self, obj: object, plugin: str) -> None:
+        if self.base is None:
+            return
+        expected = f"{self.base.__module__}.{self.base.__qualname__}"
+        if self.instance:
+            if isinstance(obj, self.base):
+                return
+            raise RegistryTypeError(
+                f"plugin {plugin!r} registered {_describe(obj)} as a {self.kind}: it must be an instance "
+                f"of {expected} (call register({self.base.__name__}(...)))."
+            )
+        if isinstance(obj, type) and issubclass(obj, self.base):
+            return
+        hint = (" Register the class itself, not an instance of it." if isinstance(obj, self.base) else
+                f" Subclass it: `class {_name_of(obj)}({self.base.__name__}): ...`.")
+        raise RegistryTypeError(
+            f"plugin {plugin!r} registered {_describe(obj)} as a {self.kind}: it must be a subclass of "
+            f"{expected}.{hint}"
+        )
 
     def registrar(self, plugin: str) -> Callable[..., Any]:
         """The ``register`` callable handed to a plugin's ``autoglm_register_*`` hook."""
@@ -83,3 +115,13 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _name_of(obj: object) -> str:
+    return getattr(obj, "__name__", None) or type(obj).__name__
+
+
+def _describe(obj: object) -> str:
+    if isinstance(obj, type):
+        return f"class {obj.__module__}.{obj.__qualname__}"
+    return f"{type(obj).__name__} object {obj!r:.60}"

@@ -8,9 +8,11 @@ The parent process (the pipeline) never joins the process group. It writes a *jo
     init/           the model to start from + tokenizer (safetensors; identical start on every rank)
 
 and runs ``python -m torch.distributed.run --nproc_per_node N -m autoglm_core.training.distributed JOB``.
-Every worker loads ``init/``, calls :func:`autoglm_core.training.finetune.fine_tune` (the same loop as one
-process: ``batch_size`` is the *global* batch, accelerate's ``split_batches`` gives each rank its
-slice of every batch), and rank 0 writes ``out/`` (model) and ``result.json``. The parent loads it.
+Every worker loads ``init/`` and trains through the same loop as one process: a classification job
+calls :func:`autoglm_core.training.finetune.fine_tune`; any other task type's job names its training
+recipe (:mod:`autoglm_core.training.recipe`), which the worker imports to build the same LoopSpec
+from ``data.json``. ``batch_size`` is the *global* batch, accelerate's ``split_batches`` gives each
+rank its slice of every batch. Rank 0 writes ``out/`` (model) and ``result.json``; the parent loads it.
 
 Failures: a worker that raises writes ``error_rank<R>.json`` (type, message, traceback) and exits;
 torchrun then stops the other workers; the parent raises :class:`DistributedTrainingError` naming
@@ -147,6 +149,18 @@ def check_num_processes(n: int, device: str, batch_size: int | None = None, *, f
         )
 
 
+def refuse_single_process(task_type: Any, num_processes: int, nnodes: int = 1) -> None:
+    """A plan-time error when the task type cannot train in several processes (it says why)."""
+    reason = task_type.single_process_reason
+    if reason is None:
+        return
+    asked = f"train.num_processes={num_processes}" + (f" on {nnodes} nodes" if nnodes > 1 else "")
+    raise ConfigError(
+        f"{asked}: task type {task_type.name!r} trains in one process only: {reason}. Set train.num_processes=1 "
+        f"(CLI: drop --num-processes) and train on one machine."
+    )
+
+
 def distributed_wanted(config: TrainConfig) -> bool:
     """Whether training leaves this process: several processes here, or several machines."""
     return config.num_processes > 1 or node_setup().multi
@@ -163,19 +177,22 @@ def resolve_device(device: str) -> str:
 # --------------------------------------------------------------------------- parent side
 
 
-def write_job(job_dir: Path, model: Any, tokenizer: Any, train: Sequence[Example], validation: Sequence[Example],
-              labels: Sequence[str], config: TrainConfig, seed: int, device: str, progress: bool, desc: str) -> None:
-    (job_dir / "init").mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(job_dir / "init", safe_serialization=True)
-    tokenizer.save_pretrained(job_dir / "init")
-    data = {
+def classification_data(train: Sequence[Example], validation: Sequence[Example], labels: Sequence[str]) -> dict[str, Any]:
+    return {
         "labels": list(labels),
         "train": [{"text": ex.text, "label": ex.label} for ex in train],
         "validation": [{"text": ex.text, "label": ex.label} for ex in validation],
     }
+
+
+def write_job(job_dir: Path, model: Any, tokenizer: Any, data: dict[str, Any], config: TrainConfig, seed: int,
+              device: str, progress: bool, desc: str, recipe: str | None = None) -> None:
+    (job_dir / "init").mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(job_dir / "init", safe_serialization=True)
+    tokenizer.save_pretrained(job_dir / "init")
     (job_dir / "data.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     job = {"config": config.model_dump(mode="json"), "seed": seed, "device": device, "progress": progress,
-           "desc": desc, "model_class": type(model).__name__, "created": time.time()}
+           "desc": desc, "model_class": type(model).__name__, "recipe": recipe, "created": time.time()}
     # job.json last: remote workers wait for it, so everything it refers to is there when it appears
     tmp = job_dir / "job.json.partial"
     tmp.write_text(json.dumps(job), encoding="utf-8")
@@ -253,7 +270,16 @@ def fine_tune_distributed(model: Any, tokenizer: Any, train: Sequence[Example], 
                           progress: bool = True, desc: str = "train",
                           on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> Any:
     """:func:`autoglm_core.training.finetune.fine_tune` in ``config.num_processes`` processes; returns its TrainResult."""
-    from autoglm_core.training.finetune import TrainResult
+    return run_distributed(model, tokenizer, classification_data(train, validation, labels), config, seed=seed,
+                           device=device, progress=progress, desc=desc, on_epoch=on_epoch)
+
+
+def run_distributed(model: Any, tokenizer: Any, data: dict[str, Any], config: TrainConfig, *, recipe: str | None = None,
+                    seed: int = 0, device: str = "auto", progress: bool = True, desc: str = "train",
+                    on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> Any:
+    """The shared loop in ``config.num_processes`` processes on ``data``: the classification loop
+    without ``recipe``, else the LoopSpec that recipe builds (see :mod:`autoglm_core.training.recipe`)."""
+    from autoglm_core.training.loop import TrainResult
 
     device = resolve_device(device)
     n = config.num_processes
@@ -268,7 +294,7 @@ def fine_tune_distributed(model: Any, tokenizer: Any, train: Sequence[Example], 
     for p in job_dir.glob("error_rank*.json"):
         p.unlink()
     try:
-        write_job(job_dir, model, tokenizer, train, validation, labels, config, seed, device, progress, desc)
+        write_job(job_dir, model, tokenizer, data, config, seed, device, progress, desc, recipe)
         cmd = torchrun_command(job_dir, n, nodes)
         log.info("%s: launching %d training processes on this node (%d node(s)): %s", desc, n, nodes.nnodes,
                  shlex.join(cmd))
@@ -433,8 +459,6 @@ def worker_main(job_dir: str) -> int:
         cls = getattr(transformers, job["model_class"])
         model = cls.from_pretrained(root / "init", use_safetensors=True)
         tokenizer = transformers.AutoTokenizer.from_pretrained(root / "init")
-        train = [Example(text=d["text"], label=d["label"]) for d in data["train"]]
-        validation = [Example(text=d["text"], label=d["label"]) for d in data["validation"]]
         progress_path = root / "progress.jsonl"
 
         def on_epoch(epoch: int, record: dict[str, float]) -> None:
@@ -442,9 +466,21 @@ def worker_main(job_dir: str) -> int:
                 fh.write(json.dumps(record) + "\n")
 
         fault = os.environ.get(FAULT_ENV)
-        result = fine_tune(model, tokenizer, train, validation, data["labels"], config, seed=job["seed"],
-                           device=job["device"], progress=job["progress"] and rank == 0, desc=job["desc"],
-                           on_epoch=on_epoch, compute_loss=_fault_loss(fault, rank) if fault else None)
+        loss = _fault_loss(fault, rank) if fault else None
+        show = job["progress"] and rank == 0
+        if job.get("recipe"):
+            from autoglm_core.training.loop import run_loop
+            from autoglm_core.training.recipe import resolve_recipe
+
+            spec = resolve_recipe(job["recipe"])(model, tokenizer, data, config, job["seed"])
+            result = run_loop(model, spec, config, seed=job["seed"], device=job["device"], progress=show,
+                              desc=job["desc"], on_epoch=on_epoch, compute_loss=loss)
+        else:
+            train = [Example(text=d["text"], label=d["label"]) for d in data["train"]]
+            validation = [Example(text=d["text"], label=d["label"]) for d in data["validation"]]
+            result = fine_tune(model, tokenizer, train, validation, data["labels"], config, seed=job["seed"],
+                               device=job["device"], progress=show, desc=job["desc"], on_epoch=on_epoch,
+                               compute_loss=loss)
         if rank == 0:
             result.model.save_pretrained(root / "out", safe_serialization=True)
             info = {**{k: v for k, v in vars(result).items() if k != "model"},

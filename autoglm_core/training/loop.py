@@ -171,6 +171,19 @@ def average_parameters(accelerator: Any, model: Any) -> None:
         param.data = accelerator.reduce(param.data, reduction="mean")
 
 
+def shard_batch(batch: dict[str, Any], rank: int, world: int) -> dict[str, Any]:
+    """This rank's contiguous slice of a batch built by a function (what accelerate's
+    ``split_batches`` does to a DataLoader's batches), so that N processes see the global batch.
+    A batch with fewer rows than processes is used whole by every rank: an empty slice has no loss."""
+    rows = next((len(v) for v in batch.values() if hasattr(v, "shape")), 0)
+    if rows < world:
+        return batch
+    per, extra = divmod(rows, world)
+    start = rank * per + min(rank, extra)
+    stop = start + per + (1 if rank < extra else 0)
+    return {k: v[start:stop] if hasattr(v, "shape") and len(v) == rows else v for k, v in batch.items()}
+
+
 def _optimizer(model: Any, config: TrainConfig, lr: float) -> Any:
     import torch
 
@@ -254,6 +267,8 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
             model.train()
             epoch_loss, batches, cut = 0.0, 0, ""
             for batch in (loader(epoch) if from_function else loader):
+                if from_function and accelerator.num_processes > 1:
+                    batch = shard_batch(batch, accelerator.process_index, accelerator.num_processes)
                 if from_function:
                     batch = {k: v.to(accelerator.device) if hasattr(v, "to") else v for k, v in batch.items()}
                 with accelerator.accumulate(model):

@@ -40,6 +40,10 @@ class RegistryCollisionError(AutoGLMError):
     """Two plugins registered the same component name."""
 
 
+class RegistryTypeError(AutoGLMError):
+    """A plugin registered something that is not the registry's base class (or an instance of it)."""
+
+
 class PluginLoadError(AutoGLMError):
     """A plugin failed to import or to register (fatal only with --strict-plugins)."""
 

@@ -367,6 +367,9 @@ class DataSummary(StrictModel):
     language: str
     text_column: str | None = None
     label_column: str | None = None
+    label_mapping: dict[str, Any] | None = Field(
+        None, description="numeric label codes named from the description: the assignment, the zero-shot "
+        "agreement of it and of the runner-up, and whether it was applied")
 
 
 class VariantResult(StrictModel):

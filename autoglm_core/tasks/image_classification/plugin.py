@@ -382,6 +382,8 @@ class ImageClassification(TaskType):
     name = TASK
     description = "assign one of a fixed set of labels to an image (image folder: <class>/ sub-folders)"
     train_metric = "accuracy"
+    single_process_reason = ("its batches are image tensors built in memory by a function of this process and its "
+                             "networks (CNN, ViT, fusion) are not Hugging Face models that a worker process reloads")
     #: INT8 dynamic quantization covers Linear layers only: a CNN's convolutions stay fp32, so it is
     #: not run unless asked for (--compress int8)
     default_compress: tuple[str, ...] = ()

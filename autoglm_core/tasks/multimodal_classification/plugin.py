@@ -298,6 +298,8 @@ class MultimodalClassification(TaskType):
     name = TASK
     description = "assign one of a fixed set of labels to a text + image pair (table: text, image path, label)"
     train_metric = "accuracy"
+    single_process_reason = ("its text + image fusion network is trained by its own loop in this process, which "
+                             "worker processes cannot rebuild")
     default_compress: tuple[str, ...] = ()  # the fusion model is ~0.2M parameters; nothing to gain
     metrics = CLASSIFICATION_METRICS
     parse_rules = (ParseRule(

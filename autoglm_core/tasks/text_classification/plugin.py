@@ -54,6 +54,7 @@ class TextClassification(TaskType):
     name = "text_classification"
     description = "assign one of a fixed set of labels to a text (sentiment, topic, intent, ...)"
     train_metric = "macro_f1"
+    single_process_reason = None  # fine_tune sends its job to torchrun workers
     metrics = CLASSIFICATION_METRICS
     parse_fallback = True
     text_predictor = True
@@ -87,6 +88,9 @@ class TextClassification(TaskType):
 
     def load_data(self, context: RunContext) -> DataSplits:
         splits = load_splits(context.spec, context.config.split, context.config.seed, context.manager)
+        from autoglm_core.tasks.text_classification.label_mapping import map_numeric_labels
+
+        splits.summary.label_mapping = map_numeric_labels(context, splits)
         n = context.config.max_train_rows
         if n and len(splits.train) > n:
             from autoglm_core.data.load import stratified_sample

@@ -23,7 +23,7 @@ from autoglm_core.plugin.components import BuiltModel, DataLoader, TaskType, Zer
 from autoglm_core.plugin.hookspecs import hookimpl
 from autoglm_core.types.context import RunContext
 from autoglm_core.types.data import DataSplits, Example, LoadedRows
-from autoglm_core.types.errors import ConfigError, DataError, ModelLoadError
+from autoglm_core.types.errors import AutoGLMError, ConfigError, DataError, ModelLoadError
 from autoglm_core.types.schemas import (
     CandidateSpec,
     DataSummary,
@@ -273,11 +273,20 @@ def train_causal_lm(model: Any, tokenizer: Any, train: Sequence[str], validation
     """Causal-LM fine-tuning (full or LoRA) on the shared loop; keeps the weights of the best
     validation loss. A LoRA model is merged back into the base weights so it saves as a plain model.
     Returns the model and the loop's TrainResult."""
-    from autoglm_core.training.loop import run_loop
+    from autoglm_core.training.recipe import run_recipe
 
-    spec = causal_lm_loop(tokenizer, train, validation, config, seed=seed)
-    result = run_loop(model, spec, config, seed=seed, device=device, progress=progress, desc=desc, on_epoch=on_epoch)
+    data = {"train": list(train), "validation": list(validation)}
+    result = run_recipe(CAUSAL_LM_RECIPE, data, model, tokenizer, config, seed=seed, device=device, progress=progress,
+                        desc=desc, on_epoch=on_epoch)
     return result.model, result
+
+
+#: the causal-LM loop as a recipe (autoglm_core.training.recipe): what torchrun workers rebuild
+CAUSAL_LM_RECIPE = "autoglm_core.tasks.text_generation.plugin:causal_lm_recipe"
+
+
+def causal_lm_recipe(model: Any, tokenizer: Any, data: dict[str, Any], config: TrainConfig, seed: int) -> Any:
+    return causal_lm_loop(tokenizer, data["train"], data["validation"], config, seed=seed)
 
 
 # --------------------------------------------------------------------------- task types
@@ -298,6 +307,7 @@ class TextGeneration(TaskType):
     description = "continue or generate text with a causal language model (scored by perplexity)"
     metrics: ClassVar[tuple[Metric, ...]] = (Metric("perplexity", higher_is_better=False, description="exp(mean token NLL) on the test split"),)
     has_labels = False
+    single_process_reason = None  # trained through CAUSAL_LM_RECIPE
     parse_rules = (ParseRule(
         r"\b(generate|generation|write|summari[sz]e|summary|translate|continue|story|stories|paraphrase|chatbot|"
         r"answer questions)\b|生成|撰写|写作|续写|摘要|翻译|改写|问答|写一", 0.8, priority=40),)
@@ -402,6 +412,28 @@ class TextGeneration(TaskType):
         return VariantResult(candidate=cand.name, variant=variant, backbone=cand.backbone, metrics=metrics,
                              notes=[f"perplexity over {n} test tokens"])
 
+    card_pipeline_tag = "text-generation"
+
+    def model_card_sections(self, context: RunContext, best: VariantResult, model_dir: Path) -> list[str]:
+        """Perplexity on the test split and one greedy completion of a test document by this model."""
+        from autoglm_core.model_io import load_model
+
+        m = best.metrics
+        ppl = f"Perplexity on the test split: {m['perplexity']:.2f}" if "perplexity" in m else "Perplexity: -"
+        tokens = f" over {int(m['test_tokens'])} tokens" if "test_tokens" in m else ""
+        parts = [f"{ppl}{tokens} (exp of the mean token negative log-likelihood; lower is better).\n"]
+        test = [ex.text for ex in (context.splits.test if context.splits else [])]
+        if test:
+            try:
+                prompts, completions, _ = self._sample(load_model(model_dir), test[:1])
+            except AutoGLMError as exc:  # a variant that cannot reload here still gets its card
+                prompts, completions = [], []
+                parts.append(f"(no sample: {exc})\n")
+            if prompts:
+                parts.append(f"Sample (greedy decoding of the first half of a test document):\n\n"
+                             f"> **prompt:** {_quote(prompts[0])}\n>\n> **completion:** {_quote(completions[0])}\n")
+        return parts
+
     def _sample(self, built: BuiltModel, test: list[str]) -> tuple[list[str], list[str], float | None]:
         """Greedy completions of the first half of a few test documents (throughput, syntax)."""
         from autoglm_core.tasks.text_generation.decoding import context_length, generate_text
@@ -419,6 +451,10 @@ class TextGeneration(TaskType):
         completions = generate_text(built.model, built.tokenizer, prompts, "greedy", max_new_tokens=new)
         elapsed = time.perf_counter() - start
         return prompts, completions, round(len(prompts) * new / elapsed, 2) if elapsed > 0 else None
+
+
+def _quote(text: str) -> str:
+    return " ".join(text.split())[:300] or "(empty)"
 
 
 # --------------------------------------------------------------------------- zero-shot by likelihood

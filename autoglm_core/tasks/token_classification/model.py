@@ -62,6 +62,9 @@ class LengthGroupedBatches:
             chunk = sorted(order[s : s + window], key=lambda i: self.lengths[i])
             batches += [chunk[j : j + self.batch_size] for j in range(0, len(chunk), self.batch_size)]
         self.rng.shuffle(batches)
+        # the short batch goes last: split across processes, accelerate pads only the last batch
+        # (a short one elsewhere would be dropped)
+        batches.sort(key=lambda b: len(b) < self.batch_size)
         return iter(batches)
 
     def __len__(self) -> int:
@@ -88,7 +91,7 @@ def _device(model: Any) -> Any:
 
 
 def word_probabilities(model: Any, tokenizer: Any, sentences: Sequence[Sequence[str]], max_length: int = 256,
-                       batch_size: int = 64, labels: Sequence[int] | None = None) -> tuple[list[Any], float]:
+                       batch_size: int = 64, labels: Sequence[Sequence[int]] | None = None) -> tuple[list[Any], float]:
     """Per sentence a (words, labels) array of probabilities (words cut off by ``max_length`` get
     an all-O row); plus the mean loss over labelled subwords when ``labels`` (aligned ids) are given."""
     import numpy as np

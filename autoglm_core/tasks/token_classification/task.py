@@ -15,8 +15,6 @@ from autoglm_core.tasks.token_classification.model import (
     IGNORE,
     TokenBuiltModel,
     as_token_built,
-    train_loader,
-    word_probabilities,
 )
 from autoglm_core.types.data import DataSplits, Example
 from autoglm_core.types.errors import ConfigError, DataError
@@ -53,6 +51,7 @@ class TokenClassification(TaskType):
     name = TASK
     description = "tag the words of a sentence (named entities: persons, organisations, locations, ...)"
     train_metric = "f1"
+    single_process_reason = None  # trained through its recipe (recipe.py)
     metrics = (Metric("f1", description="entity-level micro F1 (seqeval)"), Metric("precision"), Metric("recall"),
                Metric("token_accuracy"))
     # tried before the classification rules (priority 90): "recognise names" is not a text label
@@ -121,28 +120,14 @@ class TokenClassification(TaskType):
     # ------------------------------------------------------------------ training
     def fit(self, context: Any, candidate: CandidateSpec, config: TrainConfig, *, on_epoch: Any = None,
             desc: str = "train") -> tuple[BuiltModel, Any]:
-        from autoglm_core.training.loop import LoopSpec, run_loop
+        from autoglm_core.tasks.token_classification.recipe import RECIPE, payload
+        from autoglm_core.training.recipe import run_recipe
 
         built = as_token_built(build(context, candidate))
         built.max_length = config.max_length
-        label2id = {lab: i for i, lab in enumerate(built.labels)}
-        train, val = context.splits.train, context.splits.validation
-        loader = train_loader(built.tokenizer, _tokens(train), _tags(train), label2id, config.max_length,
-                              config.batch_size, context.seed)
-        val_ids = [[label2id[t] for t in tags] for tags in _tags(val)]
-
-        def evaluate(model: Any) -> dict[str, float]:
-            probs, loss = word_probabilities(model, built.tokenizer, _tokens(val), config.max_length,
-                                             config.eval_batch_size, labels=val_ids)
-            pred = [[built.labels[j] for j in p.argmax(1)] for p in probs]
-            m = entity_scores(_tags(val), pred)
-            return {"f1": m["f1"], "precision": m["precision"], "recall": m["recall"],
-                    "token_accuracy": m["token_accuracy"], "loss": loss}
-
-        spec = LoopSpec(train_batches=loader, steps_per_epoch=len(loader), evaluate=evaluate if val else None,
-                        metric=self.train_metric, peft_task="TOKEN_CLS", default_lr=5e-5)
-        result = run_loop(built.model, spec, config, seed=context.seed, device=context.device,
-                          progress=context.progress, desc=desc, on_epoch=on_epoch)
+        data = payload(built.labels, context.splits.train, context.splits.validation)
+        result = run_recipe(RECIPE, data, built.model, built.tokenizer, config, seed=context.seed,
+                            device=context.device, progress=context.progress, desc=desc, on_epoch=on_epoch)
         built.model = result.model
         return built, result
 
@@ -166,6 +151,19 @@ class TokenClassification(TaskType):
             metrics={k: round(m[k], 4) for k in ("f1", "precision", "recall", "token_accuracy")},
             per_class={k: {kk: round(vv, 4) for kk, vv in v.items()} for k, v in m["per_type"].items()},
             notes=["entity-level micro precision/recall/F1 (seqeval); per_class holds each entity type"])
+
+    card_pipeline_tag = "token-classification"
+
+    def model_card_sections(self, context: Any, best: VariantResult, model_dir: Path) -> list[str]:
+        m = best.metrics
+        rows = "\n".join(f"| {typ} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {int(s['support'])} |"
+                         for typ, s in best.per_class.items())
+        overall = " | ".join(f"{m[k]:.3f}" if k in m else "-" for k in ("precision", "recall", "f1"))
+        support = sum(int(s["support"]) for s in best.per_class.values())
+        return [f"Entity types: {', '.join(best.per_class) or '-'} (IOB2 tags; scored per entity, seqeval "
+                f"definitions: an entity counts only when its type and both boundaries match)\n\n"
+                f"| entity type | precision | recall | F1 | support |\n|---|---|---|---|---|\n{rows}\n"
+                f"| **all (micro)** | {overall} | {support} |\n"]
 
     def latency_inputs(self, context: Any, built: BuiltModel) -> list[Any] | None:
         return [ex.text for ex in context.splits.test]
