@@ -18,6 +18,15 @@ class CodeGeneration(TextGeneration):
     metrics = (*TextGeneration.metrics, Metric("pass@1", description="share of problems solved by one sample"))
     parse_rules = (ParseRule(r"\b(code|coding|python|function|program|programs|snippet|sql)\b|代码|编程|函数|程序",
                              0.85, priority=30),)
+    parse_prototypes = (
+        "implement a Python function from its docstring",
+        "complete the body of a method given its signature",
+        "turn a question about a database into a SQL query",
+        "write a shell script that renames files",
+        "根据函数说明写出Python实现",
+        "把自然语言问题转换成SQL查询语句",
+        "自动补全程序代码",
+    )
 
     def extra_metrics(self, built: BuiltModel, completions: list[str], prompts: list[str]) -> dict[str, float]:
         from autoglm_core.tasks.code_generation.assistant import syntax_error, truncate_completion

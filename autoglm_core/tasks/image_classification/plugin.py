@@ -387,6 +387,15 @@ class ImageClassification(TaskType):
     default_compress: tuple[str, ...] = ()
     metrics = CLASSIFICATION_METRICS
     parse_rules = (ParseRule(r"\b(images?|photos?|pictures?|pixels?|vision)\b|图片|图像|照片|视觉", 0.85, priority=20),)
+    parse_prototypes = (
+        "recognise handwritten digits in scanned images",
+        "tell cats from dogs in photos",
+        "classify satellite pictures by land use",
+        "detect defective parts from camera snapshots",
+        "识别图片中的手写数字",
+        "判断照片里是猫还是狗",
+        "对商品图片进行分类",
+    )
 
     def candidates(self, spec: TaskSpec) -> list[CandidateSpec]:
         return image_candidates(spec)

@@ -305,6 +305,14 @@ class MultimodalClassification(TaskType):
         r"((caption|text|review|comment)s?\b.{0,40}\b(image|photo|picture)s?\b)|"
         r"((图片|图像|照片).{0,12}(评论|文字|文本|描述|标题))|((评论|文字|文本|描述|标题).{0,12}(图片|图像|照片))",
         0.85, priority=10),)
+    parse_prototypes = (
+        "classify products using both their photo and their title",
+        "decide if a meme is hateful from its image and the text on it",
+        "label social media posts from the picture together with the caption",
+        "根据商品图片和标题一起判断类别",
+        "结合图片和配文判断帖子是否违规",
+        "用照片和文字描述共同给商品分类",
+    )
 
     def candidates(self, spec: TaskSpec) -> list[CandidateSpec]:
         return multimodal_candidates(spec)

@@ -60,6 +60,16 @@ class TextClassification(TaskType):
     parse_rules = (ParseRule(
         r"\b(classif\w*|categori[sz]\w*|sentiment|detect\w*|identif\w*|label\w*|recogni[sz]\w*|tag\w*|spam|intent|"
         r"polarity|toxic\w*|topic)\b|分类|情感|情绪|识别|判断|检测|归类|区分|打标签|倾向", 0.9, priority=90),)
+    parse_prototypes = (
+        "decide whether a customer review is positive or negative",
+        "sort news articles by topic: sports, business, world or technology",
+        "flag incoming emails as spam or not spam",
+        "find out what the user wants from their message: booking, cancellation or question",
+        "判断用户评论是好评还是差评",
+        "把新闻按主题分成体育、财经、娱乐",
+        "给每条客服工单打上类别标签",
+        "这条微博表达的情绪是开心、难过还是愤怒",
+    )
 
     def candidates(self, spec: TaskSpec) -> list[CandidateSpec]:
         from autoglm_core.builtin.candidates import classification_candidates

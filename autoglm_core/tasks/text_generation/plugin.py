@@ -301,6 +301,17 @@ class TextGeneration(TaskType):
     parse_rules = (ParseRule(
         r"\b(generate|generation|write|summari[sz]e|summary|translate|continue|story|stories|paraphrase|chatbot|"
         r"answer questions)\b|生成|撰写|写作|续写|摘要|翻译|改写|问答|写一", 0.8, priority=40),)
+    parse_prototypes = (
+        "write a short story that continues the opening paragraph",
+        "summarise long reports in two sentences",
+        "translate customer emails from Chinese to English",
+        "draft friendly replies to customer messages",
+        "produce marketing copy for new products",
+        "为新闻写一段摘要",
+        "把英文邮件翻译成中文",
+        "根据开头续写一个故事",
+        "为商品撰写营销文案",
+    )
 
     def candidates(self, spec: TaskSpec) -> list[CandidateSpec]:
         return lm_candidates(spec)

@@ -63,6 +63,15 @@ class TokenClassification(TaskType):
         ParseRule(r"命名实体|实体识别|实体抽取|序列标注|(人名|地名|机构名|组织名).{0,10}(人名|地名|机构名|组织名)", 0.9,
                   priority=40),
     )
+    parse_prototypes = (
+        "find the names of people, companies and places in each sentence",
+        "mark every word that is part of a product name",
+        "tag each token with its part of speech",
+        "pull out dates and amounts from contract sentences",
+        "找出句子中的人名、地名和机构名",
+        "给句子里的每个词标注词性",
+        "从合同文本中抽取日期和金额",
+    )
     #: INT8 dynamic quantization is measured on sequence classifiers; not run unless asked for
     default_compress = ()
 
