@@ -84,6 +84,8 @@ STOP_LABEL_WORDS = {"a", "an", "the", "one", "of", "either", "class", "classes",
                     "categories", "sentiment", "news", "texts", "text", "reviews", "ones"}
 
 
+NUMBER_WORDS = {"one"}
+
 MODALITY_WORDS = r"^((image|photo|picture|caption|text|review|comment|description)s?|图片|图像|照片|评论|文字|文本|描述|标题)$"
 _MODALITY_RULES = (("image", r"image|photo|picture|图片|图像|照片"),
                    ("text", r"caption|text|review|comment|description|评论|文字|文本|描述|标题"))
@@ -137,6 +139,9 @@ def _clean_labels(raw: list[str]) -> list[str]:
     out: list[str] = []
     for item in raw:
         words = [w for w in re.split(r"\s+", item.strip(" .;:'\"“”‘’()[]")) if w]
+        if len(words) == 1 and words[0].lower() in NUMBER_WORDS:  # "one, two, three": a label, not a filler
+            out.append(words[0].lower())
+            continue
         while words and words[0].lower() in STOP_LABEL_WORDS:
             words.pop(0)
         while words and words[-1].lower() in STOP_LABEL_WORDS:
@@ -149,9 +154,9 @@ def _clean_labels(raw: list[str]) -> list[str]:
 
 _LIST_SEP_ZH = r"\s*(?:、|，|,|/|还是|或者|和|或|及|与)\s*"
 #: words that introduce a Chinese list ("属于体育、财经..."): the list starts after the last of them
-_ZH_LEAD = r"(?:属于|分为|分成|归为|判断为|识别为|标注为|包括|包含|是|为|成|有)"
+_ZH_LEAD = r"(?:属于|分为|分成|归为|判断为|识别为|标注为|包括|包含|例如|比如|区分|判断|识别|检测|是在|是|为|成|有)"
 #: words that end a Chinese list ("...还是娱乐中的哪一类")
-_ZH_TAIL = r"(?:中的|之中|里的)?(?:哪一?[类个种项]|之一|等类别|等|类别|类)$"
+_ZH_TAIL = r"(?:中的|之中|里的)?(?:哪一?[类个种项]|之一|等类别|等|类别|[一二两三四五六七八九十\d]*类)$"
 
 
 def _trim_zh_ends(items: list[str]) -> list[str]:
@@ -194,9 +199,11 @@ def _zh_list(text: str) -> tuple[list[str], str, float] | None:
 # an English label: one or two words; "Sci/Tech" is one label
 _EN_LABEL = r"[A-Za-z][A-Za-z0-9_\-'&]*(?:/[A-Za-z0-9][A-Za-z0-9_\-'&]*)*"
 _EN_ITEM = r"(?:" + _EN_LABEL + r"(?:\s+" + _EN_LABEL + r")?)"
+# the last label of "A or B" is one word, or a negated one ("urgent vs not urgent")
+_EN_LAST = r"(?:(?:not|non)[\s\-]+)?" + _EN_LABEL
 # "into the categories X, Y or Z", "as one of: X, Y, Z"
-_EN_LEAD_WORDS = (r"\b(?:as|into|between|among|is|whether|labels?\s*(?:are|:)|categories\s*(?:are|:)|"
-                  r"classes\s*(?:are|:)|either)")
+_EN_LEAD_WORDS = (r"(?:\b(?:as|into|between|among|is|whether|labels?\s*(?:are|:)|categories\s*(?:are|:)|"
+                  r"classes\s*(?:are|:)|either)|:)")
 _EN_FILLER = (r"\s+(?:(?:one|each|any)\s+of\s+)?(?:the\s+)?(?:(?:following|these|three|four|five|six)\s+)?"
               r"(?:(?:categories|classes|labels|groups|types|buckets|topics)\s*:?\s+)?(?::\s*)?")
 
@@ -204,18 +211,25 @@ _EN_FILLER = (r"\s+(?:(?:one|each|any)\s+of\s+)?(?:the\s+)?(?:(?:following|these
 def _en_list(text: str) -> tuple[list[str], str, float, tuple[int, int]] | None:
     # 3. English "as / into / between / labels: A, B(,) or|and C"
     m = _search(_EN_LEAD_WORDS + _EN_FILLER + r"(" + _EN_ITEM + r"(?:\s*,\s*" + _EN_ITEM + r")*\s*,?\s*(?:or|and|vs\.?|versus)\s+"
-                + _EN_LABEL + r")", text)
+                + _EN_LAST + r")", text)
     if m:
         items = re.split(r"\s*,\s*(?:or\s+|and\s+)?|\s+(?:or|and|vs\.?|versus)\s+", m.group(1))
         labels = _clean_labels(items)
         if 2 <= len(labels) <= 20:
             return labels, m.group(0), 0.85, m.span()
     # 3a. a comma list of three or more after "as"/"into"/a colon: "into World, Sports, Business, Sci/Tech"
-    m = _search(r"(?:" + _EN_LEAD_WORDS + _EN_FILLER + r"|:\s*)(" + _EN_ITEM + r"(?:\s*,\s*" + _EN_ITEM + r"){2,})\s*(?:[;.]|$)", text)
+    m = _search(_EN_LEAD_WORDS + _EN_FILLER + r"(" + _EN_ITEM + r"(?:\s*,\s*" + _EN_ITEM + r"){2,})\s*(?:[;.?!]|$)",
+                text)
     if m:
-        labels = _clean_labels(m.group(1).split(","))
+        labels = _clean_labels(re.split(r"\s*,\s*(?:or\s+|and\s+)?", m.group(1)))
         if 3 <= len(labels) <= 20:
             return labels, m.group(0), 0.8, m.span()
+    # 3c. a closing "..., A or B": "spam filter for SMS messages, spam or not spam"
+    m = re.search(r",\s*(" + _EN_ITEM + r")\s+(?:or|vs\.?|versus)\s+(" + _EN_ITEM + r")\s*[.?!]?\s*$", text)
+    if m:
+        labels = _clean_labels([m.group(1), m.group(2)])
+        if len(labels) == 2:
+            return labels, m.group(0).strip(" ,"), 0.6, m.span()
     return None
 
 
@@ -228,7 +242,7 @@ def parse_labels(text: str, language: str) -> tuple[list[str], str, float] | Non
     # label of a longer list ("World, Sports, Business or Sci/Tech")
     m = re.search(r"(" + _ZH_WORD + r"(?:\s*/\s*" + _ZH_WORD + r")+)", text)
     if m and not (en and en[3][0] <= m.start() and m.end() <= en[3][1]):
-        labels = _clean_labels(m.group(1).split("/"))
+        labels = _clean_labels(_trim_zh_ends(m.group(1).split("/")))
         if 2 <= len(labels) <= 20:
             return labels, m.group(0), 0.9
     if en:
@@ -243,7 +257,10 @@ def parse_labels(text: str, language: str) -> tuple[list[str], str, float] | Non
     m = re.search(r"是([\u4e00-\u9fff]{1,4}?)(?:还是|或者|或)([\u4e00-\u9fff]{1,4})", text) or re.search(
         r"([\u4e00-\u9fff]{2})(?:还是|或者|或)([\u4e00-\u9fff]{2})", text)
     if m:
-        labels = _clean_labels([m.group(1), m.group(2)])
+        pair = [m.group(1), m.group(2)]
+        if all(len(x) > 2 and x.endswith("类") for x in pair):  # "是体育类还是财经类": 体育, 财经
+            pair = [x[:-1] for x in pair]
+        labels = _clean_labels(pair)
         if len(labels) == 2:
             return labels, m.group(0), 0.6
     return None
@@ -302,29 +319,46 @@ def rule_matches(text: str, registry: Any) -> list[tuple[str, str, float]]:
 
 
 def decide_task_type(text: str, registry: Any) -> tuple[str, str, float, str, str]:
-    """(task type, evidence, confidence, evidence source, matched words). One task type's rules
-    matching decide; otherwise the encoder's nearest prototypes (among the matching task types,
-    or all of them) decide when the encoder is available; else the first rule by priority, or the
-    fallback task type."""
+    """(task type, evidence, confidence, evidence source, matched words).
+
+    The rules' own choice is the task type whose rule matched (the first by priority when several
+    did) or the fallback when none did. When none or several matched, the encoder's nearest
+    prototypes (among the matching task types, else among all) replace that choice if another
+    task type is clearly nearer; without the encoder the rules' choice stands."""
     from autoglm_core.builtin import parser_encoder
 
     matches = rule_matches(text, registry)
     if len(matches) == 1:
         tt, words, c = matches[0]
         return tt, words, c, "parser", words
-    vote = parser_encoder.nearest_task_type(text, registry, among=[tt for tt, _, _ in matches] or None)
-    if vote is not None:
-        words = next((w for tt, w, _ in matches if tt == vote.task_type), text)
-        why = ("rules of " + ", ".join(f"{tt} ({w!r})" for tt, w, _ in matches) + " disagree; ") if matches else \
-            "no task keyword found; "
-        ev = f"{why}nearest prototype {vote.prototype!r} (similarity {vote.similarity:.3f})"
-        # a rule's word is surer than a neighbour in embedding space: never above the rules' confidence
-        return vote.task_type, ev, round(min(0.8, max(0.31, vote.confidence)), 4), "encoder prototypes", words
-    if matches:
-        tt, words, c = matches[0]
-        return tt, words, c, "parser", words
-    fallback = _fallback_task_type(registry)
-    return fallback, f"no task keyword found: {fallback.replace('_', ' ')} assumed", 0.3, "parser", text
+    among = [tt for tt, _, _ in matches] or list(registry.names())
+    listed = parse_labels(text, "")
+    if listed:  # a written list of classes: only task types with labels (entity types count too)
+        among = [tt for tt in among if registry.get(tt).has_labels] or among
+    ruled = [(tt, w, c) for tt, w, c in matches if tt in among]
+    if ruled:
+        default, words, conf = ruled[0]
+        ev = words
+        if listed and len(ruled) < len(matches):  # task types without labels were set aside
+            ev = f"{words} (with the label list {listed[1]!r})"
+    else:
+        default = _fallback_task_type(registry)
+        words, conf, ev = text, 0.3, f"no task keyword found: {default.replace('_', ' ')} assumed"
+    if len(among) == 1:
+        return default, ev, conf, "parser", words
+    vote = parser_encoder.nearest_task_type(text, registry, among=among)
+    if vote is None or vote.task_type == default:
+        return default, ev, conf, "parser", words
+    gap = vote.scores[vote.task_type] - vote.scores.get(default, -1.0)
+    if gap < parser_encoder.OVERRIDE_MARGIN:
+        return (default, f"{ev} (the nearest prototype, {vote.prototype!r}, is of {vote.task_type} but only "
+                f"{gap:.3f} nearer)", conf, "parser", words)
+    why = ("rules of " + ", ".join(f"{tt} ({w!r})" for tt, w, _ in matches) + " disagree; ") if matches else \
+        "no task keyword found; "
+    words = next((w for tt, w, _ in matches if tt == vote.task_type), text)
+    # a rule's word is surer than a neighbour in embedding space: never above the rules' confidence
+    return (vote.task_type, f"{why}nearest prototype {vote.prototype!r} (similarity {vote.similarity:.3f})",
+            round(min(0.8, max(0.31, vote.confidence)), 4), "encoder prototypes", words)
 
 
 def parse_description(description: Any, hints: dict[str, Any] | None = None) -> TaskSpec:
@@ -356,16 +390,14 @@ def parse_description(description: Any, hints: dict[str, Any] | None = None) -> 
         if parsed:
             labels, ev, conf = parsed
             evidence["labels"] = Evidence(value=labels, evidence=ev, confidence=conf)
+        elif mentioned_sentiment(text):  # "Chinese reviews, positive or negative": those two, as written
+            labels, ev = mentioned_sentiment(text) or ([], "")
+            evidence["labels"] = Evidence(value=labels, evidence=ev, confidence=0.6)
         elif _search(SENTIMENT, text):
             m = _search(SENTIMENT, text)
-            mentioned = mentioned_sentiment(text)
-            if mentioned:  # "sentiment of Chinese reviews, positive or negative": those two, as written
-                labels = mentioned[0]
-                evidence["labels"] = Evidence(value=labels, evidence=mentioned[1], confidence=0.6)
-            else:
-                labels = list(DEFAULT_SENTIMENT["zh" if language == "zh" else "en"])
-                evidence["labels"] = Evidence(value=labels, evidence=f"{m.group(0)} (default sentiment labels)",
-                                              confidence=0.4)
+            labels = list(DEFAULT_SENTIMENT["zh" if language == "zh" else "en"])
+            evidence["labels"] = Evidence(value=labels, evidence=f"{m.group(0) if m else ''} (default sentiment labels)",
+                                          confidence=0.4)
 
     metric = tt_cls.default_metric()
     for declared in tt_cls.metrics:

@@ -55,8 +55,10 @@ BILINGUAL_LABELS: tuple[frozenset[str], ...] = tuple(frozenset(row) for row in (
     {"praise", "表扬", "赞扬"},
     {"suggestion", "建议"},
     {"other", "others", "其他", "其它"},
-    {"yes", "true", "是", "对"},
-    {"no", "false", "否", "不是"},
+    {"yes", "是", "对"},
+    {"true", "真", "真实"},
+    {"no", "否", "不是"},
+    {"false", "假", "虚假"},
 ))
 
 
@@ -104,7 +106,7 @@ def match_labels(mentions: Sequence[str], data_labels: Sequence[str], use_encode
     left = [m for m in mentions if m not in found]
     # numeric codes carry no meaning to compare: --label-map names them
     if use_encoder and left and free and not all(lab.lstrip("-").isdigit() for lab in free):
-        _match_by_encoder(left, free, take)
+        _match_by_encoder(left, list(free), take)
     return [found[m] for m in mentions if m in found]
 
 

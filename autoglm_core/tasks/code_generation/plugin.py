@@ -19,13 +19,13 @@ class CodeGeneration(TextGeneration):
     parse_rules = (ParseRule(r"\b(code|coding|python|function|program|programs|snippet|sql)\b|代码|编程|函数|程序",
                              0.85, priority=30),)
     parse_prototypes = (
-        "implement a Python function from its docstring",
-        "complete the body of a method given its signature",
-        "turn a question about a database into a SQL query",
+        "implement a Go function that matches its doc comment",
+        "fill in the missing lines of a half-written program",
+        "produce database queries from business questions",
         "write a shell script that renames files",
-        "根据函数说明写出Python实现",
-        "把自然语言问题转换成SQL查询语句",
-        "自动补全程序代码",
+        "按照接口文档实现Java类",
+        "根据表结构写查询语句",
+        "帮程序员补全下一行代码",
     )
 
     def extra_metrics(self, built: BuiltModel, completions: list[str], prompts: list[str]) -> dict[str, float]:

@@ -388,13 +388,13 @@ class ImageClassification(TaskType):
     metrics = CLASSIFICATION_METRICS
     parse_rules = (ParseRule(r"\b(images?|photos?|pictures?|pixels?|vision)\b|图片|图像|照片|视觉", 0.85, priority=20),)
     parse_prototypes = (
-        "recognise handwritten digits in scanned images",
-        "tell cats from dogs in photos",
-        "classify satellite pictures by land use",
-        "detect defective parts from camera snapshots",
-        "识别图片中的手写数字",
-        "判断照片里是猫还是狗",
-        "对商品图片进行分类",
+        "recognise handwritten letters in scanned forms",
+        "tell which animal is shown in a photo",
+        "sort aerial photographs of farmland by crop type",
+        "spot cracks in pictures of concrete walls",
+        "识别照片中的交通标志",
+        "判断扫描图像里是否有病变",
+        "按图片内容给风景照分类",
     )
 
     def candidates(self, spec: TaskSpec) -> list[CandidateSpec]:

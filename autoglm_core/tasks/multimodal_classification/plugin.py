@@ -307,11 +307,11 @@ class MultimodalClassification(TaskType):
         0.85, priority=10),)
     parse_prototypes = (
         "classify products using both their photo and their title",
-        "decide if a meme is hateful from its image and the text on it",
+        "decide if a post breaks the rules from its picture and the text written on it",
         "label social media posts from the picture together with the caption",
         "根据商品图片和标题一起判断类别",
-        "结合图片和配文判断帖子是否违规",
-        "用照片和文字描述共同给商品分类",
+        "结合照片和文字说明判断广告是否违规",
+        "同时看图片和评论给帖子打标签",
     )
 
     def candidates(self, spec: TaskSpec) -> list[CandidateSpec]:

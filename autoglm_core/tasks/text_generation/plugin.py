@@ -302,15 +302,15 @@ class TextGeneration(TaskType):
         r"\b(generate|generation|write|summari[sz]e|summary|translate|continue|story|stories|paraphrase|chatbot|"
         r"answer questions)\b|生成|撰写|写作|续写|摘要|翻译|改写|问答|写一", 0.8, priority=40),)
     parse_prototypes = (
-        "write a short story that continues the opening paragraph",
-        "summarise long reports in two sentences",
-        "translate customer emails from Chinese to English",
-        "draft friendly replies to customer messages",
-        "produce marketing copy for new products",
-        "为新闻写一段摘要",
-        "把英文邮件翻译成中文",
-        "根据开头续写一个故事",
-        "为商品撰写营销文案",
+        "condense meeting notes into a short paragraph",
+        "render product manuals in French",
+        "write a poem in the style of a given author",
+        "produce answers for a help-desk chat",
+        "invent taglines for a new startup",
+        "把会议记录压缩成要点",
+        "将中文菜单译成英文",
+        "根据大纲写一篇演讲稿",
+        "为公众号文章起一个吸引人的开头",
     )
 
     def candidates(self, spec: TaskSpec) -> list[CandidateSpec]:

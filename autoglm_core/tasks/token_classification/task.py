@@ -64,13 +64,13 @@ class TokenClassification(TaskType):
                   priority=40),
     )
     parse_prototypes = (
-        "find the names of people, companies and places in each sentence",
-        "mark every word that is part of a product name",
-        "tag each token with its part of speech",
-        "pull out dates and amounts from contract sentences",
-        "找出句子中的人名、地名和机构名",
+        "locate gene and protein names in biology papers",
+        "label each token of a search query as brand, model or other",
+        "mark which words in a sentence are time expressions",
+        "highlight the ingredient names in a recipe",
+        "标出微博中提到的明星和电影名",
         "给句子里的每个词标注词性",
-        "从合同文本中抽取日期和金额",
+        "从快递单文本中抽取收件人姓名和电话",
     )
     #: INT8 dynamic quantization is measured on sequence classifiers; not run unless asked for
     default_compress = ()
