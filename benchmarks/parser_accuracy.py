@@ -3,6 +3,10 @@ multilingual encoder (after), side by side in one run, on a hand-written labelle
 
     python benchmarks/parser_accuracy.py                 # writes .cache/bench-parser/table.md and misses.md
 
+A third column runs the parser as it was before the encoder help (``autoglm_core/builtin/parser.py``
+at ``--baseline`` (default: the merge base with ``main``), loaded from git, and no matching of
+parsed labels to the data's), so the rule fixes are measured too.
+
 Each line of ``benchmarks/data/parser_descriptions.jsonl`` has a description (English or Chinese),
 the expected task type and the expected labels. Where it also has ``data_labels``, the labels are
 the ones the run would train on: the parsed labels reconciled with a data set carrying those labels
@@ -15,10 +19,13 @@ over the individual labels of the rows that expect labels.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,7 +48,28 @@ def _norm(labels: list[str]) -> set[str]:
     return {x.strip().lower() for x in labels}
 
 
-def predict(row: dict) -> tuple[str, list[str], str, float]:
+def old_parser(commit: str) -> object | None:
+    """The parser module as it was at ``commit`` (None when git cannot show it)."""
+    root = HERE.parent
+    try:
+        if commit == "merge-base":
+            commit = subprocess.run(["git", "merge-base", "HEAD", "main"], cwd=root, capture_output=True, text=True,
+                                    check=True).stdout.strip()
+        source = subprocess.run(["git", "show", f"{commit}:autoglm_core/builtin/parser.py"], cwd=root,
+                                capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    path = Path(tempfile.mkdtemp()) / "parser_before.py"
+    path.write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("parser_before", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.__commit__ = commit  # type: ignore[attr-defined]
+    return module
+
+
+def predict(row: dict, parse=None) -> tuple[str, list[str], str, float]:
     """(task type, labels, task-type evidence source, seconds) for one row in the current mode."""
     from autoglm_core.builtin.parser import parse_description
     from autoglm_core.data.load import reconcile_labels
@@ -49,7 +77,7 @@ def predict(row: dict) -> tuple[str, list[str], str, float]:
     from autoglm_core.types.errors import AutoGLMError
 
     t0 = time.perf_counter()
-    spec = parse_description(row["description"])
+    spec = (parse or parse_description)(row["description"])
     labels = list(spec.labels)
     if row.get("data_labels"):
         try:
@@ -58,6 +86,25 @@ def predict(row: dict) -> tuple[str, list[str], str, float]:
         except AutoGLMError as e:
             labels = [f"<error: {e}>"]
     return spec.task_type, labels, spec.evidence["task_type"].source, time.perf_counter() - t0
+
+
+def run_before(rows: list[dict], module: object) -> dict:
+    """The old parser, and parsed labels not matched to the data's (as before)."""
+    from autoglm_core.builtin import parser_encoder
+    from autoglm_core.data import load
+
+    os.environ[parser_encoder.ENV] = "off"
+    parser_encoder.reset()
+    matcher = load.labels_matched_to_data
+    load.labels_matched_to_data = lambda *a, **k: None  # type: ignore[assignment]
+    try:
+        out = []
+        for row in rows:
+            tt, labels, source, secs = predict(row, module.parse_description)  # type: ignore[attr-defined]
+            out.append({"task_type": tt, "labels": labels, "source": source, "seconds": secs})
+    finally:
+        load.labels_matched_to_data = matcher  # type: ignore[assignment]
+    return {"rows": out, "load_s": 0.0}
 
 
 def run_mode(rows: list[dict], encoder: bool) -> dict:
@@ -93,6 +140,8 @@ def scores(rows: list[dict], preds: list[dict]) -> dict[str, float]:
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    crossed = [i for i, r in enumerate(rows) if r.get("data_labels")]
+    in_order = [preds[i]["labels"] == rows[i]["labels"] for i in crossed]
     return {
         "task type accuracy": sum(tt_ok) / len(rows),
         "task type accuracy, English": sum(by_lang["en"]) / max(1, len(by_lang["en"])),
@@ -102,6 +151,7 @@ def scores(rows: list[dict], preds: list[dict]) -> dict[str, float]:
         "label precision (micro)": precision,
         "label recall (micro)": recall,
         "label F1 (micro)": f1,
+        "rows with data labels: labels in the description's order": sum(in_order) / max(1, len(in_order)),
         "decided by the encoder (rows)": sum(p["source"] == "encoder prototypes" for p in preds),
         "parse time per description (ms, mean)": 1000 * sum(p["seconds"] for p in preds) / len(preds),
     }
@@ -111,10 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=Path(".cache/bench-parser"))
+    ap.add_argument("--baseline", default="merge-base", help="git commit of the old parser ('merge-base': with main)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     rows = load_rows(args.data)
+    module = old_parser(args.baseline)
+    old = scores(rows, run_before(rows, module)["rows"]) if module is not None else None
     before = run_mode(rows, encoder=False)
     after = run_mode(rows, encoder=True)
     sb, sa = scores(rows, before["rows"]), scores(rows, after["rows"])
@@ -122,11 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"{len(rows)} descriptions ({len(rows) - n_zh} English, {n_zh} Chinese; "
              f"{sum(1 for r in rows if r['labels'])} with labels, {sum(1 for r in rows if r.get('data_labels'))} "
              f"reconciled with data labels)", "",
-             "| | rules only (before) | rules + encoder (after) |", "|---|---|---|"]
+             f"| | old parser ({module.__commit__[:7]}) | rules only (before) | rules + encoder (after) |"  # type: ignore[union-attr]
+             if module is not None else "| | - | rules only (before) | rules + encoder (after) |", "|---|---|---|---|"]
     for key in sb:
         fmt = "{:.0f}" if key.startswith("decided") else ("{:.1f}" if "ms" in key else "{:.3f}")
-        lines.append(f"| {key} | {fmt.format(sb[key])} | {fmt.format(sa[key])} |")
-    lines.append(f"| encoder load, once per process (s) | - | {after['load_s']:.1f} |")
+        first = fmt.format(old[key]) if old is not None else "-"
+        lines.append(f"| {key} | {first} | {fmt.format(sb[key])} | {fmt.format(sa[key])} |")
+    lines.append(f"| encoder load, once per process (s) | - | - | {after['load_s']:.1f} |")
     table = "\n".join(lines)
     misses = ["| line | description | expected | rules only | rules + encoder |", "|---|---|---|---|---|"]
     for r, b, a in zip(rows, before["rows"], after["rows"], strict=True):
