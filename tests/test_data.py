@@ -100,10 +100,15 @@ def test_labels_unknown_to_the_spec_are_an_error_naming_the_line(tmp_path):
 
 def test_parsed_labels_disjoint_from_the_data_yield_to_the_data(tmp_path):
     p = write_csv(tmp_path / "d.csv", sample_examples(30))
-    spec = parse_description("判断评论是好评还是差评", {"data": str(p)})
+    spec = parse_description("判断评论是有趣还是无聊", {"data": str(p)})
     splits = load_splits(spec, SplitConfig(), 0, get_manager())
     assert splits.labels == ["negative", "neutral", "positive"]
     assert any("using the data's labels" in n for n in splits.notes)
+    # words the bilingual table knows are matched instead: the description's order, the data's words
+    spec = parse_description("判断评论是好评还是差评", {"data": str(p)})
+    splits = load_splits(spec, SplitConfig(), 0, get_manager())
+    assert splits.labels == ["positive", "negative", "neutral"]
+    assert any("'好评' -> 'positive' (bilingual table)" in n for n in splits.notes)
 
 
 def test_user_given_splits_carve_validation_from_train(tmp_path):

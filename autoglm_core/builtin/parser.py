@@ -84,6 +84,8 @@ STOP_LABEL_WORDS = {"a", "an", "the", "one", "of", "either", "class", "classes",
                     "categories", "sentiment", "news", "texts", "text", "reviews", "ones"}
 
 
+NUMBER_WORDS = {"one"}
+
 MODALITY_WORDS = r"^((image|photo|picture|caption|text|review|comment|description)s?|图片|图像|照片|评论|文字|文本|描述|标题)$"
 _MODALITY_RULES = (("image", r"image|photo|picture|图片|图像|照片"),
                    ("text", r"caption|text|review|comment|description|评论|文字|文本|描述|标题"))
@@ -137,45 +139,114 @@ def _clean_labels(raw: list[str]) -> list[str]:
     out: list[str] = []
     for item in raw:
         words = [w for w in re.split(r"\s+", item.strip(" .;:'\"“”‘’()[]")) if w]
+        if len(words) == 1 and words[0].lower() in NUMBER_WORDS:  # "one, two, three": a label, not a filler
+            out.append(words[0].lower())
+            continue
         while words and words[0].lower() in STOP_LABEL_WORDS:
             words.pop(0)
         while words and words[-1].lower() in STOP_LABEL_WORDS:
             words.pop()
         lab = " ".join(words).strip("的")
         if lab and lab.lower() not in {x.lower() for x in out}:
-            out.append(lab.lower() if re.fullmatch(r"[A-Za-z \-]+", lab) else lab)
+            out.append(lab.lower() if re.fullmatch(r"[A-Za-z \-/&']+", lab) else lab)
     return out
 
 
-def parse_labels(text: str, language: str) -> tuple[list[str], str, float] | None:
-    # 1. Chinese list after a colon or 为/成/分为: "：正面、负面、中性", "分为正面、负面和中性"
-    m = re.search(r"(?:[：:]|分为|分成|归为|判断为|识别为|标注为|为)\s*(" + _ZH_WORD + r"(?:\s*(?:、|，|,|/|和|或|及|与)\s*" + _ZH_WORD + r")+)", text)
+_LIST_SEP_ZH = r"\s*(?:、|，|,|/|还是|或者|和|或|及|与)\s*"
+#: words that introduce a Chinese list ("属于体育、财经..."): the list starts after the last of them
+_ZH_LEAD = r"(?:属于|分为|分成|归为|判断为|识别为|标注为|包括|包含|例如|比如|区分|判断|识别|检测|是在|是|为|成|有)"
+#: words that end a Chinese list ("...还是娱乐中的哪一类")
+_ZH_TAIL = r"(?:中的|之中|里的)?(?:哪一?[类个种项]|之一|等类别|等|类别|[一二两三四五六七八九十\d]*类)$"
+
+
+def _trim_zh_ends(items: list[str]) -> list[str]:
+    """The first item of a list found without a lead-in carries the words before it ("判断新闻属于
+    体育"), the last one the words after ("娱乐中的哪一类"): cut them off."""
+    items = list(items)
+    if items:
+        items[0] = re.split(_ZH_LEAD, items[0])[-1] or items[0]
+        items[-1] = re.sub(_ZH_TAIL, "", items[-1]) or items[-1]
+        others = [len(x) for x in items[1:-1]] or [len(x) for x in items[1:]]
+        if others and re.fullmatch(r"[\u4e00-\u9fff]+", items[0]) and len(items[0]) > max(others) + 2:
+            items[0] = items[0][-max(others):]
+    return items
+
+
+def _zh_list(text: str) -> tuple[list[str], str, float] | None:
+    # 1. Chinese list after a colon or 为/成/分为: "：正面、负面、中性", "分为正面、负面和中性", "分为体育、财经、科技还是娱乐"
+    m = re.search(r"(?:[：:]|分为|分成|归为|判断为|识别为|标注为|为)\s*(" + _ZH_WORD + r"(?:" + _LIST_SEP_ZH + _ZH_WORD
+                  + r")+)", text)
     if m and re.search(r"[\u4e00-\u9fff]", m.group(1)):
         body = m.group(1)
-        if re.search(r"[、/和或及与]", body):  # with another separator, a full comma ends the list
+        if re.search(r"[、/和或及与]|还是", body):  # with another separator, a full comma ends the list
             body = re.split(r"[，,]", body)[0]
-        items = re.split(r"\s*(?:、|，|,|/|和|或|及|与)\s*", body)
+        items = re.split(_LIST_SEP_ZH, body)
+        items[-1] = re.sub(_ZH_TAIL, "", items[-1]) or items[-1]
         labels = _clean_labels(items)
         if 2 <= len(labels) <= 20:
             return labels, m.group(0)[: len(m.group(0)) - len(m.group(1)) + len(body)], 0.9
-    # 2. slash lists: "positive/negative/neutral", "正面/负面"
-    m = re.search(r"(" + _ZH_WORD + r"(?:\s*/\s*" + _ZH_WORD + r")+)", text)
-    if m:
-        labels = _clean_labels(m.group(1).split("/"))
+    # 1b. a 、 list anywhere: "属于体育、财经、科技还是娱乐" (all four, not the last two)
+    m = re.search(r"(" + _ZH_WORD + r"(?:\s*、\s*" + _ZH_WORD + r")+(?:\s*(?:还是|或者|或|和|及|与)\s*" + _ZH_WORD + r")?)",
+                  text)
+    if m and re.search(r"[\u4e00-\u9fff]", m.group(1)):
+        items = _trim_zh_ends(re.split(_LIST_SEP_ZH, m.group(1)))
+        labels = _clean_labels(items)
         if 2 <= len(labels) <= 20:
-            return labels, m.group(0), 0.9
+            return labels, m.group(0), 0.85
+    return None
+
+
+# an English label: one or two words; "Sci/Tech" is one label
+_EN_LABEL = r"[A-Za-z][A-Za-z0-9_\-'&]*(?:/[A-Za-z0-9][A-Za-z0-9_\-'&]*)*"
+_EN_ITEM = r"(?:" + _EN_LABEL + r"(?:\s+" + _EN_LABEL + r")?)"
+# the last label of "A or B" is one word, or a negated one ("urgent vs not urgent")
+_EN_LAST = r"(?:(?:not|non)[\s\-]+)?" + _EN_LABEL
+# "into the categories X, Y or Z", "as one of: X, Y, Z"
+_EN_LEAD_WORDS = (r"(?:\b(?:as|into|between|among|is|whether|labels?\s*(?:are|:)|categories\s*(?:are|:)|"
+                  r"classes\s*(?:are|:)|either)|:)")
+_EN_FILLER = (r"\s+(?:(?:one|each|any)\s+of\s+)?(?:the\s+)?(?:(?:following|these|three|four|five|six)\s+)?"
+              r"(?:(?:categories|classes|labels|groups|types|buckets|topics)\s*:?\s+)?(?::\s*)?")
+
+
+def _en_list(text: str) -> tuple[list[str], str, float, tuple[int, int]] | None:
     # 3. English "as / into / between / labels: A, B(,) or|and C"
-    m = _search(
-        r"\b(?:as|into|between|among|is|whether|labels?\s*(?:are|:)|categories\s*(?:are|:)|classes\s*(?:are|:)|either)\s+"
-        r"((?:" + _EN_WORD + r"(?:\s+" + _EN_WORD + r")?)(?:\s*,\s*(?:" + _EN_WORD + r"(?:\s+" + _EN_WORD + r")?))*"
-        r"\s*,?\s*(?:or|and|vs\.?|versus)\s+" + _EN_WORD + r")",
-        text,
-    )
+    m = _search(_EN_LEAD_WORDS + _EN_FILLER + r"(" + _EN_ITEM + r"(?:\s*,\s*" + _EN_ITEM + r")*\s*,?\s*(?:or|and|vs\.?|versus)\s+"
+                + _EN_LAST + r")", text)
     if m:
         items = re.split(r"\s*,\s*(?:or\s+|and\s+)?|\s+(?:or|and|vs\.?|versus)\s+", m.group(1))
         labels = _clean_labels(items)
         if 2 <= len(labels) <= 20:
-            return labels, m.group(0), 0.85
+            return labels, m.group(0), 0.85, m.span()
+    # 3a. a comma list of three or more after "as"/"into"/a colon: "into World, Sports, Business, Sci/Tech"
+    m = _search(_EN_LEAD_WORDS + _EN_FILLER + r"(" + _EN_ITEM + r"(?:\s*,\s*" + _EN_ITEM + r"){2,})\s*(?:[;.?!]|$)",
+                text)
+    if m:
+        labels = _clean_labels(re.split(r"\s*,\s*(?:or\s+|and\s+)?", m.group(1)))
+        if 3 <= len(labels) <= 20:
+            return labels, m.group(0), 0.8, m.span()
+    # 3c. a closing "..., A or B": "spam filter for SMS messages, spam or not spam"
+    m = re.search(r",\s*(" + _EN_ITEM + r")\s+(?:or|vs\.?|versus)\s+(" + _EN_ITEM + r")\s*[.?!]?\s*$", text)
+    if m:
+        labels = _clean_labels([m.group(1), m.group(2)])
+        if len(labels) == 2:
+            return labels, m.group(0).strip(" ,"), 0.6, m.span()
+    return None
+
+
+def parse_labels(text: str, language: str) -> tuple[list[str], str, float] | None:
+    found = _zh_list(text)
+    if found:
+        return found
+    en = _en_list(text)
+    # 2. slash lists: "positive/negative/neutral", "正面/负面" -- unless the slash is inside one
+    # label of a longer list ("World, Sports, Business or Sci/Tech")
+    m = re.search(r"(" + _ZH_WORD + r"(?:\s*/\s*" + _ZH_WORD + r")+)", text)
+    if m and not (en and en[3][0] <= m.start() and m.end() <= en[3][1]):
+        labels = _clean_labels(_trim_zh_ends(m.group(1).split("/")))
+        if 2 <= len(labels) <= 20:
+            return labels, m.group(0), 0.9
+    if en:
+        return en[0], en[1], en[2]
     # 3b. English comma list after a colon: "intent: greeting, booking, cancellation, other"
     m = re.search(r":\s*(" + _EN_WORD + r"(?:\s*,\s*" + _EN_WORD + r"){1,})\s*(?:[;.]|$)", text)
     if m:
@@ -186,10 +257,25 @@ def parse_labels(text: str, language: str) -> tuple[list[str], str, float] | Non
     m = re.search(r"是([\u4e00-\u9fff]{1,4}?)(?:还是|或者|或)([\u4e00-\u9fff]{1,4})", text) or re.search(
         r"([\u4e00-\u9fff]{2})(?:还是|或者|或)([\u4e00-\u9fff]{2})", text)
     if m:
-        labels = _clean_labels([m.group(1), m.group(2)])
+        pair = [m.group(1), m.group(2)]
+        if all(len(x) > 2 and x.endswith("类") for x in pair):  # "是体育类还是财经类": 体育, 财经
+            pair = [x[:-1] for x in pair]
+        labels = _clean_labels(pair)
         if len(labels) == 2:
             return labels, m.group(0), 0.6
     return None
+
+
+#: sentiment labels named in a description without a list pattern ("..., positive or negative"):
+#: used as they are, in any language, instead of the default three of the description's language
+SENTIMENT_WORDS = r"\b(positive|negative|neutral)\b|正面|负面|中性|积极|消极|中立"
+
+
+def mentioned_sentiment(text: str) -> tuple[list[str], str] | None:
+    found = _clean_labels([m.group(0) for m in re.finditer(SENTIMENT_WORDS, text, flags=re.IGNORECASE)])
+    if len(found) < 2:
+        return None
+    return found, " / ".join(found)
 
 
 def parse_objectives(text: str) -> dict[str, tuple[float, str]]:
@@ -219,6 +305,62 @@ def detect_description_language(text: str) -> tuple[str, str, float]:
     return "en", "Latin script in the description", 0.6
 
 
+def rule_matches(text: str, registry: Any) -> list[tuple[str, str, float]]:
+    """(task type, matched words, confidence) of the first matching rule of each task type, in
+    rule priority order."""
+    out: list[tuple[str, str, float]] = []
+    for tt, pattern, c in task_rules(registry):
+        if any(tt == seen for seen, _, _ in out):
+            continue
+        m = _search(pattern, text)
+        if m:
+            out.append((tt, m.group(0), c))
+    return out
+
+
+def decide_task_type(text: str, registry: Any) -> tuple[str, str, float, str, str]:
+    """(task type, evidence, confidence, evidence source, matched words).
+
+    The rules' own choice is the task type whose rule matched (the first by priority when several
+    did) or the fallback when none did. When none or several matched, the encoder's nearest
+    prototypes (among the matching task types, else among all) replace that choice if another
+    task type is clearly nearer; without the encoder the rules' choice stands."""
+    from autoglm_core.builtin import parser_encoder
+
+    matches = rule_matches(text, registry)
+    if len(matches) == 1:
+        tt, words, c = matches[0]
+        return tt, words, c, "parser", words
+    among = [tt for tt, _, _ in matches] or list(registry.names())
+    listed = parse_labels(text, "")
+    if listed:  # a written list of classes: only task types with labels (entity types count too)
+        among = [tt for tt in among if registry.get(tt).has_labels] or among
+    ruled = [(tt, w, c) for tt, w, c in matches if tt in among]
+    if ruled:
+        default, words, conf = ruled[0]
+        ev = words
+        if listed and len(ruled) < len(matches):  # task types without labels were set aside
+            ev = f"{words} (with the label list {listed[1]!r})"
+    else:
+        default = _fallback_task_type(registry)
+        words, conf, ev = text, 0.3, f"no task keyword found: {default.replace('_', ' ')} assumed"
+    if len(among) == 1:
+        return default, ev, conf, "parser", words
+    vote = parser_encoder.nearest_task_type(text, registry, among=among)
+    if vote is None or vote.task_type == default:
+        return default, ev, conf, "parser", words
+    gap = vote.scores[vote.task_type] - vote.scores.get(default, -1.0)
+    if gap < parser_encoder.OVERRIDE_MARGIN:
+        return (default, f"{ev} (the nearest prototype, {vote.prototype!r}, is of {vote.task_type} but only "
+                f"{gap:.3f} nearer)", conf, "parser", words)
+    why = ("rules of " + ", ".join(f"{tt} ({w!r})" for tt, w, _ in matches) + " disagree; ") if matches else \
+        "no task keyword found; "
+    words = next((w for tt, w, _ in matches if tt == vote.task_type), text)
+    # a rule's word is surer than a neighbour in embedding space: never above the rules' confidence
+    return (vote.task_type, f"{why}nearest prototype {vote.prototype!r} (similarity {vote.similarity:.3f})",
+            round(min(0.8, max(0.31, vote.confidence)), 4), "encoder prototypes", words)
+
+
 def parse_description(description: Any, hints: dict[str, Any] | None = None) -> TaskSpec:
     text = check_description(description)
     hints = dict(hints or {})
@@ -228,19 +370,14 @@ def parse_description(description: Any, hints: dict[str, Any] | None = None) -> 
     evidence: dict[str, Evidence] = {}
     warnings: list[str] = []
 
-    # task type: the rules every registered task type declares
+    # task type: the rules every registered task type declares (the encoder's prototypes decide
+    # when none matches or several task types' rules do)
     registry = _task_types()
-    task_type = _fallback_task_type(registry)
-    ev, conf = f"no task keyword found: {task_type.replace('_', ' ')} assumed", 0.3
-    for tt, pattern, c in task_rules(registry):
-        m = _search(pattern, text)
-        if m:
-            task_type, ev, conf = tt, m.group(0), c
-            break
-    evidence["task_type"] = Evidence(value=task_type, evidence=ev, confidence=conf)
+    task_type, ev, conf, source, matched = decide_task_type(text, registry)
+    evidence["task_type"] = Evidence(value=task_type, evidence=ev, confidence=conf, source=source)
     tt_cls = registry.get(task_type)
     if conf > 0.3:
-        evidence.update(tt_cls().parse_evidence(text, ev))
+        evidence.update(tt_cls().parse_evidence(text, matched))
 
     language, ev, conf = detect_description_language(text)
     evidence["language"] = Evidence(value=language, evidence=ev, confidence=conf)
@@ -253,10 +390,13 @@ def parse_description(description: Any, hints: dict[str, Any] | None = None) -> 
         if parsed:
             labels, ev, conf = parsed
             evidence["labels"] = Evidence(value=labels, evidence=ev, confidence=conf)
+        elif mentioned_sentiment(text):  # "Chinese reviews, positive or negative": those two, as written
+            labels, ev = mentioned_sentiment(text) or ([], "")
+            evidence["labels"] = Evidence(value=labels, evidence=ev, confidence=0.6)
         elif _search(SENTIMENT, text):
-            labels = list(DEFAULT_SENTIMENT["zh" if language == "zh" else "en"])
             m = _search(SENTIMENT, text)
-            evidence["labels"] = Evidence(value=labels, evidence=f"{m.group(0)} (default sentiment labels)",
+            labels = list(DEFAULT_SENTIMENT["zh" if language == "zh" else "en"])
+            evidence["labels"] = Evidence(value=labels, evidence=f"{m.group(0) if m else ''} (default sentiment labels)",
                                           confidence=0.4)
 
     metric = tt_cls.default_metric()

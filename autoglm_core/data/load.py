@@ -106,6 +106,10 @@ def reconcile_labels(spec: TaskSpec, examples: list[Example]) -> tuple[list[str]
             warnings.append(f"labels {missing} of the task spec never occur in the data.")
         return list(spec.labels), warnings
     source = spec.evidence.get("labels").source if "labels" in spec.evidence else "hint"
+    if source == "parser":
+        matched = labels_matched_to_data(spec.labels, data_labels, first_seen, warnings)
+        if matched is not None:
+            return matched, warnings
     if source == "parser" and not set(data_labels) & set(spec.labels):
         hint = ""
         if len(data_labels) == len(spec.labels) and all(lab.lstrip("-").isdigit() for lab in data_labels):
@@ -124,6 +128,29 @@ def reconcile_labels(spec: TaskSpec, examples: list[Example]) -> tuple[list[str]
         f"the data has labels the task spec does not know: {where}. The spec's labels are {spec.labels}. "
         f"Fix the data, or give labels=... (CLI: --labels) that include them, or leave labels out to use the data's."
     )
+
+
+def labels_matched_to_data(mentions: list[str], data_labels: list[str], first_seen: dict[str, Example],
+                           warnings: list[str]) -> list[str] | None:
+    """The data's labels, in the order the description names them, when the description's labels
+    name them in other words (another language, another case); None when nothing matches."""
+    from autoglm_core.data.label_match import match_labels
+
+    matches = [m for m in match_labels(mentions, data_labels) if m.how != "same word" or m.mention != m.label]
+    if not matches:
+        return None
+    exact = {m for m in mentions if m in first_seen}
+    by_mention = {m.mention: m.label for m in matches}
+    named = [by_mention.get(m, m) for m in mentions if m in by_mention or m in exact]
+    rest = [lab for lab in data_labels if lab not in named]
+    dropped = [m for m in mentions if m not in by_mention and m not in exact]
+    warnings.append("labels: the description's labels matched to the data's: "
+                    + ", ".join(m.describe() for m in matches) + ".")
+    if rest:
+        warnings.append(f"labels {rest} of the data are not named in the description; they are kept.")
+    if dropped:
+        warnings.append(f"labels {dropped} of the description never occur in the data.")
+    return named + rest
 
 
 def stratified_split(examples: list[Example], split: SplitConfig, seed: int) -> tuple[list[Example], list[Example], list[Example], list[str]]:

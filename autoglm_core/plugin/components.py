@@ -184,6 +184,9 @@ class TaskType(Component):
     metrics: ClassVar[tuple[Metric, ...]] = ()
     #: description rules that recognise the task type (gathered by the built-in parser)
     parse_rules: ClassVar[tuple[ParseRule, ...]] = ()
+    #: a few example descriptions (English and Chinese): when no rule matches or rules of several
+    #: task types match, the parser's multilingual encoder picks the task type of the nearest one
+    parse_prototypes: ClassVar[tuple[str, ...]] = ()
     #: the task type assumed when no rule of any task type matches a description
     parse_fallback: ClassVar[bool] = False
     #: False for tasks without classes (generation): the parser reads no labels for them

@@ -5,6 +5,9 @@ What it does by itself (each switchable in ``[tool.pytest.ini_options]``):
 
 * ``autoglm_offline = true``: sets ``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE``/... before any test
   module or conftest is imported, so nothing is fetched from a hub;
+* ``autoglm_parser_encoder = false``: the description parser runs on its rules only
+  (``AUTOGLM_PARSER_ENCODER=off``), so parsed task types and labels do not depend on whether the
+  optional multilingual encoder is installed; a test that wants it sets the variable itself;
 * ``autoglm_fresh_plugins = true``: every test starts with a fresh plugin manager and without the
   ``AUTOGLM_LOAD_PLUGINS``/``AUTOGLM_DISABLE_PLUGINS``/``AUTOGLM_STRICT_PLUGINS`` variables of the
   shell, so a plugin registered in one test never leaks into the next.
@@ -30,6 +33,8 @@ from autoglm_core import testing
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("autoglm_offline", "set the Hugging Face offline variables for the test run",
                   type="bool", default=True)
+    parser.addini("autoglm_parser_encoder", "let the description parser use the multilingual encoder",
+                  type="bool", default=False)
     parser.addini("autoglm_fresh_plugins", "give every test a fresh Open-AutoGLM plugin manager",
                   type="bool", default=True)
 
@@ -44,6 +49,8 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     # before conftests are imported: one of them may import transformers, which reads the variables once
     if early_config.getini("autoglm_offline"):
         testing.use_offline_env()
+    if not early_config.getini("autoglm_parser_encoder"):
+        os.environ.setdefault("AUTOGLM_PARSER_ENCODER", "off")
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,15 @@ class CodeGeneration(TextGeneration):
     metrics = (*TextGeneration.metrics, Metric("pass@1", description="share of problems solved by one sample"))
     parse_rules = (ParseRule(r"\b(code|coding|python|function|program|programs|snippet|sql)\b|代码|编程|函数|程序",
                              0.85, priority=30),)
+    parse_prototypes = (
+        "implement a Go function that matches its doc comment",
+        "fill in the missing lines of a half-written program",
+        "produce database queries from business questions",
+        "write a shell script that renames files",
+        "按照接口文档实现Java类",
+        "根据表结构写查询语句",
+        "帮程序员补全下一行代码",
+    )
 
     def extra_metrics(self, built: BuiltModel, completions: list[str], prompts: list[str]) -> dict[str, float]:
         from autoglm_core.tasks.code_generation.assistant import syntax_error, truncate_completion

@@ -389,6 +389,15 @@ class ImageClassification(TaskType):
     default_compress: tuple[str, ...] = ()
     metrics = CLASSIFICATION_METRICS
     parse_rules = (ParseRule(r"\b(images?|photos?|pictures?|pixels?|vision)\b|图片|图像|照片|视觉", 0.85, priority=20),)
+    parse_prototypes = (
+        "recognise handwritten letters in scanned forms",
+        "tell which animal is shown in a photo",
+        "sort aerial photographs of farmland by crop type",
+        "spot cracks in pictures of concrete walls",
+        "识别照片中的交通标志",
+        "判断扫描图像里是否有病变",
+        "按图片内容给风景照分类",
+    )
 
     def candidates(self, spec: TaskSpec) -> list[CandidateSpec]:
         return image_candidates(spec)

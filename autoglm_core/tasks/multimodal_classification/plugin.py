@@ -307,6 +307,14 @@ class MultimodalClassification(TaskType):
         r"((caption|text|review|comment)s?\b.{0,40}\b(image|photo|picture)s?\b)|"
         r"((图片|图像|照片).{0,12}(评论|文字|文本|描述|标题))|((评论|文字|文本|描述|标题).{0,12}(图片|图像|照片))",
         0.85, priority=10),)
+    parse_prototypes = (
+        "classify products using both their photo and their title",
+        "decide if a post breaks the rules from its picture and the text written on it",
+        "label social media posts from the picture together with the caption",
+        "根据商品图片和标题一起判断类别",
+        "结合照片和文字说明判断广告是否违规",
+        "同时看图片和评论给帖子打标签",
+    )
 
     def candidates(self, spec: TaskSpec) -> list[CandidateSpec]:
         return multimodal_candidates(spec)

@@ -61,6 +61,22 @@ class TextClassification(TaskType):
     parse_rules = (ParseRule(
         r"\b(classif\w*|categori[sz]\w*|sentiment|detect\w*|identif\w*|label\w*|recogni[sz]\w*|tag\w*|spam|intent|"
         r"polarity|toxic\w*|topic)\b|分类|情感|情绪|识别|判断|检测|归类|区分|打标签|倾向", 0.9, priority=90),)
+    parse_prototypes = (
+        "decide whether a restaurant comment sounds happy or unhappy",
+        "sort news articles by topic: sports, business, world or technology",
+        "flag phishing attempts among incoming messages",
+        "which category does this support ticket belong to: billing, account or delivery",
+        "is this comment friendly or hostile",
+        "how serious is each incident report: minor, major or critical",
+        "tell whether a product question was answered or not",
+        "assign each user query to one of several intents",
+        "判断顾客留言的满意度",
+        "给论坛帖子按话题归档",
+        "给每条客服工单打上类别标签",
+        "分辨客户来电记录的语气是友好还是不耐烦",
+        "这段话属于哪个类别：投诉、咨询还是建议",
+        "看看这封邮件是不是垃圾邮件",
+    )
 
     def candidates(self, spec: TaskSpec) -> list[CandidateSpec]:
         from autoglm_core.builtin.candidates import classification_candidates

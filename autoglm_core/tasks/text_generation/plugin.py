@@ -311,6 +311,17 @@ class TextGeneration(TaskType):
     parse_rules = (ParseRule(
         r"\b(generate|generation|write|summari[sz]e|summary|translate|continue|story|stories|paraphrase|chatbot|"
         r"answer questions)\b|生成|撰写|写作|续写|摘要|翻译|改写|问答|写一", 0.8, priority=40),)
+    parse_prototypes = (
+        "condense meeting notes into a short paragraph",
+        "render product manuals in French",
+        "write a poem in the style of a given author",
+        "produce answers for a help-desk chat",
+        "invent taglines for a new startup",
+        "把会议记录压缩成要点",
+        "将中文菜单译成英文",
+        "根据大纲写一篇演讲稿",
+        "为公众号文章起一个吸引人的开头",
+    )
 
     def candidates(self, spec: TaskSpec) -> list[CandidateSpec]:
         return lm_candidates(spec)

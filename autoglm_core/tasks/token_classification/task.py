@@ -62,6 +62,15 @@ class TokenClassification(TaskType):
         ParseRule(r"命名实体|实体识别|实体抽取|序列标注|(人名|地名|机构名|组织名).{0,10}(人名|地名|机构名|组织名)", 0.9,
                   priority=40),
     )
+    parse_prototypes = (
+        "locate gene and protein names in biology papers",
+        "label each token of a search query as brand, model or other",
+        "mark which words in a sentence are time expressions",
+        "highlight the ingredient names in a recipe",
+        "标出微博中提到的明星和电影名",
+        "给句子里的每个词标注词性",
+        "从快递单文本中抽取收件人姓名和电话",
+    )
     #: INT8 dynamic quantization is measured on sequence classifiers; not run unless asked for
     default_compress = ()
 
