@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import warnings
@@ -33,6 +34,8 @@ from autoglm_core import ConfigError, SearchBackend, StrictModel
 log = logging.getLogger(__name__)
 
 #: environment passed on to the trial processes of a cluster joined by address (offline model loading, ...)
+#: Ray gives its raylet a fixed 30 s to register at start-up, which a loaded machine can miss
+LOCAL_START_ATTEMPTS = 3
 TRIAL_MEMORY = 64 * 2**20  # bytes reserved by a trial's own Tune process
 PASS_ENV_PREFIXES = ("AUTOGLM_", "HF_", "TRANSFORMERS_", "TOKENIZERS_", "OMP_NUM_THREADS")
 
@@ -74,20 +77,23 @@ class RayBackend(SearchBackend):
                               f"{context.config.train.batch_size} is the global batch and must divide by it.")
         import ray
 
-        started = connect(self.options, Path(context.run_dir))
+        started, temp = connect(self.options)
         try:
             tune_trials(context, session, self.options, workers, left)
         finally:
             if started:
                 ray.shutdown()
+            if temp:  # the local Ray's session files (sockets, logs): nothing to keep once it is down
+                shutil.rmtree(temp, ignore_errors=True)
 
 
-def connect(options: RayOptions, run_dir: Path) -> bool:
-    """Join the cluster by address, else start a local Ray; returns whether this call started Ray."""
+def connect(options: RayOptions) -> tuple[bool, str | None]:
+    """Join the cluster by address, else start a local Ray; returns whether this call connected, and
+    the local Ray's temporary folder."""
     import ray
 
     if ray.is_initialized():  # the caller's own Ray session
-        return False
+        return False, None
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report from an offline machine
     address = options.address or os.environ.get("RAY_ADDRESS")
     if address:
@@ -98,12 +104,23 @@ def connect(options: RayOptions, run_dir: Path) -> bool:
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ConfigError(f"search backend 'ray': cannot join the Ray cluster at {address!r} "
                               f"(search.backend_options.address / RAY_ADDRESS): {exc}") from None
-        return True
+        return True, None
     # Ray's session files (sockets, logs) go to a fresh temporary folder, not a shared /tmp/ray; a
     # folder inside the run would overflow the length limit of a Unix socket path
     temp = tempfile.mkdtemp(prefix="autoglm-ray-")
-    ray.init(num_cpus=options.num_cpus, include_dashboard=False, _temp_dir=temp, log_to_driver=False)
-    return True
+    for attempt in range(1, LOCAL_START_ATTEMPTS + 1):
+        try:
+            ray.init(num_cpus=options.num_cpus, include_dashboard=False, _temp_dir=temp, log_to_driver=False)
+            return True, temp
+        except Exception as exc:  # Ray raises a bare Exception when its raylet misses the start-up limit
+            ray.shutdown()
+            if attempt == LOCAL_START_ATTEMPTS:
+                shutil.rmtree(temp, ignore_errors=True)
+                raise ConfigError(f"search backend 'ray': could not start a local Ray ({LOCAL_START_ATTEMPTS} "
+                                  f"attempts): {exc} Is the machine overloaded? Start Ray yourself (`ray start "
+                                  f"--head`) and set RAY_ADDRESS, or use --search-backend optuna.") from None
+            log.warning("search backend 'ray': a local Ray did not start (%s); trying again", exc)
+    return True, temp
 
 
 def check_reachable(address: str, timeout_s: float = 10.0) -> None:

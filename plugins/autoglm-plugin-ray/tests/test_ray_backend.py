@@ -38,10 +38,11 @@ def run(csv, out, search, *extra, capsys):
     config = out.parent / f"{out.name}.json"
     config.write_text(json.dumps(BASE | {"search": search}), encoding="utf-8")
     code = main(["run", "Classify news sentiment", "--data", str(csv), "--backbone", "tiny-bert", "--config",
-                 str(config), "--out", str(out), "--no-progress", "--json", *extra])
+                 str(config), "--out", str(out), "--no-progress", *extra])
     captured = capsys.readouterr()
     assert code == 0, captured.err[-3000:]
-    return json.loads(captured.out), captured.err  # stdout is the report alone: Tune's tables go to stderr
+    assert "Number of trials" not in captured.out  # Tune's tables go to stderr, not into the command's output
+    return json.loads((out / "report.json").read_text(encoding="utf-8")), captured.err
 
 
 def search_metrics(report):
@@ -62,6 +63,7 @@ def test_the_entry_point_registers_the_ray_backend():
     assert entry.obj is RayBackend and entry.plugin != "<programmatic>"
 
 
+@pytest.mark.timeout(1800)  # about 2 minutes on a quiet 2-core machine; Ray's start-up is slow when it is busy
 def test_ray_backend_on_a_local_ray_gives_the_optuna_report_and_resume_does_not_rerun(news_csv, tmp_path, capsys):
     search = {"trials": 2, "space": SPACE, "backend_options": {"num_cpus": 2}}
     ray_report, _ = run(news_csv, tmp_path / "ray", search, "--search-backend", "ray", capsys=capsys)
@@ -130,7 +132,7 @@ def stop_ray_under(temp_dir: str) -> None:
             time.sleep(0.5)
 
 
-@pytest.mark.timeout(1200)  # two Ray nodes start, then two trials each start Ray Train on their node
+@pytest.mark.timeout(1800)  # two Ray nodes start, then two trials each start Ray Train on their node
 def test_ray_backend_runs_the_trials_across_a_two_node_cluster_by_address(news_csv, tmp_path, capsys, monkeypatch):
     temp_dir = tempfile.mkdtemp(prefix="agray-")  # short: Ray's Unix sockets live under it
     port = free_port()
@@ -139,10 +141,15 @@ def test_ray_backend_runs_the_trials_across_a_two_node_cluster_by_address(news_c
     try:
         # the nodes have one CPU each, and each trial's Ray Train worker needs one: two trials at once
         # can only run one on each node
+        # every fixed default port is replaced by a free one: two nodes on one machine (and any other
+        # Ray here) would otherwise collide on the agent's 52365 and the client server's 10001
         ray_cli("start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "1",
-                "--temp-dir", temp_dir, "--include-dashboard", "false", "--disable-usage-stats", env=env)
+                "--temp-dir", temp_dir, "--include-dashboard", "false", "--disable-usage-stats",
+                "--ray-client-server-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
+                env=env)
         ray_cli("start", "--address", f"127.0.0.1:{port}", "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
-                "--disable-usage-stats", env=env)
+                "--temp-dir", temp_dir, "--disable-usage-stats", "--dashboard-agent-listen-port", str(free_port()),
+                env=env)
         monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
         report, _ = run(news_csv, tmp_path / "cluster", {"trials": 2, "space": SPACE}, "--search-backend", "ray",
                         capsys=capsys)
