@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -159,6 +160,7 @@ def test_ray_backend_runs_the_trials_across_a_two_node_cluster_by_address(news_c
         assert report["candidates"][0]["name"] == f"s{m['best_trial']}-c0-tiny-bert"
     finally:
         stop_ray_under(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_a_cluster_that_is_not_there_is_a_clear_error(news_csv, tmp_path, capsys):
