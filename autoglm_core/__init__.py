@@ -30,7 +30,7 @@ __all__ = [
     # for plugins: the only autoglm_core names they import (tests scan plugins/ for this)
     "ConfigError", "DataError", "ModelLoadError", "UnknownNameError", "did_you_mean", "TrainConfig", "DataRef", "SplitConfig", "Example", "DataSplits", "read_model_meta", "check_weights", "Predictor", "fine_tune", "load_file", "stratified_split",
     "atomic_write_json", "atomic_write_text", "read_structured_file", "StrictModel", "validate", "DataSummary", "TransferConfig", "MODEL_META_FILE", "save_atomically", "prepare_run_dir", "hold_run_dir", "write_checksums", "check_json_limits", "JSONLimitError", "build_model", "classification_score",
-    "minilm_available", "minilm_path",
+    "minilm_available", "minilm_path", "SearchBackend", "fit_search_trial",
 ]
 
 _LAZY = {
@@ -98,6 +98,8 @@ _LAZY = {
     "iter_scopes": "autoglm_core.engine.tracking",
     "minilm_available": "autoglm_core.builtin.candidates",
     "minilm_path": "autoglm_core.builtin.candidates",
+    "SearchBackend": "autoglm_core.training.search_backends",
+    "fit_search_trial": "autoglm_core.training.search_backends",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -122,6 +124,7 @@ if TYPE_CHECKING:  # pragma: no cover
         ZeroShotScorer,
     )
     from autoglm_core.plugin.manager import get_manager  # noqa: F401
+    from autoglm_core.training.search_backends import SearchBackend, fit_search_trial  # noqa: F401
     from autoglm_core.types.context import RunContext  # noqa: F401
     from autoglm_core.types.errors import AutoGLMError, NotApplicableError  # noqa: F401
     from autoglm_core.types.schemas import (  # noqa: F401

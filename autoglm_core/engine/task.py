@@ -169,6 +169,9 @@ class AutoTask:
             require_optuna()
             check_searchable(manager.registry("task type").get(spec.task_type))
             check_space(config.search, set(config.train.model_fields_set))
+            from autoglm_core.training.search_backends import backend_for
+
+            backend_for(config, manager)  # an unknown backend or a bad backend option fails here
         if spec.data is None:
             raise ConfigError("no data given: pass dataset='file.csv' (CLI: --data FILE).")
         from autoglm_core.data.reading import check_file

@@ -207,6 +207,20 @@ def autoglm_register_trackers(register: Register) -> None:
     """
 
 
+# --------------------------------------------------------------------------- search
+
+
+@hookspec
+def autoglm_register_search_backends(register: Register) -> None:
+    """Register search backends (:class:`~autoglm_core.training.search_backends.SearchBackend`): what
+    runs the trials of a ``search:`` (built-in ``optuna``; the Ray plugin's ``ray``). A run uses the one
+    named by ``search.backend`` (``--search-backend NAME``); its trials go into the run's Optuna study,
+    from which the core picks the best trial and writes the report.
+
+    :param register: call ``register(SearchBackendClass)`` once per backend.
+    """
+
+
 # --------------------------------------------------------------------------- CLI and events
 
 
@@ -256,6 +270,7 @@ REGISTRY_HOOKS: dict[str, str] = {
     "autoglm_register_defenses": "defense",
     "autoglm_register_data_loaders": "data loader",
     "autoglm_register_trackers": "tracker",
+    "autoglm_register_search_backends": "search backend",
 }
 
 

@@ -55,6 +55,7 @@ BUILTIN_MODULES = (
     "autoglm_core.cli.commands.humaneval",
     "autoglm_core.cli.commands.verify",
     "autoglm_core.cli.commands.search_worker",
+    "autoglm_core.training.search_backends",
     "autoglm_core.tasks.text_generation.decoders",
     "autoglm_core.tasks.text_generation.plugin",
     "autoglm_core.tasks.code_generation.plugin",
@@ -83,6 +84,7 @@ INSTALL_HINTS: dict[str, dict[str, str]] = {
     "evaluator": {"lm-eval": "pip install ./plugins/autoglm-plugin-lmeval"},
     "tracker": {"mlflow": "pip install ./plugins/autoglm-plugin-mlflow",
                 "tensorboard": "pip install ./plugins/autoglm-plugin-tensorboard"},
+    "search backend": {"ray": "pip install ./plugins/autoglm-plugin-ray"},
 }
 
 

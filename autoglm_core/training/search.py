@@ -12,6 +12,7 @@ on one study.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -151,16 +152,9 @@ def open_study(ctx: RunContext, task_type: Any, planned: list[CandidateSpec], *,
     this with the same context, so they share one study. Worker W samples with seed + W: with one seed
     every worker would draw the same first parameters."""
     optuna = require_optuna()
-    check_searchable(task_type)
     search: SearchConfig = ctx.config.search
-    dims = check_space(search, set(ctx.config.train.model_fields_set))
-    choices = backbone_choices(dims, planned)
-    if BACKBONE not in dims and len(choices) > 1:
-        dims = {BACKBONE: {"kind": "categorical", "choices": list(choices)}, **dims}
-    if not ctx.splits.validation:
-        raise ConfigError("search needs a validation split to score trials: set split.validation > 0 "
-                          "(or give --validation FILE).")
-    metric, direction = search_metric(ctx, task_type)
+    setup = trial_setup(ctx, task_type, planned)
+    dims, choices, metric, direction = setup["dims"], setup["choices"], setup["metric"], setup["direction"]
     url = storage_url(search, ctx.run_dir)
     name = search.study_name or f"autoglm-{ctx.spec.spec_hash()}"
     pruner = (optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1) if search.pruner == "median"
@@ -171,7 +165,8 @@ def open_study(ctx: RunContext, task_type: Any, planned: list[CandidateSpec], *,
     sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=search.workers > 1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.create_study(study_name=name, storage=open_storage(url, search.heartbeat_s),
+        storage = open_storage(url, search.heartbeat_s)
+        study = optuna.create_study(study_name=name, storage=storage,
                                     direction=direction, pruner=pruner, sampler=sampler, load_if_exists=True)
     except Exception as exc:  # bad URL, missing driver, unreachable server
         raise ConfigError(f"search.storage {redact(url)!r}: cannot open the Optuna study: {exc}") from None
@@ -179,9 +174,7 @@ def open_study(ctx: RunContext, task_type: Any, planned: list[CandidateSpec], *,
     def objective(trial: Any) -> float:
         trial.set_user_attr("worker", worker)
         params = suggest(trial, dims)
-        cand = choices[str(params.get(BACKBONE, next(iter(choices))))]
-        cfg = ctx.train_config(cand).model_copy(update={k: v for k, v in params.items() if k != BACKBONE})
-        cfg = TrainConfig.model_validate(cfg.model_dump())
+        cand, cfg = trial_training(ctx, setup, params)
 
         def report(epoch: int, record: dict[str, float]) -> None:
             value = record.get(f"val_{metric}")
@@ -198,7 +191,31 @@ def open_study(ctx: RunContext, task_type: Any, planned: list[CandidateSpec], *,
         return min(values) if direction == "minimize" else max(values)
 
     return {"study": study, "objective": objective, "choices": choices, "metric": metric, "direction": direction,
-            "name": name, "url": url, "dims": dims}
+            "name": name, "url": url, "dims": dims, "storage": storage, "sampler": sampler, "seed": seed,
+            "sample": functools.partial(suggest, dims=dims)}  # picklable: Ray keeps its searcher in checkpoints
+
+
+def trial_setup(ctx: Any, task_type: Any, planned: list[CandidateSpec]) -> dict[str, Any]:
+    """What every trial shares, wherever it runs: the space, the backbones to choose from, the metric."""
+    check_searchable(task_type)
+    search: SearchConfig = ctx.config.search
+    dims = check_space(search, set(ctx.config.train.model_fields_set))
+    choices = backbone_choices(dims, planned)
+    if BACKBONE not in dims and len(choices) > 1:
+        dims = {BACKBONE: {"kind": "categorical", "choices": list(choices)}, **dims}
+    if not ctx.splits.validation:
+        raise ConfigError("search needs a validation split to score trials: set split.validation > 0 "
+                          "(or give --validation FILE).")
+    metric, direction = search_metric(ctx, task_type)
+    return {"dims": dims, "choices": choices, "metric": metric, "direction": direction}
+
+
+def trial_training(ctx: Any, setup: dict[str, Any], params: dict[str, Any]) -> tuple[CandidateSpec, TrainConfig]:
+    """One trial's candidate and TrainConfig from its sampled parameters."""
+    choices = setup["choices"]
+    cand = choices[str(params.get(BACKBONE, next(iter(choices))))]
+    cfg = ctx.train_config(cand).model_copy(update={k: v for k, v in params.items() if k != BACKBONE})
+    return cand, TrainConfig.model_validate(cfg.model_dump())
 
 
 def open_storage(url: str, heartbeat_s: float) -> Any:
@@ -262,12 +279,13 @@ def run_search(ctx: Any, task_type: Any, planned: list[CandidateSpec]) -> tuple[
     study, choices, metric = session["study"], session["choices"], session["metric"]
     name, url, direction = session["name"], session["url"], session["direction"]
     t0 = time.perf_counter()
-    from autoglm_core.training.search_workers import search_with_workers, write_job
+    from autoglm_core.training.search_backends import backend_for
+    from autoglm_core.training.search_workers import write_job
 
     write_job(ctx, planned)  # lets `autoglm search-worker RUN_DIR` join, also when started by hand
-    # also with one process: it then waits for trials of hand-started workers, and for a trial left
-    # running by a killed earlier run until its heartbeat is stale, then reruns it
-    search_with_workers(ctx, session)
+    # the built-in optuna backend, also with one process, waits for trials of hand-started workers, and
+    # for a trial left running by a killed earlier run until its heartbeat is stale, then reruns it
+    backend_for(ctx.config, ctx.manager).run(ctx, session)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise ConfigError(f"search: none of {len(study.trials)} trial(s) completed within the budget "
@@ -289,6 +307,7 @@ def run_search(ctx: Any, task_type: Any, planned: list[CandidateSpec]) -> tuple[
     metrics = {
         "study_name": name, "storage": redact(url), "direction": direction, "metric": f"val_{metric}",
         "budget": {"trials": search.trials, "timeout_s": search.timeout_s}, "workers": search.workers,
+        "backend": search.backend,
         "n_trials": len(trials), "n_complete": len(complete),
         "n_pruned": sum(t["state"] == "pruned" for t in trials),
         "n_failed": sum(t["state"] == "fail" for t in trials),

@@ -273,6 +273,10 @@ class SearchConfig(StrictModel):
                          "(the run plus workers-1 `autoglm search-worker` processes)")
     heartbeat_s: float = Field(60, gt=0, le=86_400, allow_inf_nan=False, description="a running trial whose "
                                "worker sent no heartbeat for 2x this long is marked failed and retried")
+    backend: str = Field("optuna", min_length=1, description="what runs the trials: 'optuna' (this process plus "
+                         "search.workers-1 workers) or a plugin's backend ('ray': pip install ./plugins/autoglm-plugin-ray)")
+    backend_options: dict[str, Any] = Field(default_factory=dict, description="options of the search backend "
+                                            "(ray: address, num_workers, cpus_per_worker, ...; docs/distributed.md)")
 
 
 class TransferConfig(StrictModel):

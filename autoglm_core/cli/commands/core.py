@@ -78,6 +78,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise ConfigError("--workers runs the Optuna search in several processes; the config has no 'search:' "
                               "section (see docs/distributed.md).")
         overrides["search"] = {"workers": args.workers}
+    if args.search_backend is not None:  # what runs the trials (docs/distributed.md)
+        if config.search is None:
+            raise ConfigError("--search-backend chooses what runs the search's trials; the config has no 'search:' "
+                              "section (see docs/distributed.md).")
+        overrides["search"] = {**overrides.get("search", {}), "backend": args.search_backend}
     if args.compress is not None:
         overrides["compress"] = [x for x in args.compress.split(",") if x]
     if args.attack:
@@ -319,6 +324,9 @@ def autoglm_add_commands(subparsers: Any) -> None:
     p.add_argument("--rdzv-id", dest="rdzv_id", default="autoglm", help="job id shared by the nodes (default autoglm)")
     p.add_argument("--workers", type=int, help="search: N processes share the Optuna study (the run plus N-1 "
                    "`autoglm search-worker` processes); see docs/distributed.md")
+    p.add_argument("--search-backend", dest="search_backend", metavar="NAME",
+                   help="search: what runs the trials, optuna (default) or ray (autoglm-plugin-ray); "
+                   "see docs/distributed.md")
     p.add_argument("--compress", help="comma-separated compressors ('' for none; default int8 when installed)")
     p.add_argument("--attack", help="comma-separated attacks to run on every variant")
     p.add_argument("--no-zero-shot", action="store_true", dest="no_zero_shot")
