@@ -120,9 +120,19 @@ def _new_cache(model: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=64)
-def _forward_params(model_class: type) -> frozenset[str]:
-    # inspect.signature costs ~0.1 ms per call; the answer depends only on the class
-    return frozenset(inspect.signature(model_class.forward).parameters)
+def _function_params(function: Any) -> frozenset[str]:
+    return frozenset(inspect.signature(function).parameters)
+
+
+def _forward_params(model: Any) -> frozenset[str]:
+    """The keyword names ``model.forward`` takes. inspect.signature costs ~0.1 ms per call, so the
+    answer is cached per class function; a forward replaced on the instance (accelerate hooks) is
+    inspected every time, as caching it would keep the model alive."""
+    forward = model.forward
+    function = getattr(forward, "__func__", None)
+    if function is not None and getattr(forward, "__self__", None) is model:
+        return _function_params(function)
+    return frozenset(inspect.signature(forward).parameters)
 
 
 class Stepper:
@@ -138,7 +148,7 @@ class Stepper:
 
         self.model = model
         self.enc_dec = bool(getattr(model.config, "is_encoder_decoder", False))
-        params = _forward_params(type(model))
+        params = _forward_params(model)
         self._extra: dict[str, Any] = {}
         if "logits_to_keep" in params:
             self._extra["logits_to_keep"] = 1
