@@ -128,6 +128,7 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--decoders", default=",".join(SETTINGS), help="comma-separated subset of greedy,beam,sample")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--model", help="a prepared model name (smollm2-135m) or a causal-LM directory")
     args = ap.parse_args()
@@ -140,7 +141,7 @@ def main() -> None:
     model = build()
     params = sum(p.numel() for p in model.parameters())
     rows = []
-    for name in SETTINGS:
+    for name in args.decoders.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
             ref = run_once("generate", model, name, batch, args.new_tokens)  # warm-up + reference
             out = run_once("ours", model, name, batch, args.new_tokens)
@@ -164,6 +165,8 @@ def main() -> None:
             rows.append({"decoder": name, "batch": batch, "identical": identical, "generate_tps": hf_tps,
                          "ours_tps": our_tps, "speedup": our_tps / hf_tps, "generate_cpu_tps": hf_cpu_tps,
                          "ours_cpu_tps": our_cpu_tps, "cpu_speedup": our_cpu_tps / hf_cpu_tps,
+                         "generate_cpu_s": [round(t, 3) for t in cpu["generate"]],
+                         "ours_cpu_s": [round(t, 3) for t in cpu["ours"]],
                          "generate_rss_mb": mem["generate"],
                          "ours_rss_mb": mem["ours"]})
             print(json.dumps(rows[-1]), file=sys.stderr)
