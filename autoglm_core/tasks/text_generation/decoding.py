@@ -17,6 +17,7 @@ the CLI and the code assistant.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -106,15 +107,32 @@ def _new_cache(model: Any) -> Any:
     from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
     cfg = model.config
-    try:
-        text_cfg = cfg.get_text_config(decoder=True)
-        make = lambda: DynamicCache(config=text_cfg)  # noqa: E731
-        make()
-    except TypeError:  # older transformers without the config argument
-        make = DynamicCache  # noqa: E731
+
+    def make() -> Any:
+        try:
+            return DynamicCache(config=cfg.get_text_config(decoder=True))
+        except TypeError:  # older transformers without the config argument
+            return DynamicCache()
+
     if getattr(cfg, "is_encoder_decoder", False):
         return EncoderDecoderCache(make(), make())
     return make()
+
+
+@functools.lru_cache(maxsize=64)
+def _function_params(function: Any) -> frozenset[str]:
+    return frozenset(inspect.signature(function).parameters)
+
+
+def _forward_params(model: Any) -> frozenset[str]:
+    """The keyword names ``model.forward`` takes. inspect.signature costs ~0.1 ms per call, so the
+    answer is cached per class function; a forward replaced on the instance (accelerate hooks) is
+    inspected every time, as caching it would keep the model alive."""
+    forward = model.forward
+    function = getattr(forward, "__func__", None)
+    if function is not None and getattr(forward, "__self__", None) is model:
+        return _function_params(function)
+    return frozenset(inspect.signature(forward).parameters)
 
 
 class Stepper:
@@ -130,7 +148,7 @@ class Stepper:
 
         self.model = model
         self.enc_dec = bool(getattr(model.config, "is_encoder_decoder", False))
-        params = inspect.signature(model.forward).parameters
+        params = _forward_params(model)
         self._extra: dict[str, Any] = {}
         if "logits_to_keep" in params:
             self._extra["logits_to_keep"] = 1
@@ -207,7 +225,10 @@ class Stepper:
     def _last_logits(out: Any) -> Any:
         import torch
 
-        return out.logits[:, -1, :].to(copy=True, dtype=torch.float32)
+        logits = out.logits
+        # with logits_to_keep=1 the model returns one position: use it as is (no rows x vocab copy
+        # per step); without it, copy the last position so the prompt-long prefill logits are freed
+        return logits[:, -1, :].to(copy=logits.shape[1] > 1, dtype=torch.float32)
 
 
 # --------------------------------------------------------------------------- logits processing
