@@ -3,7 +3,7 @@ plus the syntax validity of sampled completions."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from autoglm_core.plugin.components import BuiltModel
 from autoglm_core.plugin.hookspecs import hookimpl
@@ -18,7 +18,7 @@ class CodeGeneration(TextGeneration):
     metrics = (*TextGeneration.metrics, Metric("pass@1", description="share of problems solved by one sample"))
     parse_rules = (ParseRule(r"\b(code|coding|python|function|program|programs|snippet|sql)\b|代码|编程|函数|程序",
                              0.85, priority=30),)
-    parse_prototypes = (
+    parse_prototypes: ClassVar[tuple[str, ...]] = (
         "implement a Go function that matches its doc comment",
         "fill in the missing lines of a half-written program",
         "produce database queries from business questions",

@@ -311,7 +311,7 @@ class TextGeneration(TaskType):
     parse_rules = (ParseRule(
         r"\b(generate|generation|write|summari[sz]e|summary|translate|continue|story|stories|paraphrase|chatbot|"
         r"answer questions)\b|生成|撰写|写作|续写|摘要|翻译|改写|问答|写一", 0.8, priority=40),)
-    parse_prototypes = (
+    parse_prototypes: ClassVar[tuple[str, ...]] = (
         "condense meeting notes into a short paragraph",
         "render product manuals in French",
         "write a poem in the style of a given author",
