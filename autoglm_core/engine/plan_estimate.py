@@ -121,3 +121,23 @@ def estimate(pipeline: Any, cand: Any) -> str:
     if share is not None and share < seconds:
         seconds, capped = share, f" (its share of the {pipeline.config.time_limit:g} s limit; the steps are cut to fit)"
     return text + f", est. {seconds:.0f} s of training{capped} (probe: {rate:.2f} steps/s on {ctx.device})"
+
+
+#: a forward pass costs about a third of a training step (forward + backward + optimizer)
+FORWARD_SHARE = 1 / 3
+
+
+def evaluation_seconds(pipeline: Any, cand: Any, ctx: Any) -> float | None:
+    """Seconds the evaluate stage of ``cand`` is expected to take: the validation and test rows
+    plus the latency measurements, one forward pass per batch at the probed rate. None when the
+    plan's probe did not run for it (the run then does not skip on this estimate)."""
+    cfg = ctx.train_config(cand)
+    rate, _ = pipeline.probe_cache.get((cand.name, cfg.batch_size, cfg.max_length), (None, ""))
+    if not rate or ctx.splits is None:
+        return None
+    ev = pipeline.config.evaluate
+    rows = len(ctx.splits.validation) + len(ctx.splits.test)
+    timed = ev.latency_repeats * sum(min(ev.latency_examples, len(ctx.splits.test) or 1) / max(1, min(b, cfg.batch_size))
+                                     for b in ev.latency_batch_sizes)
+    batches = math.ceil(rows / cfg.batch_size) + timed
+    return batches * FORWARD_SHARE / rate

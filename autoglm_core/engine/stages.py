@@ -310,7 +310,10 @@ def train_stage(pipeline: Pipeline, cand: CandidateSpec, index: int = 0) -> Stag
         if state.budget is not None and not cand.options.get("cheap"):
             # a fine-tuned candidate gets a share of the time left (its loop stops by it)
             rest = [c for c in state.ctx.candidates if c.name not in state.handles or c.name == cand.name]
-            state.ctx.time_shares[cand.name] = round(state.budget.train_share(rest), 1)
+            share = state.budget.train_share(rest)
+            if not _evaluation_can_follow(pipeline, state, cand, share):
+                return False
+            state.ctx.time_shares[cand.name] = round(share, 1)
         return True
 
     def run(state: RunState) -> StageOutput:
@@ -337,6 +340,26 @@ def train_stage(pipeline: Pipeline, cand: CandidateSpec, index: int = 0) -> Stag
 
     return Stage(f"{cand.name}/train", "train", run, candidate=cand.name, depends=("data",), collect=collect,
                  when=applies)
+
+
+def _evaluation_can_follow(pipeline: Pipeline, state: RunState, cand: CandidateSpec, share: float) -> bool:
+    """Under a time limit, once a model exists, a fine-tuned candidate whose evaluation alone (the
+    plan's probe gives the rate) would not fit in what is left after its training share is not
+    started: training it would overrun the limit for a model that cannot be scored in time."""
+    from autoglm_core.engine.budget import RESERVE_FRACTION
+    from autoglm_core.engine.plan_estimate import evaluation_seconds
+
+    budget = state.budget
+    if budget is None or not state.trained:
+        return True
+    needed = evaluation_seconds(pipeline, cand, state.ctx)
+    usable = budget.left() - RESERVE_FRACTION * budget.limit_s
+    if needed is None or share + needed <= usable:
+        return True
+    budget.skipped.append(cand.name)
+    state.warnings.append(f"time limit: {cand.name} not started: its evaluation alone needs about {needed:.0f} s "
+                          f"(probe) and {max(usable, 0):.0f} s are left after the reserve.")
+    return False
 
 
 def _trained(state: RunState, cand: CandidateSpec) -> bool:

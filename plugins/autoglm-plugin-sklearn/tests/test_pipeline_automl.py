@@ -99,3 +99,31 @@ def test_once_the_limit_is_spent_a_later_candidate_is_not_evaluated():
     assert spent.skipped == ["big/evaluate"]
     assert _evaluation_fits(SimpleNamespace(budget=TimeBudget(100.0), trained=["first"]), cand)
     assert _evaluation_fits(SimpleNamespace(budget=None, trained=["first"]), cand)
+
+
+def test_a_candidate_whose_evaluation_cannot_fit_is_not_started():
+    from types import SimpleNamespace
+
+    from autoglm_core.engine.budget import TimeBudget
+    from autoglm_core.engine.plan_estimate import evaluation_seconds
+    from autoglm_core.engine.stages import _evaluation_can_follow
+    from autoglm_core.types.schemas import PipelineConfig, TrainConfig
+
+    cand = CandidateSpec(name="big", backbone="tiny-bert", builder="tiny-bert")
+    config = PipelineConfig(evaluate={"latency_batch_sizes": [1], "latency_repeats": 1, "latency_examples": 8})
+    ctx = SimpleNamespace(train_config=lambda c: TrainConfig(batch_size=16, max_length=64),
+                          splits=SimpleNamespace(validation=[0] * 160, test=[0] * 160))
+    slow = SimpleNamespace(probe_cache={("big", 16, 64): (0.1, "")}, config=config)  # 10 s per training step
+    # 20 batches of validation+test and 8 timed single examples, a third of a step each
+    assert abs(evaluation_seconds(slow, cand, ctx) - (20 + 8) / 3 / 0.1) < 1e-6
+    assert evaluation_seconds(SimpleNamespace(probe_cache={}, config=config), cand, ctx) is None
+
+    state = SimpleNamespace(budget=TimeBudget(120.0), trained=["tfidf"], warnings=[], ctx=ctx)
+    assert not _evaluation_can_follow(slow, state, cand, share=40.0)  # ~93 s of evaluation after 40 s of training
+    assert state.budget.skipped == ["big"] and "evaluation alone needs about 93 s" in state.warnings[0]
+    fast = SimpleNamespace(probe_cache={("big", 16, 64): (10.0, "")}, config=config)
+    assert _evaluation_can_follow(fast, SimpleNamespace(budget=TimeBudget(120.0), trained=["tfidf"], warnings=[],
+                                                        ctx=ctx), cand, share=40.0)
+    # no model yet: the first candidate always runs, so a run returns a model
+    assert _evaluation_can_follow(slow, SimpleNamespace(budget=TimeBudget(120.0), trained=[], warnings=[], ctx=ctx),
+                                  cand, share=40.0)
