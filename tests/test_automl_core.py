@@ -123,3 +123,28 @@ def test_numeric_labels_with_named_labels_print_the_exact_label_map():
     labels, warnings = reconcile_labels(spec, [Example("a", "1"), Example("b", "0")])
     assert labels == ["0", "1"]
     assert "--label-map 0=negative,1=positive" in warnings[0]
+
+
+def test_an_ensemble_that_only_ties_its_best_member_is_reported_but_not_selected():
+    from types import SimpleNamespace
+
+    from autoglm_core.engine.selection import select_best
+    from autoglm_core.engine.stages import _offer_only_if_better
+    from autoglm_core.tasks.text_classification.plugin import TextClassification
+    from autoglm_core.types.schemas import Objectives, VariantResult
+
+    def variant(cand, name, val):
+        return VariantResult(candidate=cand, backbone=cand, variant=name, metrics={"accuracy": 0.5, "val_accuracy": val},
+                             model_dir=f"candidates/{cand}/model")
+
+    member, weak = variant("me5-small", "fine-tuned", 0.83), variant("tfidf", "fine-tuned", 0.50)
+    state = SimpleNamespace(ctx=SimpleNamespace(spec=TaskSpec(task_type="text_classification", labels=["a", "b"])),
+                            trained=[(None, member), (None, weak)], task_type=TextClassification())
+    tie = variant("ensemble", "ensemble", 0.83)
+    _offer_only_if_better(state, tie)
+    assert any(n.startswith("not offered for selection") for n in tie.notes)
+    best, _ = select_best([member, weak, tie], Objectives())
+    assert best is member
+    wins = variant("ensemble", "ensemble", 0.90)
+    _offer_only_if_better(state, wins)
+    assert not wins.notes and select_best([member, weak, wins], Objectives())[0] is wins

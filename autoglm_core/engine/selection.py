@@ -60,6 +60,10 @@ def _decide(ranked: list[tuple[VariantResult, tuple[Any, ...]]], rules: list[str
     return best, "decided by name order"  # unreachable: names are unique
 
 
+#: a variant note that keeps the variant out of selection (reported, never chosen)
+NOT_OFFERED = "not offered for selection"
+
+
 def select_best(variants: list[VariantResult], objectives: Objectives,
                 higher_is_better: bool = True) -> tuple[VariantResult | None, str]:
     """Best trained variant: those meeting the hard objectives first; within ``tolerance`` of the
@@ -70,7 +74,8 @@ def select_best(variants: list[VariantResult], objectives: Objectives,
     decides when it is emphasised, and then latencies within ``LATENCY_NOISE`` of the fastest tie.
     ``higher_is_better`` is the primary metric's direction, as its task type declares it."""
     metric = objectives.primary_metric
-    pool = [v for v in variants if v.variant != "zero-shot" and v.model_dir]
+    pool = [v for v in variants if v.variant != "zero-shot" and v.model_dir
+            and not any(n.startswith(NOT_OFFERED) for n in v.notes)]
     if not pool:
         return None, "no trained variant to choose from"
     for v in pool:

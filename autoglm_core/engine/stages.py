@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autoglm_core.engine.runner import StageOutput, StageRunner
+from autoglm_core.engine.selection import NOT_OFFERED
 from autoglm_core.plugin.components import BuiltModel, TaskType
 from autoglm_core.types.context import RunContext
 from autoglm_core.types.errors import AutoGLMError, NotApplicableError
@@ -509,9 +510,27 @@ def ensemble_stage() -> Stage:
     def collect(state: RunState, res: StageResult) -> None:
         vr = _variant(res)
         if vr is not None:
+            _offer_only_if_better(state, vr)
             state.variants.append(vr)
 
     return Stage("ensemble", "ensemble", run, collect=collect, when=before, optional=True)
+
+
+def _offer_only_if_better(state: RunState, vr: VariantResult) -> None:
+    """The ensemble competes in selection only when it beats its best member on held-out data: its
+    weights are fitted on the validation rows, so a tie there says nothing in its favour, and on small
+    data a tied ensemble that carries weak members scored worse on test than its best member alone."""
+    metric = state.ctx.spec.objectives.primary_metric
+    key = f"val_{metric}"
+    mine, members = vr.metrics.get(key), [m.metrics.get(key) for _, m in state.trained]
+    known = [m for m in members if m is not None]
+    if mine is None or not known:
+        return
+    higher = state.task_type.metric_info(metric).higher_is_better
+    best = max(known) if higher else min(known)
+    if (mine > best) if higher else (mine < best):
+        return
+    vr.notes.append(f"{NOT_OFFERED}: {key} {mine:.4f} does not beat its best member's ({best:.4f})")
 
 
 def budget_warning(state: RunState) -> None:

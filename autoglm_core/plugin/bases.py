@@ -34,4 +34,5 @@ REGISTRY_BASES: dict[str, BaseSpec] = {
     "defense": BaseSpec(f"{_COMPONENTS}:Defense"),
     "data loader": BaseSpec(f"{_COMPONENTS}:DataLoader"),
     "tracker": BaseSpec("autoglm_core.engine.tracking:Tracker"),
+    "search backend": BaseSpec("autoglm_core.training.search_backends:SearchBackend"),
 }
