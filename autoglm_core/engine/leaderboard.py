@@ -116,11 +116,21 @@ def worse_than_baselines(best: Any, variants: list[Any], metric: str) -> list[st
 
 def protocol_text(stages: list[Any], summary: Any) -> str:
     """How the candidates were compared: holdout validation, or k-fold for the cheap ones on small data."""
-    kinds = sorted({str(st.metrics.get("protocol")) for st in stages if st.stage == "train" and st.metrics.get("protocol")})
-    folds = [k for k in kinds if k.endswith("-fold")]
-    if folds and summary is not None:
-        rows = summary.split_sizes.get("train", 0) + summary.split_sizes.get("validation", 0)
-        return (f"small data ({rows} labelled train+validation rows): the TF-IDF and frozen-encoder candidates are "
-                f"compared by stratified {folds[0]} cross-validation on train+validation (mean ± spread) and refit on "
-                f"all of it; fine-tuned transformers use the holdout validation split; the test split only reports.")
-    return "holdout: candidates are compared on the validation split; the test split only reports."
+    trains = [st for st in stages if st.stage == "train" and st.metrics.get("protocol")]
+    folds = sorted({str(st.metrics["protocol"]) for st in trains if str(st.metrics["protocol"]).endswith("-fold")})
+    if not folds or summary is None:
+        return "holdout: candidates are compared on the validation split; the test split only reports."
+    rows = summary.split_sizes.get("train", 0) + summary.split_sizes.get("validation", 0)
+    fine_tuned = {str(st.metrics["protocol"]) for st in trains if st.metrics.get("train_config")}
+    cheap = {str(st.metrics["protocol"]) for st in trains if not st.metrics.get("train_config")}
+    parts = []
+    if cheap:
+        parts.append(f"the TF-IDF and frozen-encoder candidates by stratified {'/'.join(sorted(cheap))} cross-validation "
+                     "on train+validation (mean ± spread), then refit on all of it")
+    if fine_tuned:
+        how = "/".join(sorted(fine_tuned))
+        parts.append("the fine-tuned transformers on the holdout validation split" if how == "holdout" else
+                     f"the fine-tuned transformers by {how} cross-validation of their recipe (the kept model is "
+                     "trained on the train split with early stopping on validation)")
+    return (f"small data ({rows} labelled train+validation rows): compared {'; '.join(parts)}; the test split "
+            "only reports.")

@@ -8,6 +8,9 @@ What it does by itself (each switchable in ``[tool.pytest.ini_options]``):
 * ``autoglm_parser_encoder = false``: the description parser runs on its rules only
   (``AUTOGLM_PARSER_ENCODER=off``), so parsed task types and labels do not depend on whether the
   optional multilingual encoder is installed; a test that wants it sets the variable itself;
+* ``autoglm_fine_tuned_folds = 0``: on small data the fine-tuned candidates keep the holdout protocol
+  (``AUTOGLM_FINE_TUNED_FOLDS=0``; each fold is one more fine-tuning, in every pipeline test); a test
+  that checks the cross-validation sets ``fine_tuned_folds`` in its config;
 * ``autoglm_fresh_plugins = true``: every test starts with a fresh plugin manager and without the
   ``AUTOGLM_LOAD_PLUGINS``/``AUTOGLM_DISABLE_PLUGINS``/``AUTOGLM_STRICT_PLUGINS`` variables of the
   shell, so a plugin registered in one test never leaks into the next.
@@ -35,6 +38,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   type="bool", default=True)
     parser.addini("autoglm_parser_encoder", "let the description parser use the multilingual encoder",
                   type="bool", default=False)
+    parser.addini("autoglm_fine_tuned_folds", "folds of the fine-tuned candidates' cross-validation on small data "
+                  "(AUTOGLM_FINE_TUNED_FOLDS; the runs' default is 3)", default="0")
     parser.addini("autoglm_fresh_plugins", "give every test a fresh Open-AutoGLM plugin manager",
                   type="bool", default=True)
 
@@ -51,6 +56,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         testing.use_offline_env()
     if not early_config.getini("autoglm_parser_encoder"):
         os.environ.setdefault("AUTOGLM_PARSER_ENCODER", "off")
+    os.environ.setdefault("AUTOGLM_FINE_TUNED_FOLDS", str(early_config.getini("autoglm_fine_tuned_folds")))
 
 
 @pytest.fixture(autouse=True)

@@ -87,6 +87,7 @@ class TrainResult:
     num_processes: int = 1
     syncs: int = 0  # gradient all-reduces or parameter averages between processes
     probe: dict[str, float] | None = None  # steps/s measured on the first steps when a time budget is set
+    frozen_embeddings: bool = False  # the input embedding matrix was kept fixed (train.freeze_embeddings)
 
     def meta(self) -> dict[str, Any]:
         """What a task type records in ``BuiltModel.meta`` (the same keys for every task type)."""
@@ -94,6 +95,7 @@ class TrainResult:
                 "train_seconds": round(self.duration_s, 2), "stop_reason": self.stop_reason,
                 "stop_detail": self.stop_detail, "early_stopping_metric": self.metric,
                 "best_score": self.best_score, "learning_rate": self.learning_rate,
+                "frozen_embeddings": self.frozen_embeddings,
                 **({"probe": self.probe} if self.probe else {})}
 
 
@@ -184,6 +186,35 @@ def shard_batch(batch: dict[str, Any], rank: int, world: int) -> dict[str, Any]:
     return {k: v[start:stop] if hasattr(v, "shape") and len(v) == rows else v for k, v in batch.items()}
 
 
+#: ``freeze_embeddings=None`` freezes a vocabulary of this many rows or more ...
+LARGE_VOCABULARY = 100_000
+#: ... when fewer training rows than this touch it
+SMALL_DATA_ROWS = 2000
+
+
+def resolve_freeze_embeddings(config: TrainConfig, model: Any, train_rows: int) -> TrainConfig:
+    """``freeze_embeddings`` left at None becomes True for a large vocabulary on small data: a few
+    thousand rows touch a sliver of it, and its dense gradient and optimizer update dominate each
+    step (me5-small: ~2.5x the step time)."""
+    if config.freeze_embeddings is not None:
+        return config
+    get = getattr(model, "get_input_embeddings", None)
+    vocab = getattr(get(), "num_embeddings", 0) if callable(get) else 0
+    return config.model_copy(update={"freeze_embeddings": train_rows < SMALL_DATA_ROWS and vocab >= LARGE_VOCABULARY})
+
+
+def freeze_input_embeddings(model: Any) -> bool:
+    """Exclude the input embedding matrix from training (the optimizer only takes parameters that
+    require gradients); False when the model has none to freeze."""
+    get = getattr(model, "get_input_embeddings", None)
+    embeddings = get() if callable(get) else None
+    weight = getattr(embeddings, "weight", None)
+    if weight is None:
+        return False
+    weight.requires_grad_(False)
+    return True
+
+
 def _optimizer(model: Any, config: TrainConfig, lr: float) -> Any:
     import torch
 
@@ -229,6 +260,7 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
     maximise = spec.maximise(metric)
     if config.method == "lora":
         model = apply_lora(model, config, spec.peft_task)
+    frozen = bool(config.freeze_embeddings) and config.method == "full" and freeze_input_embeddings(model)
     use_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
     accum = accumulation_steps(config)
     accelerator = _accelerator(use_cpu, accum, config)
@@ -246,7 +278,7 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
         model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     else:
         model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
-    result = TrainResult(model=None, metric=metric, learning_rate=lr)
+    result = TrainResult(model=None, metric=metric, learning_rate=lr, frozen_embeddings=frozen)
     best: float | None = None
     best_state: dict[str, Any] | None = None
     bad_epochs, steps = 0, 0

@@ -204,6 +204,12 @@ class TrainConfig(StrictModel):
     )
     max_steps: int | None = Field(None, ge=1, le=10**9, description="hard cap on optimizer steps (tests, smoke runs)")
     time_budget_s: float | None = Field(None, gt=0, allow_inf_nan=False)
+    freeze_embeddings: bool | None = Field(
+        None, description="keep the input (word) embedding matrix fixed in full fine-tuning: faster steps and less "
+        "optimizer memory on large vocabularies (me5-small: 96M of its 118M parameters; an output layer "
+        "tied to it stays fixed too). None: the task type decides "
+        "(text classification freezes it below 2,000 training rows when the vocabulary has 100k+ entries)",
+    )
     lora: LoraSettings = Field(default_factory=LoraSettings)
     num_processes: int = Field(
         1, ge=1, le=1024, description="training processes (DDP through accelerate; CPU: gloo, GPU: NCCL); see docs/distributed.md"
@@ -313,6 +319,12 @@ class PipelineConfig(StrictModel):
         None, gt=0, description="seconds for the whole run: cheap candidates first, each later one gets a share of "
         "what is left (see docs/automl.md); None = train every candidate to early stopping")
     max_train_rows: int | None = Field(None, ge=1, description="train on a stratified sample of this many rows")
+    fine_tuned_folds: int | None = Field(
+        None, ge=0, le=10, description="small data (under 2,000 train+validation rows, no time limit): folds of the "
+        "cross-validation of each fine-tuned candidate's recipe, which gives the estimate and the selection score; "
+        "each fold is one more fine-tuning. 0 or 1: the holdout validation split only. None: 3, or "
+        "$AUTOGLM_FINE_TUNED_FOLDS",
+    )
     transfer: TransferConfig | None = Field(
         None, description="cross-lingual transfer mode: train on source language(s), evaluate on each target")
     search: SearchConfig | None = Field(

@@ -183,9 +183,10 @@ def _run_task(task: Any, config: Any, args: argparse.Namespace) -> int:
               f"{best.latency_ms.get('1', float('nan')):.2f} ms/example (batch 1)")
         print(f"Why: {report.selection_reason}")
     if best is not None and best.metrics.get("cv_accuracy_mean") is not None:
+        folds = (f"; fold models on the test split {best.metrics['fold_test_accuracy_mean']:.4f} ± "
+                 f"{best.metrics['fold_test_accuracy_std']:.4f}" if "fold_test_accuracy_mean" in best.metrics else "")
         print(f"k-fold estimate: accuracy {best.metrics['cv_accuracy_mean']:.4f} ± {best.metrics['cv_accuracy_std']:.4f} "
-              f"({int(best.metrics.get('cv_folds', 5))}-fold on train+validation); fold models on the test split "
-              f"{best.metrics['fold_test_accuracy_mean']:.4f} ± {best.metrics['fold_test_accuracy_std']:.4f}")
+              f"({int(best.metrics.get('cv_folds', 5))}-fold on train+validation){folds}")
     for v in report.variants:
         if v.variant == "zero-shot":
             print(f"Zero-shot baseline {v.candidate}: {shown[0]} {v.metrics.get(shown[0], float('nan')):.4f}")

@@ -143,12 +143,18 @@ class TextClassification(TaskType):
 
     def fit(self, context: RunContext, candidate: CandidateSpec, config: Any, *, on_epoch: Any = None,
             desc: str = "train") -> tuple[BuiltModel, Any]:
+        return self._fit_rows(context, candidate, config, context.splits.train, context.splits.validation,
+                              on_epoch=on_epoch, desc=desc)
+
+    def _fit_rows(self, context: RunContext, candidate: CandidateSpec, config: Any, train: Any, validation: Any, *,
+                  on_epoch: Any = None, desc: str = "train") -> tuple[BuiltModel, Any]:
         from autoglm_core.training.finetune import fine_tune
+        from autoglm_core.training.loop import resolve_freeze_embeddings
 
         built = build(context, candidate)
-        result = fine_tune(built.model, built.tokenizer, context.splits.train, context.splits.validation,
-                           built.labels, config, seed=context.seed, device=context.device,
-                           progress=context.progress, desc=desc, on_epoch=on_epoch)
+        config = resolve_freeze_embeddings(config, built.model, len(train))
+        result = fine_tune(built.model, built.tokenizer, train, validation, built.labels, config, seed=context.seed,
+                           device=context.device, progress=context.progress, desc=desc, on_epoch=on_epoch)
         built.model = result.model
         return built, result
 
@@ -163,10 +169,24 @@ class TextClassification(TaskType):
                 built.fit(list(context.splits.train), list(context.splits.validation), context)  # type: ignore[attr-defined]  # the sklearn families' models
                 built.meta["protocol"] = "holdout"
                 return built
+        from autoglm_core.tasks.text_classification.kfold import kfold_fine_tuned, use_kfold_fine_tuned
+
         cfg = context.train_config(candidate)
         built, result = self.fit(context, candidate, cfg, desc=f"train {candidate.name}")
         built.variant = "fine-tuned"
-        built.meta = {**result.meta(), "train_config": cfg.model_dump(mode="json")}
+        effective = cfg.model_copy(update={"freeze_embeddings": result.frozen_embeddings})
+        built.meta = {**result.meta(), "train_config": effective.model_dump(mode="json")}
+        if use_kfold_fine_tuned(context, candidate):
+            def fit_rows(rows: Any, fold_cfg: Any, desc: str) -> BuiltModel:
+                return self._fit_rows(context, candidate, fold_cfg, rows, [], desc=desc)[0]
+
+            kfold_fine_tuned(context, candidate, effective, result.best_epoch, fit_rows)
+            cv = context.scratch.get(("cv", candidate.name))
+            built.meta["protocol"] = f"{int(cv['metrics']['cv_folds'])}-fold" if cv else "holdout"
+            if cv:
+                built.meta["cv"] = cv
+        else:
+            built.meta["protocol"] = "holdout"
         return built
 
     def evaluate(self, context: RunContext, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
@@ -184,13 +204,28 @@ class TextClassification(TaskType):
             val_probs = built.predict_proba([ex.text for ex in val], batch_size=64, max_length=max_length)
         # kept for the ensemble stage, which weighs members on validation probabilities
         context.scratch[("probs", cand_name(built), variant)] = (val_probs, probs)
-        cv = context.scratch.get(("cv", cand_name(built))) if variant == "fine-tuned" else None
+        name = cand_name(built)
+        cv = (context.scratch.get(("cv", name), built.meta.get("cv"))
+              if variant in ("fine-tuned", "ensemble") else None)
         if cv is not None:  # small data: k-fold on train+validation decides (see the kfold module)
             result.metrics.update(cv["metrics"])
             result.notes.append(cv["note"])
+            if val and variant == "fine-tuned":  # the kept model on the validation rows: what variants change
+                kept = built.predict_proba([ex.text for ex in val], batch_size=64, max_length=max_length)
+                context.scratch[("kept_val", name)] = score(built.labels, [ex.label for ex in val], kept)
         elif val and val_probs is not None:
             vm = score(built.labels, [ex.label for ex in val], val_probs)
             result.metrics.update({"val_accuracy": vm["accuracy"], "val_macro_f1": vm["macro_f1"]})
+            base = context.scratch.get(("kept_val", name))
+            if base is not None:
+                from autoglm_core.tasks.text_classification.kfold import variant_estimate
+
+                shifted = variant_estimate(context, name, base, vm)
+                if shifted:
+                    result.metrics.update(shifted)
+                    change = vm["accuracy"] - base["accuracy"]
+                    result.notes.append(f"held-out score: the candidate's k-fold mean {shifted['val_accuracy'] - change:.4f} "
+                                        f"{change:+.4f} (this variant's change on the validation rows)")
         return result
 
     def baselines(self, context: RunContext) -> list[VariantResult]:
@@ -212,6 +247,7 @@ class TextClassification(TaskType):
         import numpy as np
 
         from autoglm_core.engine.ensemble import EnsembleModel, caruana_weights
+        from autoglm_core.tasks.text_classification.kfold import ensemble_estimate, pool_labels
 
         val = list(context.splits.validation)
         if not val or len(members) < 2:
@@ -228,14 +264,25 @@ class TextClassification(TaskType):
             if p is None:
                 p = built.predict_proba([ex.text for ex in val], batch_size=64)
             by_name[vr.candidate], probs[vr.candidate] = built, np.asarray(p, dtype=np.float64)
+        # small data, every member cross-validated: the weights are chosen on the out-of-fold
+        # probabilities of all train+validation rows instead of the validation rows alone
+        oof = {n: context.scratch.get(("oof", n)) for n in probs}
+        pooled = bool(oof) and all(p is not None for p in oof.values())
+        if pooled:
+            probs = {n: np.asarray(p, dtype=np.float64) for n, p in oof.items()}
+            y = pool_labels(context)
         weights, val_acc = caruana_weights(probs, y)
         if not weights:
             return None
         order = sorted(weights, key=lambda n: -weights[n])
-        context.scratch[("val_probs", "ensemble", "ensemble")] = sum(weights[n] * probs[n] for n in order)
+        mixed = sum(weights[n] * probs[n] for n in order)
+        if pooled:
+            ensemble_estimate(context, probs)
+            mixed = mixed[len(context.splits.train):]
+        context.scratch[("val_probs", "ensemble", "ensemble")] = mixed
+        rows = "out-of-fold probabilities of train+validation" if pooled else "validation probabilities"
         cand = CandidateSpec(name="ensemble", backbone="+".join(order), builder="ensemble", family="ensemble",
-                             reason="greedy ensemble selection with replacement (Caruana et al. 2004) on validation "
-                                    "probabilities")
+                             reason=f"greedy ensemble selection with replacement (Caruana et al. 2004) on {rows}")
         return EnsembleModel(model=[(round(weights[n], 4), by_name[n]) for n in order], tokenizer=None,
                              labels=list(context.splits.labels), task_type=self.name, candidate=cand,
                              variant="ensemble", format="ensemble",

@@ -119,6 +119,10 @@ def _new_cache(model: Any) -> Any:
     return make()
 
 
+def _can_repeat(cache: Any) -> bool:
+    return callable(getattr(cache, "batch_repeat_interleave", None))
+
+
 @functools.lru_cache(maxsize=64)
 def _function_params(function: Any) -> frozenset[str]:
     return frozenset(inspect.signature(function).parameters)
@@ -171,6 +175,10 @@ class Stepper:
             rows = input_ids.shape[0] * expand
             self.sequences = torch.full((rows, 1), tokens.decoder_start, dtype=torch.long, device=device)
         else:
+            # the prefill runs once per prompt and its cache is then repeated for the beams (generate
+            # runs it on every beam's copy of the same prompt: num_beams times the prefill work)
+            self._prefill = (input_ids, attention_mask) if expand > 1 and _can_repeat(self.cache) else None
+            self._expand = expand
             if expand > 1:
                 input_ids = input_ids.repeat_interleave(expand, dim=0)
                 attention_mask = attention_mask.repeat_interleave(expand, dim=0)
@@ -186,13 +194,18 @@ class Stepper:
                              decoder_input_ids=self.sequences, past_key_values=self.cache, use_cache=True,
                              cache_position=self.cache_position, return_dict=True, **self._extra)
         else:
+            ids, mask = self._prefill if self._prefill is not None else (self.sequences, self.mask)
             kwargs = dict(self._extra)
             if self._positions:
-                pos = self.mask.long().cumsum(-1) - 1
-                pos.masked_fill_(self.mask == 0, 1)
+                pos = mask.long().cumsum(-1) - 1
+                pos.masked_fill_(mask == 0, 1)
                 kwargs["position_ids"] = pos
-            out = self.model(input_ids=self.sequences, attention_mask=self.mask, past_key_values=self.cache,
+            out = self.model(input_ids=ids, attention_mask=mask, past_key_values=self.cache,
                              use_cache=True, cache_position=self.cache_position, return_dict=True, **kwargs)
+            if self._prefill is not None:
+                self._prefill = None
+                self.cache.batch_repeat_interleave(self._expand)
+                return self._last_logits(out).repeat_interleave(self._expand, dim=0)
         return self._last_logits(out)
 
     def step(self, next_tokens: Any) -> Any:
