@@ -81,7 +81,7 @@ def _context(labels, n=60, seed=0):
 
     rows = [Example(text=f"t{i}", label=labels[i % len(labels)]) for i in range(n)]
     splits = SimpleNamespace(train=rows[: n * 4 // 5], validation=rows[n * 4 // 5:], test=[], labels=list(labels))
-    return SimpleNamespace(splits=splits, seed=seed, scratch={})
+    return SimpleNamespace(splits=splits, seed=seed, scratch={}, config=SimpleNamespace(fine_tuned_folds=0))
 
 
 def test_ensemble_estimate_is_nested_and_tracks_its_members():
@@ -109,3 +109,19 @@ def test_a_compressed_variant_is_scored_as_the_k_fold_mean_plus_its_change():
     out = variant_estimate(ctx, "m", {"accuracy": 0.80, "macro_f1": 0.78}, {"accuracy": 0.75, "macro_f1": 0.70})
     assert out == pytest.approx({"val_accuracy": 0.69, "val_macro_f1": 0.62})
     assert variant_estimate(ctx, "other", {"accuracy": 0.8}, {"accuracy": 0.7}) == {}
+
+
+def test_cheap_candidates_use_the_fine_tuned_folds_when_those_run(monkeypatch):
+    from types import SimpleNamespace
+
+    from autoglm_core.types.errors import ConfigError
+    from autoglm_core.tasks.text_classification.kfold import cheap_folds
+
+    monkeypatch.delenv("AUTOGLM_FINE_TUNED_FOLDS", raising=False)
+    assert cheap_folds(SimpleNamespace(fine_tuned_folds=None)) == 3  # the runs' default: the same 3 folds
+    assert cheap_folds(SimpleNamespace(fine_tuned_folds=0)) == 5
+    monkeypatch.setenv("AUTOGLM_FINE_TUNED_FOLDS", "0")
+    assert cheap_folds(SimpleNamespace(fine_tuned_folds=None)) == 5
+    monkeypatch.setenv("AUTOGLM_FINE_TUNED_FOLDS", "three")
+    with pytest.raises(ConfigError, match="AUTOGLM_FINE_TUNED_FOLDS"):
+        cheap_folds(SimpleNamespace(fine_tuned_folds=None))
