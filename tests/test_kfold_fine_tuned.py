@@ -114,8 +114,8 @@ def test_a_compressed_variant_is_scored_as_the_k_fold_mean_plus_its_change():
 def test_cheap_candidates_use_the_fine_tuned_folds_when_those_run(monkeypatch):
     from types import SimpleNamespace
 
-    from autoglm_core.types.errors import ConfigError
     from autoglm_core.tasks.text_classification.kfold import cheap_folds
+    from autoglm_core.types.errors import ConfigError
 
     monkeypatch.delenv("AUTOGLM_FINE_TUNED_FOLDS", raising=False)
     assert cheap_folds(SimpleNamespace(fine_tuned_folds=None)) == 3  # the runs' default: the same 3 folds
