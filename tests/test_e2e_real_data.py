@@ -35,6 +35,7 @@ def test_main_job_on_the_embedded_example(tmp_path, monkeypatch):
     # 246 rows: every candidate, the fine-tuned one too, is scored by k-fold (mean and spread)
     assert all(v.metrics.get("cv_folds", 0) >= 2 and v.metrics["cv_accuracy_std"] >= 0 for v in tuned)
     assert "cross-validation of their recipe" in report.protocol
+    assert report.best.metrics["cv_accuracy_std"] >= 0  # the selected model has a k-fold estimate too
     assert (tmp_path / "fin" / "model" / "README.md").exists()
 
 

@@ -105,9 +105,11 @@ def test_a_compressed_variant_is_scored_as_the_k_fold_mean_plus_its_change():
     from autoglm_core.tasks.text_classification.kfold import variant_estimate
 
     ctx = _context(["a", "b"])
-    ctx.scratch[("cv", "m")] = {"metrics": {"val_accuracy": 0.74, "val_macro_f1": 0.70}}
+    ctx.scratch[("cv", "m")] = {"metrics": {"val_accuracy": 0.74, "val_macro_f1": 0.70, "cv_accuracy_mean": 0.74,
+                                            "cv_accuracy_std": 0.05, "cv_folds": 3.0}}
     out = variant_estimate(ctx, "m", {"accuracy": 0.80, "macro_f1": 0.78}, {"accuracy": 0.75, "macro_f1": 0.70})
-    assert out == pytest.approx({"val_accuracy": 0.69, "val_macro_f1": 0.62})
+    assert out == pytest.approx({"val_accuracy": 0.69, "val_macro_f1": 0.62, "cv_accuracy_mean": 0.69,
+                                 "cv_accuracy_std": 0.05, "cv_folds": 3.0})
     assert variant_estimate(ctx, "other", {"accuracy": 0.8}, {"accuracy": 0.7}) == {}
 
 

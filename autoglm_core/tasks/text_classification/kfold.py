@@ -249,4 +249,7 @@ def variant_estimate(context: Any, name: str, base_val: dict[str, float], varian
     for key in ("accuracy", "macro_f1"):
         if key in base_val and key in variant_val and f"val_{key}" in cv["metrics"]:
             out[f"val_{key}"] = cv["metrics"][f"val_{key}"] + variant_val[key] - base_val[key]
+    if "val_accuracy" in out:  # the k-fold estimate a user is shown for the selected model, shifted the same way
+        out.update({"cv_accuracy_mean": out["val_accuracy"], "cv_accuracy_std": cv["metrics"]["cv_accuracy_std"],
+                    "cv_folds": cv["metrics"]["cv_folds"]})
     return out
