@@ -195,7 +195,7 @@ SMALL_DATA_ROWS = 2000
 def resolve_freeze_embeddings(config: TrainConfig, model: Any, train_rows: int) -> TrainConfig:
     """``freeze_embeddings`` left at None becomes True for a large vocabulary on small data: a few
     thousand rows touch a sliver of it, and its dense gradient and optimizer update dominate each
-    step (me5-small: ~2.5x the step time)."""
+    step (me5-small: ~2.7x the step time)."""
     if config.freeze_embeddings is not None:
         return config
     get = getattr(model, "get_input_embeddings", None)

@@ -24,9 +24,11 @@ import statistics
 from collections.abc import Iterator
 from typing import Any
 
+from autoglm_core.training.loop import SMALL_DATA_ROWS
 from autoglm_core.types.errors import ConfigError
 
-KFOLD_THRESHOLD = 2000
+#: one notion of "small data" for the folds and for freezing a large vocabulary's embeddings
+KFOLD_THRESHOLD = SMALL_DATA_ROWS
 K = 5
 
 
