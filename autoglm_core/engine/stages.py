@@ -315,6 +315,8 @@ def train_stage(pipeline: Pipeline, cand: CandidateSpec, index: int = 0) -> Stag
             if not _evaluation_can_follow(pipeline, state, cand, share):
                 return False
             state.ctx.time_shares[cand.name] = round(share, 1)
+        elif state.budget is not None and cand.options.get("budgeted"):
+            state.ctx.time_shares[cand.name] = round(state.budget.cheap_share(), 1)
         return True
 
     def run(state: RunState) -> StageOutput:
@@ -323,6 +325,11 @@ def train_stage(pipeline: Pipeline, cand: CandidateSpec, index: int = 0) -> Stag
             built = state.task_type.train(state.ctx, cand)
         except KeyboardInterrupt:
             raise
+        except NotApplicableError as exc:  # e.g. a budgeted candidate that measured it would not fit the limit
+            if state.budget is not None:
+                state.budget.skipped.append(cand.name)
+            state.warnings.append(f"candidate {cand.name} skipped: {exc}")
+            return StageOutput(status="skipped", notes=[f"not applicable: {exc}"])
         except Exception as exc:  # one broken candidate must not cost the others
             log.warning("candidate %s failed: %s", cand.name, exc, exc_info=not isinstance(exc, AutoGLMError))
             state.failures.append(exc)

