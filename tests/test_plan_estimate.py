@@ -42,3 +42,25 @@ def test_a_time_limit_caps_the_estimate_at_the_candidates_share(tmp_path, capsys
     assert code == 0
     tiny = next(line for line in candidate_lines(out) if "tiny-bert" in line)
     assert "its share of the 4 s limit" in tiny and int(EST.search(tiny)[1]) <= 4, tiny
+
+
+def test_small_data_plan_names_the_fold_fine_tunings_and_the_frozen_heads_embedding(tmp_path, capsys, monkeypatch):
+    from autoglm_core.builtin.candidates import minilm_available
+    from autoglm_core.tasks.text_classification.kfold import FOLDS_ENV
+
+    monkeypatch.delenv(FOLDS_ENV, raising=False)  # the runs' default: 3 folds on small data
+    data = write_csv(tmp_path / "d.csv", sample_examples(60))
+    args = ["run", "Classify news sentiment as positive, negative or neutral", "--data", str(data), "--out",
+            str(tmp_path / "run"), "--epochs", "2", "--dry-run"]
+    assert main(args) == 0
+    lines = candidate_lines(capsys.readouterr().out)
+    tuned = [line for line in lines if "steps/s on" in line]
+    assert tuned and all("then 3 fold fine-tunings of the same recipe" in line for line in tuned), lines
+    if minilm_available():
+        frozen = next(line for line in lines if "minilm-frozen-lr" in line)
+        assert "embeds each of the ~48 training rows" in frozen and "not probed" in frozen, frozen
+    assert main([*args, "--time-limit", "30"]) == 0  # under a limit: holdout only, and the head may be skipped
+    lines = candidate_lines(capsys.readouterr().out)
+    assert not any("fold fine-tunings" in line for line in lines), lines
+    if minilm_available():
+        assert "skipped if the rest would not fit" in next(line for line in lines if "minilm-frozen-lr" in line)

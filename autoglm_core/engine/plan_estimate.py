@@ -121,9 +121,10 @@ def estimate(pipeline: Any, cand: Any) -> str:
     if cfg.max_steps:
         steps = min(steps, cfg.max_steps)
     text = f"; up to {steps} steps ({cfg.epochs} epochs x {per_epoch} at batch {cfg.batch_size})"
+    note = pipeline.task.manager.registry("task type").get(pipeline.spec.task_type).plan_note(pipeline.config, cand, rows)
     rate, why = probe_steps_per_s(pipeline, cand, cfg)
     if not rate:
-        return text + (f"; no time estimate (probe failed: {why})" if why else "; no time estimate")
+        return text + (f"; no time estimate (probe failed: {why})" if why else "; no time estimate") + note
     seconds = steps / rate
     share = first_share(pipeline)
     capped = ""
@@ -131,7 +132,7 @@ def estimate(pipeline: Any, cand: Any) -> str:
         seconds, capped = cfg.time_budget_s, " (train.time_budget_s)"
     if share is not None and share < seconds:
         seconds, capped = share, f" (its share of the {pipeline.config.time_limit:g} s limit; the steps are cut to fit)"
-    return text + f", est. {seconds:.0f} s of training{capped} (probe: {rate:.2f} steps/s on {ctx.device})"
+    return text + f", est. {seconds:.0f} s of training{capped} (probe: {rate:.2f} steps/s on {ctx.device}){note}"
 
 
 #: a forward pass costs about a third of a training step (forward + backward + optimizer)

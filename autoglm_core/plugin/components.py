@@ -26,7 +26,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from autoglm_core.training.loop import EpochCallback, TrainResult
     from autoglm_core.types.context import RunContext
     from autoglm_core.types.data import DataSplits, Example
-    from autoglm_core.types.schemas import CandidateSpec, RunReport, TaskSpec, TrainConfig, VariantResult
+    from autoglm_core.types.schemas import (
+        CandidateSpec,
+        PipelineConfig,
+        RunReport,
+        TaskSpec,
+        TrainConfig,
+        VariantResult,
+    )
 
 MODEL_META_FILE = "autoglm_model.json"
 
@@ -271,6 +278,13 @@ class TaskType(Component):
     @classmethod
     def searchable(cls) -> bool:
         return cls.fit is not TaskType.fit
+
+    @classmethod
+    def plan_note(cls, config: PipelineConfig, candidate: CandidateSpec, train_rows: int) -> str:
+        """A few words the printed plan adds to a fine-tuned candidate's time estimate for work the
+        task type does beyond training it once (e.g. cross-validating its recipe on small data);
+        empty when there is none."""
+        return ""
 
     def evaluate(self, context: RunContext, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
         """Task metrics on the test split. Latency, size, parameter count and extra evaluators are

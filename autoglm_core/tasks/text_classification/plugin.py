@@ -102,6 +102,18 @@ class TextClassification(TaskType):
         return load_hf_sequence_classifier(directory, meta, allow_pickle=allow_pickle,
                                            trust_remote_code=trust_remote_code)
 
+    @classmethod
+    def plan_note(cls, config: Any, candidate: CandidateSpec, train_rows: int) -> str:
+        """On small data a fine-tuned candidate's recipe is then cross-validated: k more fine-tunings,
+        each on (k-1)/k of train+validation for the epochs early stopping chose."""
+        from autoglm_core.tasks.text_classification.kfold import KFOLD_THRESHOLD, fine_tuned_folds
+
+        k = fine_tuned_folds(config)
+        if k < 2 or config.time_limit or train_rows >= KFOLD_THRESHOLD:
+            return ""
+        return (f"; then {k} fold fine-tunings of the same recipe for the k-fold estimate (small data: up to "
+                f"~{(k - 1) * (1 + config.split.validation / max(config.split.train, 1e-9)):.1f}x that again)")
+
     def load_data(self, context: RunContext) -> DataSplits:
         splits = load_splits(context.spec, context.config.split, context.config.seed, context.manager)
         from autoglm_core.tasks.text_classification.label_mapping import map_numeric_labels
