@@ -4,10 +4,10 @@ later one gets a share of what is left.
 Cheap candidates (``options["cheap"]``: TF-IDF, frozen-encoder heads) train in seconds and run
 first, so a model exists early; one that also sets ``options["budgeted"]`` (its cost grows with
 the rows: a frozen encoder embeds each of them) gets ``CHEAP_FRACTION`` of the time left in
-``context.time_shares`` and gives up, skipped, when a probe says it would not fit. Every other candidate gets ``(time left - reserve) / candidates
-left`` seconds; its training stops by that share (the fine-tuning loop checks it every step and
-cuts its step plan after a probe of the first steps, see :mod:`autoglm_core.training.finetune`), and the
-rest of its share pays for evaluation. The first candidate always runs, so a limit below what any
+``context.time_shares`` and gives up, skipped, when a probe says it would not fit. Every other
+candidate gets ``(time left - reserve) / candidates left`` seconds; its training stops by that
+share (the fine-tuning loop checks it every step and cuts its step plan after a probe of the first
+steps, see :mod:`autoglm_core.training.finetune`), and the rest of its share pays for evaluation. The first candidate always runs, so a limit below what any
 candidate needs still returns a model, with a warning that says so.
 """
 

@@ -214,13 +214,18 @@ class FrozenEncoderModel(NonNeuralModel):
 
     def _embed_all(self, name: str, train: list[Any], validation: list[Any], context: Any) -> None:
         """Every row the run will score, embedded once up front (shortest first, one progress bar),
-        within the candidate's share of the time limit when it has one."""
+        within the candidate's share of the time limit when it has one. The share also pays for
+        the latency measurement, which encodes its test texts again on every repeat, uncached."""
         splits = getattr(context, "splits", None)
         test = list(splits.test) if splits is not None else []
+        texts = [ex.text for ex in [*train, *validation, *test]]
         shares = getattr(context, "time_shares", None) or {}
         allowed = shares.get(self.candidate.name) if self.candidate is not None else None
-        embed(name, [ex.text for ex in [*train, *validation, *test]], allowed_s=allowed,
-              progress=bool(getattr(context, "progress", False)))
+        ev = getattr(getattr(context, "config", None), "evaluate", None)
+        if allowed is not None and ev is not None and texts:
+            timed = ev.latency_repeats * min(ev.latency_examples, len(test)) * len(ev.latency_batch_sizes)
+            allowed *= len(texts) / (len(texts) + timed)
+        embed(name, texts, allowed_s=allowed, progress=bool(getattr(context, "progress", False)))
 
 
 class FrozenEncoderFormat(ModelFormat):
