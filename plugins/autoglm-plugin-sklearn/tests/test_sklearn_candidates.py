@@ -93,6 +93,7 @@ def test_frozen_me5_head_embeds_like_e5_and_reloads(tmp_path, monkeypatch):
     monkeypatch.setenv(parser_encoder.ENV, "on")
     parser_encoder.reset()
     reference = parser_encoder.embed(texts).numpy()
+    assert parser_encoder.encoder()[0] is frozen.encoder("me5-small")[0]  # one loaded copy per process
     parser_encoder.reset()
     ours = frozen.embed("me5-small", texts)
     np.testing.assert_allclose((ours * reference).sum(1), 1.0, atol=1e-4)
