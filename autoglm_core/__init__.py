@@ -30,7 +30,7 @@ __all__ = [
     # for plugins: the only autoglm_core names they import (tests scan plugins/ for this)
     "ConfigError", "DataError", "ModelLoadError", "UnknownNameError", "did_you_mean", "TrainConfig", "DataRef", "SplitConfig", "Example", "DataSplits", "read_model_meta", "check_weights", "Predictor", "fine_tune", "load_file", "stratified_split",
     "atomic_write_json", "atomic_write_text", "read_structured_file", "StrictModel", "validate", "DataSummary", "TransferConfig", "MODEL_META_FILE", "save_atomically", "prepare_run_dir", "hold_run_dir", "write_checksums", "check_json_limits", "JSONLimitError", "build_model", "classification_score",
-    "minilm_available", "minilm_path", "SearchBackend", "fit_search_trial",
+    "minilm_available", "minilm_path", "me5_available", "load_me5_encoder", "SearchBackend", "fit_search_trial",
 ]
 
 _LAZY = {
@@ -97,6 +97,8 @@ _LAZY = {
     "Tracker": "autoglm_core.engine.tracking",
     "iter_scopes": "autoglm_core.engine.tracking",
     "minilm_available": "autoglm_core.builtin.candidates",
+    "me5_available": "autoglm_core.builtin.candidates",
+    "load_me5_encoder": "autoglm_core.models.me5",
     "minilm_path": "autoglm_core.builtin.candidates",
     "SearchBackend": "autoglm_core.training.search_backends",
     "fit_search_trial": "autoglm_core.training.search_backends",

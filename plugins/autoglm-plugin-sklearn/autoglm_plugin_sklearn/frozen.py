@@ -66,9 +66,9 @@ def _load_minilm() -> tuple[Any, Any]:
 def _load_me5() -> tuple[Any, Any]:
     """The converted multilingual-e5-small (prepared into the user cache on first use; the same
     loaded copy as the parser's)."""
-    from autoglm_core.models.me5 import load_encoder
+    from autoglm_core import load_me5_encoder
 
-    return load_encoder()
+    return load_me5_encoder()
 
 
 def _key(text: str) -> str:

@@ -114,10 +114,9 @@ def test_the_frozen_encoder_follows_the_language(monkeypatch, language, me5, exp
     from autoglm_plugin_sklearn import autoglm_generate_candidates
 
     import autoglm_core
-    from autoglm_core.builtin import candidates
     from autoglm_core.types.schemas import TaskSpec
 
-    monkeypatch.setattr(candidates, "me5_available", lambda: me5)
+    monkeypatch.setattr(autoglm_core, "me5_available", lambda: me5)
     monkeypatch.setattr(autoglm_core, "minilm_available", lambda: True)
     spec = TaskSpec(task_type="text_classification", language=language, labels=["a", "b"])
     frozen = [c for c in autoglm_generate_candidates(spec) if c.family == "frozen-encoder"]
