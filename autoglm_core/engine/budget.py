@@ -7,8 +7,9 @@ the rows: a frozen encoder embeds each of them) gets ``CHEAP_FRACTION`` of the t
 ``context.time_shares`` and gives up, skipped, when a probe says it would not fit. Every other
 candidate gets ``(time left - reserve) / candidates left`` seconds; its training stops by that
 share (the fine-tuning loop checks it every step and cuts its step plan after a probe of the first
-steps, see :mod:`autoglm_core.training.finetune`), and the rest of its share pays for evaluation. The first candidate always runs, so a limit below what any
-candidate needs still returns a model, with a warning that says so.
+steps, see :mod:`autoglm_core.training.finetune`), and the rest of its share pays for evaluation.
+The first candidate always runs, so a limit below what any candidate needs still returns a model,
+with a warning that says so.
 """
 
 from __future__ import annotations
