@@ -115,7 +115,8 @@ def worse_than_baselines(best: Any, variants: list[Any], metric: str) -> list[st
 
 
 def protocol_text(stages: list[Any], summary: Any) -> str:
-    """How the candidates were compared: holdout validation, or k-fold for the cheap ones on small data."""
+    """How the candidates were compared: holdout validation, or k-fold for the cheap ones (and for the
+    fine-tuned recipe on small data)."""
     trains = [st for st in stages if st.stage == "train" and st.metrics.get("protocol")]
     folds = sorted({str(st.metrics["protocol"]) for st in trains if str(st.metrics["protocol"]).endswith("-fold")})
     if not folds or summary is None:
@@ -125,12 +126,16 @@ def protocol_text(stages: list[Any], summary: Any) -> str:
     cheap = {str(st.metrics["protocol"]) for st in trains if not st.metrics.get("train_config")}
     parts = []
     if cheap:
-        parts.append(f"the TF-IDF and frozen-encoder candidates by stratified {'/'.join(sorted(cheap))} cross-validation "
-                     "on train+validation (mean ± spread), then refit on all of it")
+        parts.append(f"the cheap candidates (n-gram linear models, frozen-encoder heads) by stratified "
+                     f"{'/'.join(sorted(cheap))} cross-validation on train+validation (mean ± spread), then refit on "
+                     "all of it")
     if fine_tuned:
         how = "/".join(sorted(fine_tuned))
         parts.append("the fine-tuned transformers on the holdout validation split" if how == "holdout" else
                      f"the fine-tuned transformers by {how} cross-validation of their recipe (the kept model is "
                      "trained on the train split with early stopping on validation)")
-    return (f"small data ({rows} labelled train+validation rows): compared {'; '.join(parts)}; the test split "
-            "only reports.")
+    from autoglm_core.training.loop import SMALL_DATA_ROWS
+
+    size = f"small data ({rows} labelled train+validation rows)" if rows < SMALL_DATA_ROWS else \
+        f"{rows} labelled train+validation rows"
+    return f"{size}: compared {'; '.join(parts)}; the test split only reports."

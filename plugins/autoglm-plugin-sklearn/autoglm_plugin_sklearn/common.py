@@ -3,6 +3,8 @@ validation, which pipeline components apply to them, and the safetensors helpers
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +82,14 @@ def check_dir(directory: Path, name: str) -> Path:
     if not path.is_file():
         raise ModelLoadError(f"{directory}: {name} is missing; the model folder is incomplete.")
     return path
+
+
+@contextlib.contextmanager
+def cache_off(state: dict[str, bool]) -> Iterator[None]:
+    """``state["cache"]`` is False inside: latency timing does the per-text work (encoding,
+    n-gram analysis) that a served model does, instead of reading a module's cache."""
+    old, state["cache"] = state["cache"], False
+    try:
+        yield
+    finally:
+        state["cache"] = old

@@ -19,13 +19,12 @@ import contextlib
 import hashlib
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from autoglm_core import BuiltModel, ModelFormat
 
-from .common import NonNeuralModel, check_dir, class_logits, one_blas_thread, pick_c, softmax
+from .common import NonNeuralModel, cache_off, check_dir, class_logits, one_blas_thread, pick_c, softmax
 
 FORMAT = "frozen-encoder"
 WEIGHTS = "head.safetensors"
@@ -139,13 +138,8 @@ def _encode(name: str, texts: list[str], batch_size: int, max_length: int, allow
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 
-@contextlib.contextmanager
-def uncached() -> Iterator[None]:
-    old, _STATE["cache"] = _STATE["cache"], False
-    try:
-        yield
-    finally:
-        _STATE["cache"] = old
+def uncached() -> contextlib.AbstractContextManager[None]:
+    return cache_off(_STATE)
 
 
 class Head:

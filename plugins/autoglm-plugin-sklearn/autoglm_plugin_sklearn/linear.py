@@ -1,10 +1,14 @@
-"""TF-IDF n-gram features + a linear classifier (logistic regression or calibrated linear SVM).
+"""n-gram features + a linear classifier: logistic regression or a calibrated linear SVM on TF-IDF,
+or logistic regression on n-gram presence weighted by naive-Bayes log-count ratios (NBSVM's
+recipe, Wang & Manning 2012, with logistic regression as the linear model).
 
-Every fitted model is reduced to ``softmax(W x + b)`` over TF-IDF features: logistic regression
-is that already; the SVM's probabilities come from a multinomial logistic fit on its decision
-scores, which is linear in the scores, so the calibration folds into ``W`` and ``b``. Saving the
-vocabulary, IDF weights, ``W`` and ``b`` in one safetensors file is therefore the whole model, and
-loading it needs no pickle.
+Every fitted model is reduced to ``softmax(W x + b)`` over the vectorizer's features: logistic
+regression is that already; the SVM's probabilities come from a multinomial logistic fit on its
+decision scores, which is linear in the scores, so the calibration folds into ``W`` and ``b``; the
+naive-Bayes ratios scale the features elementwise, so they fold into ``W`` too. Saving the
+vocabulary, IDF weights (TF-IDF blocks), ``W`` and ``b`` in one safetensors file is therefore the
+whole model, and loading it needs no pickle. Features are fitted from per-text cached counts
+(:mod:`.counts`), so folds and candidates that share a feature block analyse each text once.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from autoglm_core import BuiltModel, ModelFormat
 
 from .common import C_GRID, NonNeuralModel, check_dir, class_logits, one_blas_thread, pick_c, softmax
+from .counts import features, fit_features, uncached
 
 FORMAT = "tfidf-linear"
 WEIGHTS = "linear.safetensors"
@@ -26,15 +31,27 @@ FEATURES = {
     "char": {"analyzer": "char_wb", "ngram_range": [1, 4]},
 }
 MAX_FEATURES = 300_000
-#: from this many training rows on, C is not searched (each fit costs minutes on a busy CPU)
+#: from this many training rows on, C is not searched (each fit of a big set costs seconds to minutes
+#: on a busy CPU, and the k-fold folds repeat it)
 LARGE = 4000
 BIG_DATA_C = 4.0
+#: presence features scaled by log-count ratios want ~40x stronger regularisation than TF-IDF
+#: (C 0.1 on ChnSentiCorp where TF-IDF wants 4); the grid above is divided by this
+NB_C_SCALE = 40.0
+#: smoothing of the naive-Bayes counts
+NB_ALPHA = 1.0
 
 
 def make_vectorizer(block: dict[str, Any], vocabulary: dict[str, int] | None = None) -> Any:
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
-    extra = {"token_pattern": block.get("token_pattern", TOKEN_PATTERN)} if block["analyzer"] == "word" else {}
+    extra: dict[str, Any] = {"token_pattern": block.get("token_pattern", TOKEN_PATTERN)} if block["analyzer"] == "word" else {}
+    if block.get("weighting") == "binary":  # n-gram presence (0/1): what the naive-Bayes ratios scale
+        return CountVectorizer(
+            analyzer=block["analyzer"], ngram_range=tuple(block["ngram_range"]), lowercase=True, binary=True,
+            min_df=block.get("min_df", 1), max_features=block.get("max_features"), vocabulary=vocabulary,
+            dtype=_float32(), **extra,
+        )
     return TfidfVectorizer(
         analyzer=block["analyzer"], ngram_range=tuple(block["ngram_range"]), lowercase=True, sublinear_tf=True,
         min_df=block.get("min_df", 1), max_features=block.get("max_features"), vocabulary=vocabulary,
@@ -57,7 +74,7 @@ class Linear:
     def features(self, texts: list[str]) -> Any:
         from scipy.sparse import hstack
 
-        mats = [v.transform(texts) for v in self.vectorizers]
+        mats = [features(v, b, texts) for v, b in zip(self.vectorizers, self.blocks, strict=True)]
         return mats[0].tocsr() if len(mats) == 1 else hstack(mats).tocsr()
 
     def eval(self) -> Linear:  # the core calls model.eval() before inference on torch models
@@ -65,8 +82,10 @@ class Linear:
 
 
 class LinearTextModel(NonNeuralModel):
-    """TF-IDF + linear classifier; ``candidate.options``: features (word, char, word+char),
-    classifier (lr, svm)."""
+    """n-gram features + linear classifier; ``candidate.options``: features (word, char, word+char),
+    classifier (lr, svm on TF-IDF; nblr on naive-Bayes-weighted presence)."""
+
+    uncached = staticmethod(uncached)  # measure_latency times the vectorizer, not the count cache
 
     def predict_proba(self, texts: Any, batch_size: int = 32, max_length: int = 128) -> Any:
         import numpy as np
@@ -93,23 +112,26 @@ class LinearTextModel(NonNeuralModel):
         index = {lab: i for i, lab in enumerate(self.labels)}
         texts = [ex.text for ex in train]
         y = np.array([index[ex.label] for ex in train])
+        classifier = str(opts.get("classifier", "lr"))
         blocks = []
         for name in names:
             block = dict(FEATURES[name])
             block["max_features"] = int(opts.get("max_features", MAX_FEATURES))
             block["min_df"] = 2 if len(texts) >= 2000 else 1  # one-off n-grams of a big set are noise
+            if classifier == "nblr":
+                block["weighting"] = "binary"
             blocks.append(block)
-        vectorizers = [make_vectorizer(b) for b in blocks]
         from scipy.sparse import hstack
 
-        mats = [v.fit_transform(texts) for v in vectorizers]
+        fitted = [fit_features(b, texts) for b in blocks]
+        vectorizers = [v for v, _ in fitted]
+        mats = [m for _, m in fitted]
         X = (mats[0] if len(mats) == 1 else hstack(mats)).tocsr()
         self.model = Linear(blocks, vectorizers, None, None)
         val_texts = [ex.text for ex in validation]
         Xv = self.model.features(val_texts) if val_texts else None
         yv = np.array([index[ex.label] for ex in validation]) if val_texts else None
-        classifier = str(opts.get("classifier", "lr"))
-        fitter = _fit_svm if classifier == "svm" else _fit_lr
+        fitter = {"svm": _fit_svm, "nblr": _fit_nblr}.get(classifier, _fit_lr)
 
         def score(C: float) -> float:
             if Xv is None:
@@ -147,6 +169,42 @@ def _fit_lr(X: Any, y: Any, n_classes: int, C: float, context: Any) -> tuple[Any
     clf = LogisticRegression(C=C, max_iter=2000, solver=solver, random_state=getattr(context, "seed", 0))
     clf.fit(X, y)
     return _expand(clf.coef_, clf.intercept_, clf.classes_, n_classes)
+
+
+def _nb_ratio(X: Any, positive: Any) -> Any:
+    """Log-count ratio of each feature between the rows of one class and the others."""
+    import numpy as np
+
+    p = np.asarray(X[positive].sum(axis=0)).ravel() + NB_ALPHA
+    q = np.asarray(X[~positive].sum(axis=0)).ravel() + NB_ALPHA
+    return np.log((p / p.sum()) / (q / q.sum())).astype(np.float32)
+
+
+def _fit_nblr(X: Any, y: Any, n_classes: int, C: float, context: Any) -> tuple[Any, Any]:
+    """Logistic regression on presence features scaled by each class's log-count ratio, one class
+    against the rest (one model for two classes); ``w . (x * r) = (w * r) . x``, so each row of
+    ``W`` is the model's weights times its ratios. With more than two classes the probabilities are
+    the softmax of the one-vs-rest logits."""
+    import numpy as np
+    from scipy.sparse import diags
+    from sklearn.linear_model import LogisticRegression
+
+    present = np.unique(y)
+    if len(present) < 2:
+        return _constant(X.shape[1], n_classes, int(present[0]))
+    seed = getattr(context, "seed", 0)
+    targets = present[1:] if len(present) == 2 else present
+    W = np.zeros((len(present), X.shape[1]), dtype=np.float32)
+    b = np.zeros(len(present), dtype=np.float32)
+    for target in targets:
+        positive = y == target
+        r = _nb_ratio(X, positive)
+        clf = LogisticRegression(C=C / NB_C_SCALE, max_iter=2000, solver="liblinear", random_state=seed)
+        clf.fit(X @ diags(r, format="csr"), positive.astype(int))
+        row = int(np.searchsorted(present, target))
+        W[row] = clf.coef_[0] * r
+        b[row] = clf.intercept_[0]
+    return _place(W, b, present, n_classes)
 
 
 def _fit_svm(X: Any, y: Any, n_classes: int, C: float, context: Any) -> tuple[Any, Any]:
@@ -256,10 +314,12 @@ class TfidfLinearFormat(ModelFormat):
         lin = built.model
         tensors: dict[str, Any] = {"W": lin.W, "b": lin.b}
         for i, vec in enumerate(lin.vectorizers):
-            data, lengths = _terms_to_arrays(vec.vocabulary_)
+            # a vectorizer fitted from the count cache was given its vocabulary; one fitted by sklearn learned it
+            data, lengths = _terms_to_arrays(vec.vocabulary if vec.vocabulary is not None else vec.vocabulary_)
             tensors[f"block{i}.terms"] = data
             tensors[f"block{i}.term_lengths"] = lengths
-            tensors[f"block{i}.idf"] = vec.idf_.astype("float32")
+            if hasattr(vec, "idf_"):  # presence blocks have no IDF
+                tensors[f"block{i}.idf"] = vec.idf_.astype("float32")
         save_file(tensors, str(Path(directory) / WEIGHTS))
 
     @classmethod
@@ -275,7 +335,8 @@ class TfidfLinearFormat(ModelFormat):
         for i, block in enumerate(blocks):
             terms = _arrays_to_terms(tensors[f"block{i}.terms"], tensors[f"block{i}.term_lengths"])
             vec = make_vectorizer(block, vocabulary={t: j for j, t in enumerate(terms)})
-            vec.idf_ = tensors[f"block{i}.idf"]
+            if f"block{i}.idf" in tensors:
+                vec.idf_ = tensors[f"block{i}.idf"]
             vectorizers.append(vec)
         cand = meta.get("candidate")
         return LinearTextModel(

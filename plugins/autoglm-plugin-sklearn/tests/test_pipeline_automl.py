@@ -153,3 +153,27 @@ def test_a_frozen_encoder_that_would_not_fit_its_share_is_skipped_and_the_run_go
     assert any("minilm-frozen-lr skipped: time limit: embedding" in w for w in report.warnings)
     assert not any(s.key == "minilm-frozen-lr/evaluate" and s.status == "ok" for s in report.stages)
     assert report.best is not None and report.best.candidate != "minilm-frozen-lr"
+
+
+def test_cheap_families_are_bagged_above_the_small_data_threshold_and_weighted_out_of_fold(tmp_path, monkeypatch):
+    from autoglm_core.tasks.text_classification import kfold
+    from autoglm_core.training import loop
+
+    monkeypatch.setattr(kfold, "KFOLD_THRESHOLD", 50)  # the 90 rows are not small data here
+    monkeypatch.setattr(loop, "SMALL_DATA_ROWS", 50)
+    report = _task(tmp_path, time_limit=600).auto_build().launch(progress=False)
+    rows = {r["candidate"]: r for r in report.leaderboard}
+    assert rows["tfidf-word-lr"]["protocol"] == rows["tfidf-char-lr"]["protocol"] == "5-fold"
+    notes = next(v for v in report.variants if v.candidate == "ensemble").notes
+    assert "out-of-fold probabilities of all 81 train+validation rows" in notes[0]
+    assert "small data" not in report.protocol and "5-fold cross-validation" in report.protocol
+
+
+def test_above_bag_max_rows_the_cheap_families_keep_the_holdout_protocol(tmp_path, monkeypatch):
+    from autoglm_core.tasks.text_classification import kfold
+
+    monkeypatch.setattr(kfold, "KFOLD_THRESHOLD", 50)
+    monkeypatch.setattr(kfold, "BAG_MAX_ROWS", 60)
+    report = _task(tmp_path).auto_build().launch(progress=False)
+    rows = {r["candidate"]: r for r in report.leaderboard}
+    assert rows["tfidf-word-lr"]["protocol"] == rows["tfidf-char-lr"]["protocol"] == "holdout"

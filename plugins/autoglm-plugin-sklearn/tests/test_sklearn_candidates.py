@@ -21,7 +21,7 @@ def _fit(cls, cand, train, val, labels=LABELS):
     return built
 
 
-@pytest.mark.parametrize("features,classifier", [("word", "lr"), ("char", "lr"), ("word+char", "svm")])
+@pytest.mark.parametrize("features,classifier", [("word", "lr"), ("char", "lr"), ("word+char", "svm"), ("char", "nblr")])
 def test_tfidf_fits_and_reloads_without_pickle(tmp_path, features, classifier):
     data = sample_examples(90)
     built = _fit(LinearTextModel, tfidf_candidate(features, classifier), data[:60], data[60:75])
@@ -49,6 +49,20 @@ def test_char_ngrams_learn_chinese_and_a_class_absent_from_training():
     probs = built.predict_proba(["服务很好，很满意", "太脏了，不满意"])
     assert [built.labels[i] for i in probs.argmax(1)] == ["正面", "负面"]
     assert probs[:, 2].max() < 1e-6  # never seen in training: never predicted
+
+
+def test_naive_bayes_weighted_ngrams_separate_chinese_reviews_and_reload(tmp_path):
+    pos = ["房间干净，服务很好", "早餐好吃，位置方便", "前台热情，很满意", "安静舒适，下次还来"] * 5
+    neg = ["房间很脏，服务差", "早餐不好吃，太吵", "前台冷漠，不满意", "隔音差，不会再来"] * 5
+    train = [Example(t, "正面", "<t>", i) for i, t in enumerate(pos)] + [Example(t, "负面", "<t>", i) for i, t in enumerate(neg)]
+    built = _fit(LinearTextModel, tfidf_candidate("char", "nblr"), train, train[:4] + train[-4:], labels=["正面", "负面"])
+    assert built.candidate.name == "nb-char-lr" and built.meta["classifier"] == "nblr"
+    assert built.meta["linear"]["blocks"][0]["weighting"] == "binary"
+    texts = ["服务很好，很满意", "太吵了，不满意", "早餐好吃"]
+    probs = built.predict_proba(texts)
+    assert [built.labels[i] for i in probs.argmax(1)] == ["正面", "负面", "正面"]
+    built.save(tmp_path / "m")
+    np.testing.assert_allclose(load_model(tmp_path / "m").predict_proba(texts), probs, rtol=1e-5, atol=1e-6)
 
 
 def test_components_that_need_torch_do_not_apply():
