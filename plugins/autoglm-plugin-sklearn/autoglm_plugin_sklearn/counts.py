@@ -9,7 +9,8 @@ the rows then selects and weights columns of the cached counts, which is array w
 :func:`fit_features` gives what ``TfidfVectorizer(...).fit_transform(texts)`` gives for the same
 block (the vocabulary with ``min_df`` / ``max_features``, smoothed IDF, sublinear TF, L2 rows;
 equal up to ties at the ``max_features`` cut), and a ``TfidfVectorizer`` with that vocabulary and
-IDF, which is what is saved and what a loaded model transforms with. :func:`features` transforms
+IDF (a ``CountVectorizer`` for presence blocks), which is what is saved and what a loaded model
+transforms with. :func:`features` transforms
 through the cache when the vectorizer came from it, else with the vectorizer itself.
 """
 
