@@ -2,8 +2,8 @@
 
 TF-IDF word/character n-gram linear models (and naive-Bayes-weighted character n-grams for
 Chinese) and a frozen encoder (the English MiniLM, or the multilingual me5-small for Chinese,
-mixed and other-language data) with a logistic-regression head, proposed before the fine-tuned transformers so that a run (and a time-limited run) always has
-a good model early. Saved without pickle through the model formats ``tfidf-linear`` and
+mixed and other-language data) with a logistic-regression head, proposed before the fine-tuned
+transformers so that a run (and a time-limited run) always has a good model early. Saved without pickle through the model formats ``tfidf-linear`` and
 ``frozen-encoder``. Importing this module is cheap: sklearn and torch load inside methods.
 """
 

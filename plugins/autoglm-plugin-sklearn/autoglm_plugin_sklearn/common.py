@@ -4,6 +4,7 @@ validation, which pipeline components apply to them, and the safetensors helpers
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,11 @@ def check_dir(directory: Path, name: str) -> Path:
     if not path.is_file():
         raise ModelLoadError(f"{directory}: {name} is missing; the model folder is incomplete.")
     return path
+
+
+def text_key(text: str) -> str:
+    """The key a per-text cache (embeddings, n-gram counts) keeps a text under."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 @contextlib.contextmanager

@@ -17,11 +17,10 @@ through the cache when the vectorizer came from it, else with the vectorizer its
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections import Counter
 from typing import Any
 
-from .common import cache_off
+from .common import cache_off, text_key
 
 #: distinct texts kept per feature block before the cache starts again
 ROW_LIMIT = 50_000
@@ -44,7 +43,7 @@ class _Store:
     def row(self, text: str) -> tuple[Any, Any]:
         import numpy as np
 
-        key = hashlib.sha1(text.encode("utf-8")).hexdigest()
+        key = text_key(text)
         hit = self.rows.get(key)
         if hit is None:
             counted = Counter(self.analyzer(text))

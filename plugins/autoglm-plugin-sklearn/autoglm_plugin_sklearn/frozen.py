@@ -16,7 +16,6 @@ the estimate) when embedding all the rows would not fit in it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,16 @@ from typing import Any
 
 from autoglm_core import BuiltModel, ModelFormat
 
-from .common import NonNeuralModel, cache_off, check_dir, class_logits, one_blas_thread, pick_c, softmax
+from .common import (
+    NonNeuralModel,
+    cache_off,
+    check_dir,
+    class_logits,
+    one_blas_thread,
+    pick_c,
+    softmax,
+    text_key,
+)
 
 FORMAT = "frozen-encoder"
 WEIGHTS = "head.safetensors"
@@ -70,10 +78,6 @@ def _load_me5() -> tuple[Any, Any]:
     return load_me5_encoder()
 
 
-def _key(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
-
-
 def embed(name: str, texts: list[str], batch_size: int = 64, max_length: int = MAX_LENGTH,
           allowed_s: float | None = None, progress: bool = False) -> Any:
     """Mean-pooled, L2-normalised embeddings; texts seen before come from the cache.
@@ -85,7 +89,7 @@ def embed(name: str, texts: list[str], batch_size: int = 64, max_length: int = M
 
     if not _STATE["cache"]:  # latency timing: encode every time, as a served model does
         return _encode(name, texts, batch_size, max_length)
-    keys = [(name, _key(t)) for t in texts]
+    keys = [(name, text_key(t)) for t in texts]
     todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in _CACHE}.items(), key=lambda kv: len(kv[1]))
     if todo:
         vecs = _encode(name, [t for _, t in todo], batch_size, max_length, allowed_s=allowed_s, progress=progress)

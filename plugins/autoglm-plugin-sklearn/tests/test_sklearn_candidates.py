@@ -141,12 +141,13 @@ def test_the_frozen_encoder_follows_the_language(monkeypatch, language, me5, exp
 @pytest.mark.skipif(not minilm_available(), reason="the embedded MiniLM package is not installed")
 def test_embedding_that_would_not_fit_its_share_gives_up_after_the_first_batches():
     from autoglm_plugin_sklearn import frozen
+    from autoglm_plugin_sklearn.common import text_key
 
     from autoglm_core import NotApplicableError
 
     texts = [f"{ex.text} number {i}" for i, ex in enumerate(sample_examples(640, seed=3))]
     with pytest.raises(NotApplicableError, match=r"embedding 640 texts with the frozen minilm would take about"):
         frozen.embed("minilm", texts, allowed_s=0.005)
-    assert all(("minilm", frozen._key(t)) not in frozen._CACHE for t in texts)  # nothing half-cached
+    assert all(("minilm", text_key(t)) not in frozen._CACHE for t in texts)  # nothing half-cached
     vecs = frozen.embed("minilm", texts[:200], allowed_s=600.0)  # a generous share: embedded as usual
     assert vecs.shape == (200, 384)
