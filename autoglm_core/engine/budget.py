@@ -40,6 +40,8 @@ class TimeBudget:
     limit_s: float
     started: float = field(default_factory=time.perf_counter)
     skipped: list[str] = field(default_factory=list)
+    #: seconds spent before the run started that count against the limit (the plan's probes)
+    probe_s: float = 0.0
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started

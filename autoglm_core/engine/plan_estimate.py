@@ -32,10 +32,13 @@ def probe_steps_per_s(pipeline: Any, cand: Any, cfg: Any) -> tuple[float | None,
     cache = pipeline.probe_cache
     key = (cand.name, cfg.batch_size, cfg.max_length)
     if key not in cache:
+        start = time.perf_counter()
         try:
             cache[key] = (_probe(pipeline, cand, cfg), "")
         except Exception as exc:  # noqa: BLE001 - only an estimate; the run reports real problems
             cache[key] = (None, f"{type(exc).__name__}: {exc}"[:120])
+        finally:
+            pipeline.probe_seconds = getattr(pipeline, "probe_seconds", 0.0) + time.perf_counter() - start
     return cache[key]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,7 +216,9 @@ def data_stage() -> Stage:
         if state.ctx.config.time_limit:
             from autoglm_core.engine.budget import TimeBudget
 
-            state.budget = TimeBudget(state.ctx.config.time_limit)
+            # the plan's probes (building and stepping each fine-tuned model) are part of the run
+            probed = float(getattr(state.pipeline, "probe_seconds", 0.0) or 0.0)
+            state.budget = TimeBudget(state.ctx.config.time_limit, started=time.perf_counter() - probed, probe_s=probed)
         state.warnings += splits.notes
         summary = splits.summary
         if summary.rows_skipped:
@@ -547,11 +550,13 @@ def budget_warning(state: RunState) -> None:
     budget.warned = True
     if budget.expired():
         done = ", ".join(vr.candidate for _, vr in state.trained)
-        state.warnings.append(f"time limit {budget.limit_s:g}s reached after {budget.elapsed():.0f}s; returning the best "
+        probes = f" (the plan's probes included: {budget.probe_s:.0f}s)" if budget.probe_s >= 1 else ""
+        state.warnings.append(f"time limit {budget.limit_s:g}s reached after {budget.elapsed():.0f}s{probes}; returning the best "
                               f"finished candidate (finished: {done}); skipped for lack of time: "
                               f"{', '.join(budget.skipped) or 'nothing'}. A larger --time-limit lets them run.")
     elif budget.skipped:
-        state.warnings.append(f"time limit: skipped {', '.join(budget.skipped)}.")
+        probes = f" (the plan's probes took {budget.probe_s:.0f}s of the limit)" if budget.probe_s >= 1 else ""
+        state.warnings.append(f"time limit: skipped {', '.join(budget.skipped)}{probes}.")
 
 
 def select_stage() -> Stage:

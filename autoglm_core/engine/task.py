@@ -190,6 +190,8 @@ class Pipeline:
     notes: list[str] = field(default_factory=list)
     #: (candidate, batch size, max_length) -> (steps/s, why not): probes timed for the printed plan
     probe_cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    #: seconds those probes took: under a time limit they count as spent (the limit is the run's)
+    probe_seconds: float = 0.0
 
     @property
     def spec(self) -> TaskSpec:

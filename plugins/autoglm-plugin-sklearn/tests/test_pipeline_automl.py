@@ -88,6 +88,24 @@ def test_under_a_time_limit_a_fine_tuned_candidate_skips_its_zero_shot_baseline(
     assert report.best is not None and report.best.candidate.endswith("tiny-bert")
 
 
+def test_the_plan_probes_count_against_the_time_limit(tmp_path):
+    path = write_csv(tmp_path / "d.csv", sample_examples(40))
+    tuned = AutoTask.create(task_type="text_classification", dataset=str(path), description="classify sentiment",
+                            out=tmp_path / "tuned", backbones=["tiny-bert"],
+                            config={"compress": [], "time_limit": 300, "train": {"epochs": 1}}).auto_build()
+    assert tuned.probe_seconds == 0.0
+    assert "probe:" in tuned.plan()  # the printed plan builds the model and times a few optimizer steps
+    assert tuned.probe_seconds > 0
+    spent = tuned.probe_seconds
+    tuned.plan()  # a probe runs once per candidate and setting
+    assert tuned.probe_seconds == spent
+    pipeline = _task(tmp_path, time_limit=60).auto_build()
+    pipeline.probe_seconds = 90.0  # probes that took longer than the whole limit: nothing is left for the run
+    report = pipeline.launch(progress=False)
+    assert [s.candidate for s in report.stages if s.stage == "train"] == ["tfidf-word-lr"]
+    assert any("reached after" in w and "the plan's probes included: 90s" in w for w in report.warnings)
+
+
 def test_once_the_limit_is_spent_a_later_candidate_is_not_evaluated():
     from types import SimpleNamespace
 
