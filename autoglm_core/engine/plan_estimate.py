@@ -38,7 +38,7 @@ def probe_steps_per_s(pipeline: Any, cand: Any, cfg: Any) -> tuple[float | None,
         except Exception as exc:  # noqa: BLE001 - only an estimate; the run reports real problems
             cache[key] = (None, f"{type(exc).__name__}: {exc}"[:120])
         finally:
-            pipeline.probe_seconds = getattr(pipeline, "probe_seconds", 0.0) + time.perf_counter() - start
+            pipeline.probe_seconds += time.perf_counter() - start
     return cache[key]
 
 

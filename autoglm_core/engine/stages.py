@@ -217,7 +217,7 @@ def data_stage() -> Stage:
             from autoglm_core.engine.budget import TimeBudget
 
             # the plan's probes (building and stepping each fine-tuned model) are part of the run
-            probed = float(getattr(state.pipeline, "probe_seconds", 0.0) or 0.0)
+            probed = state.pipeline.probe_seconds
             state.budget = TimeBudget(state.ctx.config.time_limit, started=time.perf_counter() - probed, probe_s=probed)
         state.warnings += splits.notes
         summary = splits.summary
