@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from autoglm_core import log_filters as _log_filters
+from autoglm_core.io import log_filters as _log_filters
 from autoglm_core.plugin.hookspecs import hookimpl, hookspec
 
 _log_filters.install()
@@ -37,7 +37,7 @@ _LAZY = {
     "AutoTask": "autoglm_core.engine.task",
     "Pipeline": "autoglm_core.engine.task",
     "get_manager": "autoglm_core.plugin.manager",
-    "load_model": "autoglm_core.model_io",
+    "load_model": "autoglm_core.models.loading",
     "TaskSpec": "autoglm_core.types.schemas",
     "CandidateSpec": "autoglm_core.types.schemas",
     "PipelineConfig": "autoglm_core.types.schemas",
@@ -61,7 +61,7 @@ _LAZY = {
     "Metric": "autoglm_core.types.task_info",
     "ParseRule": "autoglm_core.types.task_info",
     "RunContext": "autoglm_core.types.context",
-    "PLAIN_HF_TASK_TYPE": "autoglm_core.model_io",
+    "PLAIN_HF_TASK_TYPE": "autoglm_core.models.loading",
     "ConfigError": "autoglm_core.types.errors",
     "DataError": "autoglm_core.types.errors",
     "ModelLoadError": "autoglm_core.types.errors",
@@ -73,8 +73,8 @@ _LAZY = {
     "Example": "autoglm_core.types.data",
     "DataSplits": "autoglm_core.types.data",
     "read_model_meta": "autoglm_core.plugin.components",
-    "check_weights": "autoglm_core.model_io",
-    "Predictor": "autoglm_core.predictor",
+    "check_weights": "autoglm_core.models.loading",
+    "Predictor": "autoglm_core.engine.predictor",
     "fine_tune": "autoglm_core.training.finetune",
     "load_file": "autoglm_core.data.load",
     "atomic_write_json": "autoglm_core.io",
@@ -88,9 +88,9 @@ _LAZY = {
     "save_atomically": "autoglm_core.engine.stages",
     "prepare_run_dir": "autoglm_core.engine.runner",
     "hold_run_dir": "autoglm_core.engine.run_lock",
-    "write_checksums": "autoglm_core.checksums",
-    "check_json_limits": "autoglm_core.json_limits",
-    "JSONLimitError": "autoglm_core.json_limits",
+    "write_checksums": "autoglm_core.io.checksums",
+    "check_json_limits": "autoglm_core.io.json_limits",
+    "JSONLimitError": "autoglm_core.io.json_limits",
     "build_model": "autoglm_core.engine.build",
     "classification_score": "autoglm_core.tasks.text_classification.plugin",
     "stratified_split": "autoglm_core.data.load",
@@ -107,7 +107,7 @@ _LAZY = {
 if TYPE_CHECKING:  # pragma: no cover
     from autoglm_core.engine.task import AutoTask, Pipeline  # noqa: F401
     from autoglm_core.engine.tracking import Tracker, iter_scopes  # noqa: F401
-    from autoglm_core.model_io import (
+    from autoglm_core.models.loading import (
         PLAIN_HF_TASK_TYPE,  # noqa: F401
         load_model,  # noqa: F401
     )

@@ -56,7 +56,7 @@ def train_config(**over):
 
 def get_teacher(train, val, labels):
     """The fine-tuned MiniLM teacher, from the cache when its settings match."""
-    from autoglm_core.model_io import load_model
+    from autoglm_core.models.loading import load_model
     from autoglm_core.plugin.components import BuiltModel
 
     tdir = CACHE / "teacher"
@@ -95,7 +95,7 @@ def compress(name, built, context, **options):
 def measure(label, built, test, out_dir, repeats, rows, seconds=None):
     """Save the variant, reload it as a user would, evaluate it on the test split."""
     from autoglm_core.cli.commands.compress import evaluate_variant
-    from autoglm_core.model_io import load_model
+    from autoglm_core.models.loading import load_model
 
     if out_dir != CACHE / "teacher":
         built.save(out_dir)
@@ -188,7 +188,7 @@ def remeasure(test, repeats: int) -> int:
 
     from autoglm_core.builtin.evaluators import measure_latency
     from autoglm_core.cli.commands.compress import evaluate_variant, format_table
-    from autoglm_core.model_io import load_model
+    from autoglm_core.models.loading import load_model
 
     previous = json.loads((CACHE / "results.json").read_text())
     order = [("fp32 (MiniLM-L6 fine-tuned)", CACHE / "teacher")]

@@ -73,7 +73,7 @@ def write_feed(path: Path, n: int, seed: int = 0) -> dict[str, int]:
 
 
 def build_models(tmp: Path, model: str | None) -> dict[str, Path]:
-    from autoglm_core.model_io import load_model
+    from autoglm_core.models.loading import load_model
     from autoglm_core.plugin.manager import get_manager
 
     if model:

@@ -46,7 +46,7 @@ def phrasebank_splits(seed: int):
 
 
 def cached(path: Path, make):
-    from autoglm_core.model_io import load_model
+    from autoglm_core.models.loading import load_model
 
     if (path / "config.json").exists():
         print(f"[cache] {path}", file=sys.stderr)

@@ -45,7 +45,7 @@ def load_texts(n: int = 2000) -> tuple[list[str], str]:
 
 
 def prepare_models(work: Path, model_dir: str | None, variants: list[str]) -> dict[str, Path]:
-    from autoglm_core.model_io import load_model
+    from autoglm_core.models.loading import load_model
 
     if model_dir:
         src = Path(model_dir)

@@ -31,8 +31,8 @@ def image_benchmark(out: Path) -> list[str]:
     from sklearn.svm import SVC
 
     from autoglm_core import AutoTask
-    from autoglm_core.metrics import classification_metrics
     from autoglm_core.tasks.image_classification.images import export_digits, load_image_folder
+    from autoglm_core.training.metrics import classification_metrics
     from autoglm_core.types.schemas import SplitConfig
 
     folder = out / "digits"

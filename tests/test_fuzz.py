@@ -142,7 +142,7 @@ JSON_PIECES = st.lists(st.sampled_from(["[", "]", "{", "}", '"', '\\"', ":", ","
 @FUZZ
 @given(JSON_PIECES)
 def test_json_within_the_limits_only_fails_as_a_syntax_error(text):
-    from autoglm_core.json_limits import JSONLimitError, check_json_limits
+    from autoglm_core.io.json_limits import JSONLimitError, check_json_limits
 
     try:
         check_json_limits(text)
@@ -155,7 +155,7 @@ def test_json_within_the_limits_only_fails_as_a_syntax_error(text):
 
 
 def test_json_limits_accept_ordinary_documents():
-    from autoglm_core.json_limits import check_json_limits
+    from autoglm_core.io.json_limits import check_json_limits
 
     check_json_limits(json.dumps({"texts": ['a [ string { with ] brackets " and quotes'] * 3, "n": 10**50,
                                   "x": 1.5e300, "deep": [[[[1]]]]}))

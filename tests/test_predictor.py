@@ -36,8 +36,8 @@ def _cli(argv: list[str]) -> int:
 
 
 def test_predict_matches_model_and_keeps_order(predict_model_dir):
-    from autoglm_core.model_io import load_model
-    from autoglm_core.predictor import Predictor
+    from autoglm_core.engine.predictor import Predictor
+    from autoglm_core.models.loading import load_model
 
     p = Predictor.load(predict_model_dir)
     assert p.labels == ["negative", "neutral", "positive"]
@@ -59,7 +59,7 @@ def test_predict_matches_model_and_keeps_order(predict_model_dir):
 
 
 def test_predict_rejects_non_strings(predict_model_dir):
-    from autoglm_core.predictor import Predictor
+    from autoglm_core.engine.predictor import Predictor
 
     p = Predictor.load(predict_model_dir)
     with pytest.raises(AutoGLMError, match=r"texts\[1\] is a int"):
@@ -69,7 +69,7 @@ def test_predict_rejects_non_strings(predict_model_dir):
 
 
 def test_predict_file_jsonl_and_csv(predict_model_dir, tmp_path):
-    from autoglm_core.predictor import Predictor
+    from autoglm_core.engine.predictor import Predictor
 
     p = Predictor.load(predict_model_dir)
     want = p.predict(TEXTS)
@@ -98,7 +98,7 @@ def test_predict_file_jsonl_and_csv(predict_model_dir, tmp_path):
 
 
 def test_predict_file_bad_input_names_file_and_line(predict_model_dir, tmp_path):
-    from autoglm_core.predictor import Predictor
+    from autoglm_core.engine.predictor import Predictor
 
     p = Predictor.load(predict_model_dir)
     bad = tmp_path / "bad.jsonl"
@@ -115,7 +115,7 @@ def test_predict_file_bad_input_names_file_and_line(predict_model_dir, tmp_path)
 
 
 def test_pickle_weights_refused_unless_allowed(tmp_path):
-    from autoglm_core.predictor import Predictor
+    from autoglm_core.engine.predictor import Predictor
     from autoglm_core.testing import tiny_text_classifier
 
     built = tiny_text_classifier()
@@ -129,7 +129,7 @@ def test_pickle_weights_refused_unless_allowed(tmp_path):
 
 
 def test_cli_predict_texts_and_file(predict_model_dir, tmp_path, capsys):
-    from autoglm_core.predictor import Predictor
+    from autoglm_core.engine.predictor import Predictor
 
     want = Predictor.load(predict_model_dir).predict(TEXTS[:2])
     assert _cli(["predict", str(predict_model_dir), TEXTS[0], TEXTS[1]]) == 0
@@ -151,9 +151,9 @@ def test_cli_predict_texts_and_file(predict_model_dir, tmp_path, capsys):
 
 
 def test_int8_variant_if_plugin_installed(predict_model_dir, tmp_path):
-    from autoglm_core.model_io import load_model
+    from autoglm_core.engine.predictor import Predictor
+    from autoglm_core.models.loading import load_model
     from autoglm_core.plugin.manager import get_manager
-    from autoglm_core.predictor import Predictor
     from autoglm_core.types.errors import UnknownNameError
 
     try:

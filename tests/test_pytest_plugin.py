@@ -49,7 +49,7 @@ def test_c_offline_fixture(autoglm_offline):
 
 def test_pytest11_entry_point_points_at_the_plugin():
     eps = {ep.name: ep.value for ep in metadata.entry_points(group="pytest11")}
-    assert eps.get("autoglm") == "autoglm_core.plugin.pytest_plugin"
+    assert eps.get("autoglm") == "autoglm_core.testing.pytest_plugin"
 
 
 def test_plugin_tests_without_conftest_get_fixtures_offline_env_and_fresh_manager(tmp_path):

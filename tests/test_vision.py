@@ -107,7 +107,7 @@ def test_train_val_layout_and_errors(tmp_path):
 def test_cnn_and_vit_forward_save_and_reload(tmp_path, digits):
     import torch
 
-    from autoglm_core.model_io import load_model
+    from autoglm_core.models.loading import load_model
     from autoglm_core.tasks.image_classification.plugin import (
         ImageBuiltModel,
         ImageProcessor,
@@ -153,7 +153,7 @@ def test_hugging_face_image_model_directory_is_a_backbone(tmp_path):
 
 def test_pipeline_end_to_end_reload_and_fgsm(tmp_path, digits):
     from autoglm_core import AutoTask
-    from autoglm_core.model_io import load_model
+    from autoglm_core.models.loading import load_model
 
     attack = importlib.util.find_spec("autoglm_plugin_fgsm") is not None
     config = {**FAST, "attack": [{"name": "fgsm", "options": {"epsilons": [0.1], "epsilon": 0.1}}] if attack else []}

@@ -11,9 +11,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from autoglm_core.checksums import CHECKSUM_FILE, ChecksumError  # noqa: E402
 from autoglm_core.cli.main import main  # noqa: E402
-from autoglm_core.model_io import check_weights, load_model  # noqa: E402
+from autoglm_core.io.checksums import CHECKSUM_FILE, ChecksumError  # noqa: E402
+from autoglm_core.models.loading import check_weights, load_model  # noqa: E402
 from autoglm_core.testing import tiny_text_classifier  # noqa: E402
 from autoglm_core.types.errors import ModelLoadError  # noqa: E402
 

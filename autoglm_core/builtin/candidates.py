@@ -202,7 +202,7 @@ def chinese_candidate(name: str = "tiny-bert-zh", reason: str = "", reason_suffi
 def _build_hf(path: str, candidate: CandidateSpec, labels: list[str]) -> tuple[Any, Any]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from autoglm_core.model_io import check_weights
+    from autoglm_core.models.loading import check_weights
 
     local = Path(path)
     use_safe = check_weights(local, allow_pickle=bool(candidate.options.get("allow_pickle"))) if local.is_dir() else True

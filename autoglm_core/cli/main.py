@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted: finished stages are saved; run again with --resume to continue.", file=sys.stderr)
         return 130
     except OSError as exc:  # a path or permission the user gave: their fix, so exit 2 without a traceback
-        from autoglm_core.cli.oserrors import describe_os_error
+        from autoglm_core.io.oserrors import describe_os_error
 
         return _fail(debug, f"error: {describe_os_error(exc)}", 2)
     except UnicodeDecodeError as exc:

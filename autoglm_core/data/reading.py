@@ -45,7 +45,7 @@ def check_file(path: Path) -> None:
     except FileNotFoundError:
         pass
     except OSError as e:  # a path through a file, a name too long, a folder without search permission
-        from autoglm_core.cli.oserrors import describe_os_error
+        from autoglm_core.io.oserrors import describe_os_error
 
         raise DataError(f"data file: {describe_os_error(e, 'read')}") from None
     if not path.exists():
@@ -78,7 +78,7 @@ def read_text(path: Path, encoding: str | None = None) -> tuple[str, str]:
     try:
         raw = path.read_bytes()
     except OSError as e:
-        from autoglm_core.cli.oserrors import describe_os_error
+        from autoglm_core.io.oserrors import describe_os_error
 
         raise DataError(f"data file: {describe_os_error(e, 'read')}") from None
     chosen = normalise_encoding(encoding) if encoding else _ENCODING.get()

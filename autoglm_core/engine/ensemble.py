@@ -94,7 +94,7 @@ class EnsembleFormat(ModelFormat):
 
     @classmethod
     def load(cls, directory: Path, meta: dict[str, Any]) -> BuiltModel:
-        from autoglm_core.model_io import load_model
+        from autoglm_core.models.loading import load_model
         from autoglm_core.types.schemas import CandidateSpec
 
         path = Path(directory) / "ensemble.json"

@@ -45,7 +45,7 @@ class LazyModel:
 
     def get(self) -> BuiltModel:
         if self.built is None:
-            from autoglm_core.model_io import load_model
+            from autoglm_core.models.loading import load_model
 
             self.built = load_model(self.directory, manager=self.manager)
         return self.built
@@ -600,7 +600,7 @@ def export_stage() -> Stage:
         sections = tt.model_card_sections(state.ctx, best, run_dir / best.model_dir)
         atomic_write_text(dst / "README.md", model_card(state.ctx.spec, best, state.reason, sections,
                                                         tt.card_pipeline_tag))
-        from autoglm_core.checksums import write_checksums
+        from autoglm_core.io.checksums import write_checksums
 
         write_checksums(dst)  # the model card too
         return StageOutput(artifacts={"model": "model"})

@@ -135,8 +135,8 @@ class BuiltModel:
                 self.tokenizer.save_pretrained(directory)
         else:
             format_handler(self.format).save(self, directory)
-        from autoglm_core.checksums import write_checksums
         from autoglm_core.io import atomic_write_json
+        from autoglm_core.io.checksums import write_checksums
 
         atomic_write_json(directory / MODEL_META_FILE, self.metadata())
         write_checksums(directory)  # last: loading checks every file against it

@@ -61,7 +61,7 @@ def make_loader(tokenizer: Any, examples: Sequence[Example], label2id: dict[str,
 def evaluate_loader(model: Any, loader: Any, labels: Sequence[str], device: Any = None) -> dict[str, float]:
     import torch
 
-    from autoglm_core.metrics import classification_metrics
+    from autoglm_core.training.metrics import classification_metrics
 
     model.eval()
     preds: list[int] = []

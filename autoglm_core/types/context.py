@@ -45,7 +45,7 @@ class RunContext:
 
             manager = get_manager()
         if spec is None:
-            from autoglm_core.model_io import PLAIN_HF_TASK_TYPE
+            from autoglm_core.models.loading import PLAIN_HF_TASK_TYPE
 
             labels = list(splits.labels) if splits is not None else []
             spec = TaskSpec(task_type=task_type or PLAIN_HF_TASK_TYPE, labels=labels)

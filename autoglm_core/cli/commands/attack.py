@@ -74,7 +74,7 @@ def run_attack(args: argparse.Namespace) -> int:
 
     from autoglm_core.cli.commands.compress import parse_options
     from autoglm_core.data.load import load_file
-    from autoglm_core.model_io import load_model
+    from autoglm_core.models.loading import load_model
     from autoglm_core.plugin.manager import get_manager
     from autoglm_core.types.errors import ConfigError
     from autoglm_core.types.schemas import DataRef

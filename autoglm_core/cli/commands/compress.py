@@ -94,7 +94,7 @@ def evaluate_variant(built: Any, examples: list[Any], model_dir: Path | None, *,
                      repeats: int = 3, latency_examples: int = 64, max_length: int = 128) -> dict[str, Any]:
     """accuracy, macro_f1, latency_ms_b<N> (ms per example), size_mb (weight files in model_dir), params."""
     from autoglm_core.builtin.evaluators import measure_latency, parameter_count
-    from autoglm_core.metrics import classification_metrics
+    from autoglm_core.training.metrics import classification_metrics
 
     texts = [ex.text for ex in examples]
     probs = built.predict_proba(texts, batch_size=32, max_length=max_length)
@@ -129,7 +129,7 @@ def format_table(rows: list[dict[str, Any]], batch_sizes: tuple[int, ...] = (1, 
 def run_compress(args: argparse.Namespace) -> int:
     from autoglm_core.data.load import load_file, stratified_split
     from autoglm_core.io import atomic_write_json
-    from autoglm_core.model_io import load_model
+    from autoglm_core.models.loading import load_model
     from autoglm_core.plugin.manager import get_manager
     from autoglm_core.types.errors import ConfigError, DataError
     from autoglm_core.types.schemas import DataRef, SplitConfig

@@ -86,7 +86,7 @@ def load_generator(model: str, allow_pickle: bool = False, trust_remote_code: bo
     if getattr(cfg, "is_encoder_decoder", False):
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-        from autoglm_core.model_io import check_weights
+        from autoglm_core.models.loading import check_weights
 
         safe = check_weights(path, allow_pickle=allow_pickle)
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)

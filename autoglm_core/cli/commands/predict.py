@@ -35,7 +35,7 @@ def autoglm_add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from autoglm_core.predictor import Predictor
+    from autoglm_core.engine.predictor import Predictor
     from autoglm_core.types.errors import ConfigError
 
     if args.input and args.texts:

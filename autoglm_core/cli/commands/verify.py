@@ -27,8 +27,8 @@ def autoglm_add_commands(subparsers: argparse._SubParsersAction) -> None:
 def run_verify(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from autoglm_core.checksums import verify_checksums
-    from autoglm_core.model_io import check_weights
+    from autoglm_core.io.checksums import verify_checksums
+    from autoglm_core.models.loading import check_weights
     from autoglm_core.plugin.components import read_model_meta
     from autoglm_core.types.errors import ModelLoadError
 

@@ -210,7 +210,7 @@ def evaluate_arrays(model: Any, forward: Any, arrays: dict[str, Any], y: Any, n_
     import torch
     import torch.nn.functional as F
 
-    from autoglm_core.metrics import classification_metrics
+    from autoglm_core.training.metrics import classification_metrics
 
     model.eval()
     device = _device(model)
@@ -309,7 +309,7 @@ def build_image_model(candidate: CandidateSpec, labels: list[str], size: tuple[i
     # any Hugging Face image classifier: its own size, channels and normalisation
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-    from autoglm_core.model_io import check_weights
+    from autoglm_core.models.loading import check_weights
 
     path = candidate.backbone
     local = Path(path)
@@ -457,8 +457,8 @@ class ImageClassification(TaskType):
         return built
 
     def evaluate(self, context: RunContext, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
-        from autoglm_core.metrics import classification_metrics
         from autoglm_core.tasks.text_classification.plugin import variant_result
+        from autoglm_core.training.metrics import classification_metrics
 
         test = context.splits.test
         built = as_image_built(built)
@@ -479,7 +479,7 @@ class ImageClassification(TaskType):
 def _read_config(directory: Path, fmt: str = "hf") -> dict[str, Any]:
     import json
 
-    from autoglm_core.model_io import check_weights
+    from autoglm_core.models.loading import check_weights
 
     if not (directory / "config.json").exists():
         raise ModelLoadError(f"{directory} has no config.json: it is not a saved Open-AutoGLM model directory.")

@@ -408,8 +408,8 @@ class MultimodalClassification(TaskType):
         return built
 
     def evaluate(self, context: RunContext, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
-        from autoglm_core.metrics import classification_metrics
         from autoglm_core.tasks.text_classification.plugin import variant_result
+        from autoglm_core.training.metrics import classification_metrics
 
         test = context.splits.test
         probs = built.predict_proba(test, batch_size=128)

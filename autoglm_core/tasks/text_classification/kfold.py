@@ -122,7 +122,7 @@ def kfold_fit(context: Any, candidate: Any, build: Any) -> Any:
         return first
     oof = np.zeros((len(pool), len(splits.labels)), dtype=np.float32)
     cv_acc, cv_f1, test_acc = [], [], []
-    from autoglm_core.metrics import classification_metrics
+    from autoglm_core.training.metrics import classification_metrics
 
     y_test = [index[ex.label] for ex in test]
     folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=context.seed).split(np.zeros(len(y)), y)
@@ -171,7 +171,7 @@ def kfold_fine_tuned(context: Any, candidate: Any, config: Any, best_epoch: int,
     import numpy as np
     from sklearn.model_selection import StratifiedKFold
 
-    from autoglm_core.metrics import classification_metrics
+    from autoglm_core.training.metrics import classification_metrics
 
     splits = context.splits
     train, val, test = list(splits.train), list(splits.validation), list(splits.test)
@@ -226,7 +226,7 @@ def ensemble_estimate(context: Any, member_oof: dict[str, Any]) -> None:
     from sklearn.model_selection import StratifiedKFold
 
     from autoglm_core.engine.ensemble import caruana_weights
-    from autoglm_core.metrics import classification_metrics
+    from autoglm_core.training.metrics import classification_metrics
 
     y = pool_labels(context)
     counts = np.bincount(y)

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from autoglm_core.data.load import load_splits
-from autoglm_core.metrics import classification_metrics
 from autoglm_core.plugin.components import BuiltModel, TaskType
 from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.training.metrics import classification_metrics
 from autoglm_core.types.context import RunContext
 from autoglm_core.types.data import DataSplits
 from autoglm_core.types.schemas import CandidateSpec, RunReport, TaskSpec, VariantResult
@@ -97,7 +97,7 @@ class TextClassification(TaskType):
     def load_model(cls, directory: Path, meta: dict[str, Any], *, allow_pickle: bool = False,
                    trust_remote_code: bool = False) -> BuiltModel:
         """A Hugging Face sequence classifier (the exported run model, or any such directory)."""
-        from autoglm_core.model_io import load_hf_sequence_classifier
+        from autoglm_core.models.loading import load_hf_sequence_classifier
 
         return load_hf_sequence_classifier(directory, meta, allow_pickle=allow_pickle,
                                            trust_remote_code=trust_remote_code)

@@ -142,7 +142,7 @@ def lm_candidates(spec: TaskSpec) -> list[CandidateSpec]:
 def load_causal_lm(path: str, trust_remote_code: bool = False, allow_pickle: bool = False) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from autoglm_core.model_io import check_weights
+    from autoglm_core.models.loading import check_weights
 
     local = Path(path)
     use_safe = check_weights(local, allow_pickle=allow_pickle) if local.is_dir() else True
@@ -427,7 +427,7 @@ class TextGeneration(TaskType):
 
     def model_card_sections(self, context: RunContext, best: VariantResult, model_dir: Path) -> list[str]:
         """Perplexity on the test split and one greedy completion of a test document by this model."""
-        from autoglm_core.model_io import load_model
+        from autoglm_core.models.loading import load_model
 
         m = best.metrics
         ppl = f"Perplexity on the test split: {m['perplexity']:.2f}" if "perplexity" in m else "Perplexity: -"

@@ -188,7 +188,7 @@ def build_hf_token_model(path: str, labels: list[str], *, allow_pickle: bool = F
     """A pretrained encoder with a new token-classification head (or a saved token classifier)."""
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from autoglm_core.model_io import check_weights
+    from autoglm_core.models.loading import check_weights
 
     local = Path(path)
     use_safe = check_weights(local, allow_pickle=allow_pickle) if local.is_dir() else True

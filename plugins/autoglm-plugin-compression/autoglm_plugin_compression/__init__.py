@@ -1,7 +1,7 @@
 """Open-AutoGLM plugin: compressors ``prune-magnitude``, ``prune-structured`` and ``distill``.
 
 All three return fp32 models in the Hugging Face layout (``format == "hf"``), so the variants save
-with ``built.save(dir)`` and reload with ``autoglm_core.model_io.load_model(dir)``.
+with ``built.save(dir)`` and reload with ``autoglm_core.models.loading.load_model(dir)``.
 """
 
 from __future__ import annotations

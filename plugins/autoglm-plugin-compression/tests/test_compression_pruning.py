@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autoglm_core.model_io import load_model
+from autoglm_core.models.loading import load_model
 from autoglm_core.plugin.manager import get_manager
 from autoglm_core.testing import sample_examples, tiny_text_classifier, write_csv
 from autoglm_core.types.errors import AutoGLMError, UnknownNameError

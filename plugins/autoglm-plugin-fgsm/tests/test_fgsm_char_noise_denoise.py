@@ -56,7 +56,7 @@ def test_denoiser_fixes_character_noise():
 def test_input_denoising_defends_char_noise_and_survives_save_load(fgsm_trained_tiny, tmp_path):
     from autoglm_plugin_fgsm.denoise import restore
 
-    from autoglm_core.model_io import load_model
+    from autoglm_core.models.loading import load_model
 
     built, ctx = fgsm_trained_tiny
     defended = InputDenoising({}).defend(built, ctx)

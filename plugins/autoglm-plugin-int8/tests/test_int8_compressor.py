@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from autoglm_core.model_io import load_model
+from autoglm_core.models.loading import load_model
 from autoglm_core.plugin.manager import get_manager
 from autoglm_core.testing import sample_examples, tiny_text_classifier
 from autoglm_core.types.errors import AutoGLMError, UnknownNameError
@@ -77,7 +77,7 @@ def test_int8_save_has_no_pickle_and_reloads_in_fresh_process(int8_tiny, tmp_pat
     expected = q.predict_proba(TEXTS)
     script = (
         "import json, sys\n"
-        "from autoglm_core.model_io import load_model\n"
+        "from autoglm_core.models.loading import load_model\n"
         "b = load_model(sys.argv[1])\n"
         "print(json.dumps({'format': b.format, 'labels': b.labels, 'p': b.predict_proba(json.loads(sys.argv[2])).tolist()}))\n"
     )

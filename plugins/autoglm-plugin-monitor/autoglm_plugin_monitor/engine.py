@@ -155,7 +155,7 @@ class Monitor:
     """Classify a stream of documents with a saved model and raise alerts from rules.
 
     ``predictor`` may be given directly (tests, benchmarks); otherwise ``model_dir`` is loaded with
-    :class:`autoglm_core.predictor.Predictor` (fp32, compressed variants such as int8, ONNX).
+    :class:`autoglm_core.engine.predictor.Predictor` (fp32, compressed variants such as int8, ONNX).
     """
 
     def __init__(self, model_dir: str | Path, input: str, out: str | Path, *, rules: str | Path | RulesFile | None = None,

@@ -224,7 +224,7 @@ def test_alert_engine_window_threshold_and_rearm():
 
 def test_monitor_int8_variant(tmp_path, monitor_model_dir):
     pytest.importorskip("autoglm_plugin_int8")
-    from autoglm_core.model_io import load_model
+    from autoglm_core.models.loading import load_model
     from autoglm_core.plugin.manager import get_manager
 
     built = load_model(monitor_model_dir)

@@ -3,7 +3,7 @@
 ``export_onnx(MODEL_DIR, OUT)`` writes ``OUT/model.onnx`` (dynamic batch and sequence axes), the
 tokenizer files and ``autoglm_model.json`` with ``format: "onnx"``; ``--int8`` applies ONNX
 Runtime dynamic INT8 quantization (``quantize_dynamic``) to the exported graph.
-:class:`~autoglm_core.predictor.Predictor` loads such a directory with :class:`OnnxBackend`.
+:class:`~autoglm_core.engine.predictor.Predictor` loads such a directory with :class:`OnnxBackend`.
 
 The export checks itself: it runs the torch model and the ONNX graph on sample texts and records
 the largest probability difference in the metadata (``onnx.max_abs_diff``).

@@ -47,7 +47,7 @@ def _cli(argv):
 def test_onnx_fp32_matches_torch(onnx_src_dir, tmp_path, capsys):
     from autoglm_plugin_onnx.export import FP32_TOLERANCE
 
-    from autoglm_core.predictor import Predictor
+    from autoglm_core.engine.predictor import Predictor
 
     out = tmp_path / "m-onnx"
     assert _cli(["export", str(onnx_src_dir), "--format", "onnx", "--out", str(out)]) == 0
@@ -71,7 +71,7 @@ def test_onnx_fp32_matches_torch(onnx_src_dir, tmp_path, capsys):
 def test_onnx_int8_close_to_torch(onnx_src_dir, tmp_path):
     from autoglm_plugin_onnx.export import INT8_TOLERANCE, export_onnx
 
-    from autoglm_core.predictor import Predictor
+    from autoglm_core.engine.predictor import Predictor
 
     out = tmp_path / "m-int8"
     meta = export_onnx(onnx_src_dir, out, int8=True)
@@ -87,7 +87,7 @@ def test_onnx_int8_close_to_torch(onnx_src_dir, tmp_path):
 def test_export_errors(onnx_src_dir, tmp_path):
     from autoglm_plugin_onnx.export import export_onnx
 
-    from autoglm_core.model_io import load_model
+    from autoglm_core.models.loading import load_model
 
     out = tmp_path / "busy"
     out.mkdir()

@@ -102,7 +102,7 @@ def versions(predictor: Any) -> dict[str, str]:
 
 
 def create_app(predictor: Any, config: ServeConfig | None = None, api_key: str | None = None) -> FastAPI:
-    """An app serving ``predictor`` (an :class:`autoglm_core.predictor.Predictor`); with
+    """An app serving ``predictor`` (an :class:`autoglm_core.engine.predictor.Predictor`); with
     ``api_key`` every path (``/docs`` and ``/openapi.json`` too) needs it."""
     from contextlib import asynccontextmanager
 

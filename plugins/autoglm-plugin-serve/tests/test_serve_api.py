@@ -41,7 +41,7 @@ def test_command_registered_through_hook_and_defaults_to_loopback(serve_model_di
 
 
 def test_endpoints_and_predictions_match_predictor(serve_model_dir, serve_server):
-    from autoglm_core.predictor import Predictor
+    from autoglm_core.engine.predictor import Predictor
 
     want = Predictor.load(serve_model_dir).predict_proba(TEXTS)
     with serve_server(_app(serve_model_dir)) as url, httpx.Client(base_url=url, timeout=30) as c:
@@ -67,7 +67,7 @@ def test_endpoints_and_predictions_match_predictor(serve_model_dir, serve_server
 
 
 def test_concurrent_requests_are_batched_and_answered_correctly(serve_model_dir, serve_server):
-    from autoglm_core.predictor import Predictor
+    from autoglm_core.engine.predictor import Predictor
 
     want = Predictor.load(serve_model_dir).predict_proba(TEXTS)
     labels = ["negative", "neutral", "positive"]
@@ -138,7 +138,7 @@ def test_bad_input_gets_4xx_json_and_server_keeps_serving(serve_model_dir, serve
 
 
 def test_pickle_model_refused_unless_allowed(serve_model_dir, tmp_path):
-    from autoglm_core.model_io import load_model
+    from autoglm_core.models.loading import load_model
     from autoglm_core.types.errors import ModelLoadError
 
     built = load_model(serve_model_dir)
@@ -164,7 +164,7 @@ def test_serves_onnx_export(serve_model_dir, tmp_path, serve_server):
     pytest.importorskip("onnxruntime")
     from autoglm_plugin_onnx.export import export_onnx
 
-    from autoglm_core.predictor import Predictor
+    from autoglm_core.engine.predictor import Predictor
 
     out = tmp_path / "onnx"
     export_onnx(serve_model_dir, out)

@@ -39,7 +39,7 @@ class GatedPredictor:
 
 @pytest.fixture(scope="module")
 def predictor(serve_model_dir):
-    from autoglm_core.predictor import Predictor
+    from autoglm_core.engine.predictor import Predictor
 
     return Predictor.load(serve_model_dir)
 

@@ -43,7 +43,7 @@ def test_serve_subprocess_starts_answers_and_stops(serve_model_dir, serve_free_p
 
 
 def test_serve_subprocess_refuses_pickle(tmp_path, serve_model_dir, serve_free_port):
-    from autoglm_core.model_io import load_model
+    from autoglm_core.models.loading import load_model
 
     built = load_model(serve_model_dir)
     built.model.save_pretrained(tmp_path, safe_serialization=False)

@@ -14,7 +14,7 @@ def check_weights(directory: Path, allow_pickle: bool) -> bool:
     """Return True when the directory's weights are safetensors (headers checked); refuse weights
     that would be unpickled (pickle files, or a safetensors index pointing at pickled shards)
     unless ``allow_pickle``, and weight-index entries outside the folder always."""
-    from autoglm_core.weight_files import check_safetensors_header, inspect_weights
+    from autoglm_core.models.weight_files import check_safetensors_header, inspect_weights
 
     directory = Path(directory)
     found = inspect_weights(directory)
@@ -66,7 +66,7 @@ def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager:
         raise ModelLoadError(f"model directory {str(directory)!r} does not exist.")
     if not directory.is_dir():
         raise ModelLoadError(f"{str(directory)!r} is a file; give the model's directory (with config.json).")
-    from autoglm_core.checksums import verify_checksums
+    from autoglm_core.io.checksums import verify_checksums
 
     verify_checksums(directory)  # models saved by autoglm record the SHA-256 of every file
     meta = read_model_meta(directory) or {}
@@ -77,7 +77,7 @@ def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager:
     formats = manager.registry("model format")
     if fmt in formats and not formats.get(fmt).torch_loadable:
         raise ModelLoadError(
-            f"{directory} is an {fmt.upper()} export; load it with autoglm_core.predictor.Predictor.load() "
+            f"{directory} is an {fmt.upper()} export; load it with autoglm_core.engine.predictor.Predictor.load() "
             f"(CLI: autoglm predict / autoglm serve), or load the fp32 directory it was exported from."
         )
     if fmt in formats and formats.get(fmt).whole_model:  # not torch weights: the format rebuilds the model

@@ -3,7 +3,7 @@
 One entry point for every saved model kind:
 
 * a Hugging Face / run-exported fp32 directory and compressed variants (``int8`` and any other
-  compressor with a custom format) through :func:`autoglm_core.model_io.load_model`;
+  compressor with a custom format) through :func:`autoglm_core.models.loading.load_model`;
 * an ONNX export (``autoglm export MODEL_DIR --format onnx``) run with ONNX Runtime.
 
 Texts are sorted by length before batching (less padding, same results), and results come back in
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autoglm_core.io import atomic_write_lines
-from autoglm_core.model_io import PLAIN_HF_TASK_TYPE
+from autoglm_core.models.loading import PLAIN_HF_TASK_TYPE
 from autoglm_core.types.errors import AutoGLMError, DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,13 +81,13 @@ class Predictor:
                 raise ModelLoadError(f"{directory / 'autoglm_model.json'}: line {e.lineno}: invalid JSON: {e.msg}.") from None
             backend = _format_backend(directory, meta, manager)
             if backend is not None:  # a format torch does not load (ONNX): its own runtime
-                from autoglm_core.checksums import verify_checksums
+                from autoglm_core.io.checksums import verify_checksums
 
                 verify_checksums(directory)
                 info = _info_from_meta(meta, directory, backend=getattr(backend, "name", meta.get("format", "?")))
                 info.update(getattr(backend, "info", {}))
                 return cls(backend, meta["labels"], info, max_length=max_length)
-        from autoglm_core.model_io import load_model
+        from autoglm_core.models.loading import load_model
 
         built = load_model(directory, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, manager=manager)
         return cls.from_built(built, directory=directory, max_length=max_length)

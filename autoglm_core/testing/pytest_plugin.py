@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from autoglm_core import testing
+from autoglm_core.testing import helpers as testing
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

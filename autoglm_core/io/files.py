@@ -58,7 +58,7 @@ def read_structured_file(path: str | Path) -> Any:
         raise ConfigError(f"config file {str(path)!r} does not exist.")
     if path.is_dir():
         raise ConfigError(f"config file {str(path)!r} is a folder; give a .yaml or .json file.")
-    from autoglm_core.cli.oserrors import describe_decode_error, describe_os_error
+    from autoglm_core.io.oserrors import describe_decode_error, describe_os_error
 
     try:
         raw = path.read_bytes()
@@ -69,7 +69,7 @@ def read_structured_file(path: str | Path) -> Any:
     except UnicodeDecodeError as e:
         raise ConfigError(f"config file {describe_decode_error(e, path, raw)}") from None
     if path.suffix.lower() == ".json":
-        from autoglm_core.json_limits import JSONLimitError, check_json_limits
+        from autoglm_core.io.json_limits import JSONLimitError, check_json_limits
 
         try:
             check_json_limits(text)
@@ -80,7 +80,7 @@ def read_structured_file(path: str | Path) -> Any:
             raise ConfigError(f"{path}: {e}") from None
     import yaml
 
-    from autoglm_core.json_limits import JSONLimitError, check_json_limits
+    from autoglm_core.io.json_limits import JSONLimitError, check_json_limits
 
     try:  # flow collections ([...], {...}) nest like JSON; the parser takes seconds to fail on deep ones
         check_json_limits(text, max_int_digits=10**9)
