@@ -227,6 +227,59 @@ def test_failing_notification_hooks_warn_with_the_plugin_name_and_the_run_goes_o
     assert any("'my-tracker'" in m and "autoglm_stage_finished" in m and "no such metric" in m for m in messages)
 
 
+class ExitingParser:
+    @hookimpl
+    def autoglm_parse_task(self, description, hints):
+        raise SystemExit(3)
+
+
+class InterruptedParser:
+    @hookimpl
+    def autoglm_parse_task(self, description, hints):
+        raise KeyboardInterrupt
+
+
+class ExitingObserver:
+    def __init__(self):
+        self.finished = 0
+
+    @hookimpl
+    def autoglm_stage_finished(self, run_dir, stage, result):
+        self.finished += 1
+        raise SystemExit(1)
+
+
+def test_a_parser_hook_calling_sys_exit_is_named_and_exits_2(capsys):
+    get_manager().register(ExitingParser(), name="my-exiting-parser")
+    assert main(["parse", "Classify news as good or bad"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: plugin 'my-exiting-parser' failed in hook autoglm_parse_task: SystemExit")
+    assert "Traceback" not in err
+
+
+def test_keyboard_interrupt_in_a_hook_is_the_users_and_passes_through():
+    get_manager().register(InterruptedParser(), name="my-interrupted-parser")
+    with pytest.raises(KeyboardInterrupt):
+        get_manager().hook.autoglm_parse_task(description="Classify news", hints={})
+
+
+def test_a_stage_observer_calling_sys_exit_warns_with_its_name_and_the_run_goes_on(tmp_path, caplog):
+    from autoglm_core.engine.runner import RunContext, StageOutput, StageRunner
+    from autoglm_core.types.schemas import PipelineConfig
+
+    observer = ExitingObserver()
+    pm = get_manager()
+    pm.register(observer, name="my-exiting-observer")
+    spec = TaskSpec(task_type="text_classification", description="Classify news", labels=["up", "down"])
+    runner = StageRunner(RunContext(run_dir=tmp_path, spec=spec, config=PipelineConfig(), manager=pm), resume=False)
+    with caplog.at_level(logging.WARNING, logger="autoglm_core.plugin.manager"):
+        for key in ("data", "c0/train"):
+            runner.run(key, key.split("/")[-1], None, lambda: StageOutput(metrics={"n": 1}))
+    assert [r.status for r in runner.results] == ["ok", "ok"] and observer.finished == 2
+    assert sum("'my-exiting-observer'" in r.getMessage() and "SystemExit" in r.getMessage()
+               for r in caplog.records) == 2
+
+
 # --------------------------------------------------------------------------- candidates and evidence
 
 

@@ -11,6 +11,11 @@ Every hook implementation is wrapped when its plugin is registered:
 
 Errors of the project's own family (``AutoGLMError``) pass through unchanged: a plugin raising a
 ``ConfigError`` is reporting a user mistake on purpose, with its own message.
+
+``SystemExit`` (a plugin calling ``sys.exit()``) and any other ``BaseException`` are failures of the
+plugin like an ``Exception``: left alone they would end the host with the plugin's exit code and no
+word of which plugin did it. Only ``KeyboardInterrupt`` passes through: it is the user's, not the
+plugin's.
 """
 
 from __future__ import annotations
@@ -45,7 +50,9 @@ def guard_hookimpl(function: Callable[..., Any], plugin: str, hook: str) -> Call
                 log.warning("plugin %r raised in %s; ignored, the run goes on", plugin, hook, exc_info=True)
                 return None
             raise
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit and the like too: see the module docstring
             if notify:
                 log.warning("plugin %r raised in %s: %s: %s; ignored, the run goes on", plugin, hook,
                             type(exc).__name__, exc)
