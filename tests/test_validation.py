@@ -181,3 +181,43 @@ def test_duplicate_yaml_keys_name_the_line(tmp_path):
     merged = tmp_path / "merge.yaml"  # YAML merge keys may still be overridden
     merged.write_text("base: &b {epochs: 2}\ntrain:\n  <<: *b\n  epochs: 3\n")
     assert read_structured_file(merged)["train"] == {"epochs": 3}
+
+
+def _alias_levels(levels: int, width: int = 9) -> str:
+    lines = ["a: &a [" + ", ".join(["lol"] * width) + "]"]
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*{'a' if i == 1 else f'l{i - 1}'}"] * width) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_aliases_that_expand_past_the_limit_are_refused_at_once(tmp_path, capsys):
+    """Nine levels of nine aliases: 20 lines that hold 9**9 values once expanded ("billion laughs")."""
+    import time
+
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(_alias_levels(9) + "train:\n  epochs: *l8\n")
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"bomb.yaml: line \d+: invalid YAML: its aliases expand to more than"):
+        read_structured_file(bomb)
+    data = tmp_path / "d.csv"
+    write_csv(data, sample_examples(12))
+    assert main(["run", "Classify news", "--data", str(data), "--config", str(bomb), "--dry-run"]) == 2
+    assert "aliases expand" in capsys.readouterr().err
+    assert time.monotonic() - started < 30
+
+
+def test_yaml_aliases_within_the_limit_and_self_references(tmp_path):
+    small = tmp_path / "small.yaml"  # 9**4 = 6,561 values: a lot of anchors, still a config
+    small.write_text(_alias_levels(4))
+    assert len(read_structured_file(small)["l3"]) == 9
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("a: &x\n  - 1\n  - *x\n")
+    with pytest.raises(ConfigError, match=r"line 1: invalid YAML: an alias refers to a value that contains it"):
+        read_structured_file(loop)
+    assert read_structured_file(_empty(tmp_path)) is None
+
+
+def _empty(tmp_path):
+    path = tmp_path / "empty.yaml"
+    path.write_text("# nothing yet\n")
+    return path

@@ -86,8 +86,13 @@ def read_structured_file(path: str | Path) -> Any:
         check_json_limits(text, max_int_digits=10**9)
     except JSONLimitError as e:
         raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    loader = _unique_key_loader()(text)
     try:
-        return yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 - a SafeLoader subclass
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expanded_size(node, path)
+        return loader.construct_document(node)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -96,6 +101,50 @@ def read_structured_file(path: str | Path) -> Any:
         raise ConfigError(f"{path}: invalid YAML: nested too deeply for a config file.") from None
     except ValueError as e:  # an integer beyond Python's 4300-digit conversion limit
         raise ConfigError(f"{path}: invalid YAML: {e}.") from None
+    finally:
+        loader.dispose()
+
+
+#: values a YAML document may hold once its aliases are expanded (a config file holds hundreds)
+MAX_YAML_VALUES = 100_000
+
+
+def _check_expanded_size(root: Any, path: Path) -> None:
+    """Refuse a document whose aliases expand to more than :data:`MAX_YAML_VALUES` values.
+
+    An alias shares one Python object, so loading nine levels of nine aliases is fast; but every
+    walk over the result (validation, the checks for finite numbers, printing the config) visits
+    9**9 values and never ends. Counting on the composed node graph, each node once with its size
+    remembered, costs one pass over the file's own nodes."""
+    import yaml
+
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # entered and not finished: the ancestors of what is being counted
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if not children_done and id(node) in sizes:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            sizes[id(node)] = 1
+            continue
+        children = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else list(node.value)
+        if children_done:
+            open_nodes.discard(id(node))
+            total = 1 + sum(sizes[id(child)] for child in children)
+            if total > MAX_YAML_VALUES:
+                line = node.start_mark.line + 1
+                raise ConfigError(f"{path}: line {line}: invalid YAML: its aliases expand to more than "
+                                  f"{MAX_YAML_VALUES:,} values; a config file holds far fewer (write the "
+                                  "values out, or use fewer levels of aliases).")
+            sizes[id(node)] = total
+            continue
+        if id(node) in open_nodes:
+            line = node.start_mark.line + 1
+            raise ConfigError(f"{path}: line {line}: invalid YAML: an alias refers to a value that contains it.")
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
 
 
 def _unique_key_loader() -> Any:
