@@ -72,6 +72,30 @@ def test_unusable_files_get_errors_naming_them(tmp_path, make, match):
     assert str(path) in str(info.value)
 
 
+def _fifo(d):
+    import os
+
+    os.mkfifo(d / "pipe.csv")
+    return d / "pipe.csv"
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda d: __import__("pathlib").Path("/dev/zero"), r"not a regular file but a character device \(an endless stream"),
+    (_fifo, r"not a regular file but a named pipe \(FIFO\)"),
+])
+def test_devices_and_pipes_are_named_not_called_empty(tmp_path, make, match):
+    import time
+
+    path = make(tmp_path)
+    if not path.exists():
+        pytest.skip(f"{path} does not exist on this system")
+    started = time.monotonic()
+    with pytest.raises(DataError, match=match) as info:
+        load(path)
+    assert str(path) in str(info.value) and "empty" not in str(info.value)
+    assert time.monotonic() - started < 10  # refused from its file type, never read
+
+
 def test_wrong_column_name_lists_the_columns(tmp_path):
     p = write_csv(tmp_path / "d.csv", sample_examples(6))
     with pytest.raises(DataError, match=r"label column 'lbl' is not in the header; columns are \['text', 'label'\]"):

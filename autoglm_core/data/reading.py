@@ -55,8 +55,31 @@ def check_file(path: Path) -> None:
             f"{str(path)!r} is a folder, not a data file. Give a .csv, .tsv, .jsonl or "
             f"Financial PhraseBank .txt file (or --train/--validation/--test files)."
         )
+    kind = _not_a_regular_file(path)
+    if kind:
+        raise DataError(f"data file {str(path)!r} is not a regular file but {kind}. Give a .csv, .tsv, .jsonl or "
+                        f"Financial PhraseBank .txt file.")
     if path.stat().st_size == 0:
         raise DataError(f"data file {str(path)!r} is empty: it needs a header and at least one labelled row.")
+
+
+def _not_a_regular_file(path: Path) -> str | None:
+    """What ``path`` is when it is not a regular file: reading a device or a pipe never ends, or
+    blocks until a writer comes, and its size of 0 would otherwise read as "empty"."""
+    import stat
+
+    mode = path.stat().st_mode
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISCHR(mode):
+        return "a character device (an endless stream such as /dev/zero or /dev/urandom)"
+    if stat.S_ISBLK(mode):
+        return "a block device (a whole disk or partition)"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO): it blocks until another program writes to it"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file that can be read as data"
 
 
 def line_list(lines: list[int]) -> str:
