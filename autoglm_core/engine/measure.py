@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from autoglm_core.plugin.components import BuiltModel
-from autoglm_core.plugin.task_type import TaskType
 from autoglm_core.plugin.context import RunContext
+from autoglm_core.plugin.task_type import TaskType
 from autoglm_core.types.schemas import VariantResult
 
 

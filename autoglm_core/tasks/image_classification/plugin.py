@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from autoglm_core.plugin.components import BuiltModel
-from autoglm_core.plugin.task_type import TaskType
-from autoglm_core.plugin.hookspecs import hookimpl
-from autoglm_core.tasks.text_classification.plugin import CLASSIFICATION_METRICS
 from autoglm_core.plugin.context import RunContext
+from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.plugin.task_type import TaskType
+from autoglm_core.tasks.text_classification.plugin import CLASSIFICATION_METRICS
 from autoglm_core.types.data import DataSplits
 from autoglm_core.types.errors import DataError, ModelLoadError
 from autoglm_core.types.schemas import CandidateSpec, TaskSpec, TrainConfig, VariantResult

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from autoglm_core.plugin.components import BuiltModel
-from autoglm_core.plugin.task_type import TaskType
+from autoglm_core.plugin.context import RunContext
 from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.plugin.task_type import TaskType
 from autoglm_core.tasks.image_classification.plugin import (
     ImageProcessor,
     _device,
@@ -28,7 +29,6 @@ from autoglm_core.tasks.image_classification.plugin import (
     train_loop,
 )
 from autoglm_core.tasks.text_classification.plugin import CLASSIFICATION_METRICS
-from autoglm_core.plugin.context import RunContext
 from autoglm_core.types.data import DataSplits, Example, LoadedRows
 from autoglm_core.types.errors import ConfigError, DataError, ModelLoadError
 from autoglm_core.types.schemas import CandidateSpec, DataSummary, RowIssue, TaskSpec, VariantResult

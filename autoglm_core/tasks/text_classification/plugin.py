@@ -7,10 +7,10 @@ from typing import Any
 
 from autoglm_core.data.load import load_splits
 from autoglm_core.plugin.components import BuiltModel
-from autoglm_core.plugin.task_type import TaskType
-from autoglm_core.plugin.hookspecs import hookimpl
-from autoglm_core.training.metrics import classification_metrics
 from autoglm_core.plugin.context import RunContext
+from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.plugin.task_type import TaskType
+from autoglm_core.training.metrics import classification_metrics
 from autoglm_core.types.data import DataSplits
 from autoglm_core.types.schemas import CandidateSpec, RunReport, TaskSpec, VariantResult
 from autoglm_core.types.task_info import Metric, ParseRule

@@ -20,9 +20,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from autoglm_core.plugin.components import BuiltModel, DataLoader, ZeroShotScorer
-from autoglm_core.plugin.task_type import TaskType
-from autoglm_core.plugin.hookspecs import hookimpl
 from autoglm_core.plugin.context import RunContext
+from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.plugin.task_type import TaskType
 from autoglm_core.types.data import DataSplits, Example, LoadedRows
 from autoglm_core.types.errors import AutoGLMError, ConfigError, DataError, ModelLoadError
 from autoglm_core.types.schemas import (
