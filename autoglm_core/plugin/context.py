@@ -66,7 +66,7 @@ class RunContext:
     @property
     def task_type(self) -> TaskType:
         """The spec's task type (an instance, created once)."""
-        cached = self.__dict__.get("_task_type")
+        cached: TaskType | None = self.__dict__.get("_task_type")
         if cached is None or cached.name != self.spec.task_type:
             cached = self.manager.registry("task type").get(self.spec.task_type)()
             self.__dict__["_task_type"] = cached
