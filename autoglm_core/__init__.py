@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from autoglm_core.io import log_filters as _log_filters
 from autoglm_core.plugin.hookspecs import hookimpl, hookspec
+from autoglm_core.types.version import __version__
 
 _log_filters.install()
 
-__version__ = "0.1.0"
 
 __all__ = [
     "AutoTask", "Pipeline", "hookimpl", "hookspec", "get_manager", "load_model",
@@ -31,6 +31,7 @@ __all__ = [
     "ConfigError", "DataError", "ModelLoadError", "UnknownNameError", "did_you_mean", "TrainConfig", "DataRef", "SplitConfig", "Example", "DataSplits", "read_model_meta", "check_weights", "Predictor", "fine_tune", "load_file", "stratified_split",
     "atomic_write_json", "atomic_write_text", "read_structured_file", "StrictModel", "validate", "DataSummary", "TransferConfig", "MODEL_META_FILE", "save_atomically", "prepare_run_dir", "hold_run_dir", "write_checksums", "check_json_limits", "JSONLimitError", "build_model", "classification_score",
     "minilm_available", "minilm_path", "me5_available", "load_me5_encoder", "SearchBackend", "fit_search_trial",
+    "read_pipeline_config",
 ]
 
 _LAZY = {
@@ -52,7 +53,7 @@ _LAZY = {
     "Evaluator": "autoglm_core.plugin.components",
     "Decoder": "autoglm_core.plugin.components",
     "DataLoader": "autoglm_core.plugin.components",
-    "TaskType": "autoglm_core.plugin.components",
+    "TaskType": "autoglm_core.plugin.task_type",
     "ModelFormat": "autoglm_core.plugin.components",
     "ZeroShotScorer": "autoglm_core.plugin.components",
     "Benchmark": "autoglm_core.plugin.components",
@@ -60,8 +61,8 @@ _LAZY = {
     "NotApplicableError": "autoglm_core.types.errors",
     "Metric": "autoglm_core.types.task_info",
     "ParseRule": "autoglm_core.types.task_info",
-    "RunContext": "autoglm_core.types.context",
-    "PLAIN_HF_TASK_TYPE": "autoglm_core.models.loading",
+    "RunContext": "autoglm_core.plugin.context",
+    "PLAIN_HF_TASK_TYPE": "autoglm_core.plugin.task_type",
     "ConfigError": "autoglm_core.types.errors",
     "DataError": "autoglm_core.types.errors",
     "ModelLoadError": "autoglm_core.types.errors",
@@ -96,21 +97,19 @@ _LAZY = {
     "stratified_split": "autoglm_core.data.load",
     "Tracker": "autoglm_core.engine.tracking",
     "iter_scopes": "autoglm_core.engine.tracking",
-    "minilm_available": "autoglm_core.builtin.candidates",
-    "me5_available": "autoglm_core.builtin.candidates",
-    "load_me5_encoder": "autoglm_core.models.me5",
-    "minilm_path": "autoglm_core.builtin.candidates",
+    "minilm_available": "autoglm_core.models.candidates",
+    "me5_available": "autoglm_core.models.candidates",
+    "load_me5_encoder": "autoglm_core.models.encoders",
+    "minilm_path": "autoglm_core.models.candidates",
     "SearchBackend": "autoglm_core.training.search_backends",
     "fit_search_trial": "autoglm_core.training.search_backends",
+    "read_pipeline_config": "autoglm_core.io.pipeline_config",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from autoglm_core.engine.task import AutoTask, Pipeline  # noqa: F401
     from autoglm_core.engine.tracking import Tracker, iter_scopes  # noqa: F401
-    from autoglm_core.models.loading import (
-        PLAIN_HF_TASK_TYPE,  # noqa: F401
-        load_model,  # noqa: F401
-    )
+    from autoglm_core.models.loading import load_model  # noqa: F401
     from autoglm_core.plugin.components import (  # noqa: F401
         Attack,
         Benchmark,
@@ -122,12 +121,12 @@ if TYPE_CHECKING:  # pragma: no cover
         Defense,
         Evaluator,
         ModelFormat,
-        TaskType,
         ZeroShotScorer,
     )
+    from autoglm_core.plugin.context import RunContext  # noqa: F401
     from autoglm_core.plugin.manager import get_manager  # noqa: F401
+    from autoglm_core.plugin.task_type import PLAIN_HF_TASK_TYPE, TaskType  # noqa: F401
     from autoglm_core.training.search_backends import SearchBackend, fit_search_trial  # noqa: F401
-    from autoglm_core.types.context import RunContext  # noqa: F401
     from autoglm_core.types.errors import AutoGLMError, NotApplicableError  # noqa: F401
     from autoglm_core.types.schemas import (  # noqa: F401
         CandidateSpec,

@@ -29,7 +29,7 @@ def _zh_csv(path, n=40):
 
 
 def test_chinese_spec_gets_the_chinese_candidate_only():
-    from autoglm_core.builtin.candidates import classification_candidates, me5_available, minilm_available
+    from autoglm_core.models.candidates import classification_candidates, me5_available, minilm_available
 
     zh = classification_candidates(TaskSpec(task_type="text_classification", language="zh"))
     if me5_available():  # the pretrained multilingual encoder replaces the from-scratch Chinese BERT
@@ -52,7 +52,7 @@ def test_chinese_data_with_english_description_gets_chinese_candidate(tmp_path):
     assert task.spec.language == "en"
     pipeline = task.auto_build()
     assert task.spec.language == "zh" and task.spec.evidence["language"].source == "data"
-    from autoglm_core.builtin.candidates import me5_available
+    from autoglm_core.models.candidates import me5_available
 
     # the cheap families (TF-IDF, frozen encoders) come first; the fine-tuned encoder is the Chinese one
     tuned = [c.backbone for c in pipeline.candidates if c.backbone in ("me5-small", "tiny-bert-zh")]
@@ -138,7 +138,7 @@ def test_other_languages_are_told_apart_from_english_by_function_words() -> None
 
 
 def test_other_language_data_gets_the_multilingual_encoder(monkeypatch) -> None:
-    from autoglm_core.builtin import candidates
+    from autoglm_core.models import candidates
     from autoglm_core.types.schemas import TaskSpec
 
     monkeypatch.setattr(candidates, "me5_available", lambda: True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from autoglm_core import AutoTask
-from autoglm_core.builtin.candidates import minilm_available
+from autoglm_core.models.candidates import minilm_available
 from autoglm_core.testing import shared_data_dir
 
 ROOT = Path(__file__).resolve().parent.parent

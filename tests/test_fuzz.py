@@ -16,6 +16,7 @@ from hypothesis import strategies as st  # noqa: E402
 from autoglm_core.builtin.parser import parse_description  # noqa: E402
 from autoglm_core.data.load import load_file, load_splits  # noqa: E402
 from autoglm_core.io import read_structured_file  # noqa: E402
+from autoglm_core.io.pipeline_config import read_pipeline_config  # noqa: E402
 from autoglm_core.plugin.manager import get_manager  # noqa: E402
 from autoglm_core.types.errors import AutoGLMError  # noqa: E402
 from autoglm_core.types.schemas import DataRef, PipelineConfig, SplitConfig, TaskSpec, validate  # noqa: E402
@@ -83,7 +84,7 @@ YAMLISH = st.lists(st.sampled_from(["seed: 1", "train:", "  epochs: 2", "  epoch
 def test_config_files_only_raise_config_errors(tmp_path, raw, suffix):
     path = tmp_path / f"c{suffix}"
     path.write_bytes(raw)
-    _only_own_errors(PipelineConfig.from_file, path)
+    _only_own_errors(read_pipeline_config, path)
 
 
 @pytest.mark.parametrize("text", ["[" * 20_000, "a: " + "[" * 5_000 + "]" * 5_000, '{"a":' * 20_000,

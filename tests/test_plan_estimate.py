@@ -45,7 +45,7 @@ def test_a_time_limit_caps_the_estimate_at_the_candidates_share(tmp_path, capsys
 
 
 def test_small_data_plan_names_the_fold_fine_tunings_and_the_frozen_heads_embedding(tmp_path, capsys, monkeypatch):
-    from autoglm_core.builtin.candidates import minilm_available
+    from autoglm_core.models.candidates import minilm_available
     from autoglm_core.tasks.text_classification.kfold import FOLDS_ENV
 
     monkeypatch.delenv(FOLDS_ENV, raising=False)  # the runs' default: 3 folds on small data

@@ -66,7 +66,7 @@ def test_a_task_type_that_is_not_a_task_type_fails_the_plugin_by_name():
 
     pm = AutoGLMPluginManager().load(entry_points=False)
     pm.register(_plugin("autoglm_register_task_types", Compressorish), name="wrong-kind")
-    with pytest.warns(RuntimeWarning, match="wrong-kind.*subclass of autoglm_core.plugin.components.TaskType"):
+    with pytest.warns(RuntimeWarning, match="wrong-kind.*subclass of autoglm_core.plugin.task_type.TaskType"):
         names = pm.registry("task type").names()
     assert "looks-like-a-task" not in names and "text_classification" in names
     assert pm.records["wrong-kind"].status == "failed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from autoglm_core.io.pipeline_config import read_pipeline_config
 from autoglm_core.types.errors import ConfigError
 from autoglm_core.types.schemas import SCHEMAS, ComponentRef, PipelineConfig, SplitConfig, TaskSpec, validate
 
@@ -16,19 +17,19 @@ def test_unknown_fields_are_rejected_and_named():
 def test_yaml_and_json_config_files(tmp_path):
     y = tmp_path / "c.yaml"
     y.write_text("seed: 3\ntrain:\n  method: lora\n  lora: {r: 4}\ncompress: [int8, {name: prune-magnitude, options: {sparsity: 0.5}}]\n")
-    cfg = PipelineConfig.from_file(y)
+    cfg = read_pipeline_config(y)
     assert cfg.seed == 3 and cfg.train.method == "lora" and cfg.train.lora.r == 4
     assert cfg.compress == [ComponentRef(name="int8"), ComponentRef(name="prune-magnitude", options={"sparsity": 0.5})]
     bad = tmp_path / "bad.yaml"
     bad.write_text("train:\n  epochs: [1\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: line \d+, column \d+: invalid YAML"):
-        PipelineConfig.from_file(bad)
+        read_pipeline_config(bad)
     j = tmp_path / "c.json"
     j.write_text('{"split": {"train": 0.5, "validation": 0.1, "test": 0.1}}')
     with pytest.raises(ConfigError, match=r"c.json: .*must be 1.0"):
-        PipelineConfig.from_file(j)
+        read_pipeline_config(j)
     with pytest.raises(ConfigError, match="does not exist"):
-        PipelineConfig.from_file(tmp_path / "missing.yaml")
+        read_pipeline_config(tmp_path / "missing.yaml")
 
 
 def test_split_and_taskspec_validation():

@@ -92,8 +92,8 @@ FAKE_WORKER = textwrap.dedent("""
 def test_killed_worker_trial_is_failed_and_retried_by_a_search_worker(csv, tmp_path):
     import optuna
 
+    from autoglm_core.plugin.context import RunContext
     from autoglm_core.training.search_workers import write_job
-    from autoglm_core.types.context import RunContext
 
     run = tmp_path / "run"
     run.mkdir()

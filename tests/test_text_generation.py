@@ -16,7 +16,7 @@ CORPUS = [f"the company {c} reported that {w} in quarter {q}" for c in ("nokia",
 
 
 def context(tmp_path, task="text_generation", fmt="text", lines=CORPUS, method="full", **train):
-    from autoglm_core.types.context import RunContext
+    from autoglm_core.plugin.context import RunContext
 
     path = tmp_path / "corpus.txt"
     path.write_text("\n".join(lines) + "\n\n", encoding="utf-8")

@@ -10,6 +10,7 @@ from autoglm_core import AutoTask
 from autoglm_core.cli.main import main
 from autoglm_core.data.load import load_file, load_splits
 from autoglm_core.io import read_structured_file
+from autoglm_core.io.pipeline_config import read_pipeline_config
 from autoglm_core.plugin.manager import get_manager
 from autoglm_core.testing import sample_examples, write_csv
 from autoglm_core.types.errors import ConfigError, DataError
@@ -158,7 +159,7 @@ def test_yaml_infinity_from_a_file(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("train:\n  learning_rate: .inf\n")
     with pytest.raises(ConfigError, match="train.learning_rate"):
-        PipelineConfig.from_file(p)
+        read_pipeline_config(p)
 
 
 def test_max_length_beyond_the_backbones_positions_fails_at_plan_time(tmp_path):

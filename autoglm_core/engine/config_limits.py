@@ -1,36 +1,14 @@
-"""Plan-time limits of a pipeline config that a field's own bounds cannot express: no infinite or
-NaN number anywhere (component options included), no integer too large for the libraries that get
-it, and a ``max_length`` each candidate's position embeddings can hold."""
+"""Plan-time limits of a pipeline config that a field's own bounds cannot express: a
+``max_length`` each candidate's position embeddings can hold (finite numbers and 64-bit integers are
+checked when the config is validated: :mod:`autoglm_core.types.number_limits`)."""
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from autoglm_core.types.errors import ConfigError
-
-# torch, numpy and ONNX take at most signed 64-bit integers; larger values fail deep inside them.
-MAX_ABS_INT = 2**63 - 1
-
-
-def non_finite_fields(data: Any, path: str = "") -> list[str]:
-    """Dotted paths of every inf/NaN float and every integer beyond 64 bits in ``data``."""
-    found: list[str] = []
-    if isinstance(data, bool):
-        return found
-    if isinstance(data, float) and not math.isfinite(data):
-        found.append(f"{path or '<root>'} = {data!r}")
-    elif isinstance(data, int) and abs(data) > MAX_ABS_INT:
-        found.append(f"{path or '<root>'} = an integer of {len(str(abs(data)))} digits")
-    elif isinstance(data, dict):
-        for key, value in data.items():
-            found += non_finite_fields(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(data, list | tuple):
-        for i, value in enumerate(data):
-            found += non_finite_fields(value, f"{path}.{i}" if path else str(i))
-    return found
 
 
 def backbone_max_positions(candidate: Any) -> int | None:
@@ -39,7 +17,7 @@ def backbone_max_positions(candidate: Any) -> int | None:
     if candidate.builder == "tiny-bert":
         return int(candidate.options.get("max_position", 512))
     if candidate.builder == "hf-embedded":
-        from autoglm_core.builtin.candidates import minilm_available, minilm_path
+        from autoglm_core.models.candidates import minilm_available, minilm_path
 
         folder = Path(minilm_path()) if minilm_available() else None
     else:

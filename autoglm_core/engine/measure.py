@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autoglm_core.plugin.components import BuiltModel, TaskType
-from autoglm_core.types.context import RunContext
+from autoglm_core.plugin.components import BuiltModel
+from autoglm_core.plugin.context import RunContext
+from autoglm_core.plugin.task_type import TaskType
 from autoglm_core.types.schemas import VariantResult
 
 

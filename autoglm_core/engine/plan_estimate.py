@@ -46,7 +46,7 @@ def _probe(pipeline: Any, cand: Any, cfg: Any) -> float | None:
     import torch
 
     from autoglm_core.engine.build import build_model
-    from autoglm_core.types.context import RunContext
+    from autoglm_core.plugin.context import RunContext
     from autoglm_core.types.data import DataSplits
     from autoglm_core.types.schemas import DataSummary
 
@@ -103,7 +103,7 @@ def first_share(pipeline: Any) -> float | None:
 def estimate(pipeline: Any, cand: Any) -> str:
     """The plan line's suffix for one candidate: its step plan and estimated seconds of training."""
     from autoglm_core.engine.budget import train_rows_estimate
-    from autoglm_core.types.context import RunContext
+    from autoglm_core.plugin.context import RunContext
 
     rows = train_rows_estimate(pipeline)
     if is_cheap(cand) and cand.options.get("budgeted"):

@@ -8,6 +8,7 @@ from typing import Any
 
 from autoglm_core.engine.selection import pareto_front
 from autoglm_core.io import atomic_write_text
+from autoglm_core.plugin.task_type import per_class_card_section
 from autoglm_core.types.schemas import RunReport, TaskSpec, VariantResult
 
 
@@ -262,16 +263,6 @@ def write_report(report: RunReport, run_dir: Path, task_type: Any = None) -> Pat
     path = run_dir / "report.md"
     atomic_write_text(path, "\n".join(parts))
     return path
-
-
-def per_class_card_section(spec: TaskSpec, best: VariantResult, column: str = "label") -> list[str]:
-    """The labels and a precision/recall/F1/support row per class: the classification card."""
-    rows = "\n".join(
-        f"| {lab} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {int(m['support'])} |"
-        for lab, m in best.per_class.items()
-    )
-    labels = ", ".join(best.per_class) or ", ".join(spec.labels)
-    return [f"Labels: {labels}\n\n| {column} | precision | recall | F1 | support |\n|---|---|---|---|---|\n{rows}\n"]
 
 
 def model_card(spec: TaskSpec, best: VariantResult, reason: str, sections: list[str] | None = None,

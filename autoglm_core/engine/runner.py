@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from autoglm_core.io import atomic_write_json
-from autoglm_core.types.context import RunContext
+from autoglm_core.plugin.context import RunContext
 from autoglm_core.types.errors import AutoGLMError, ConfigError
 from autoglm_core.types.schemas import PipelineConfig, StageResult, TaskSpec
 

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from autoglm_core.engine.runner import StageOutput, StageRunner
 from autoglm_core.engine.selection import NOT_OFFERED
-from autoglm_core.plugin.components import BuiltModel, TaskType
-from autoglm_core.types.context import RunContext
+from autoglm_core.plugin.components import BuiltModel
+from autoglm_core.plugin.context import RunContext
+from autoglm_core.plugin.task_type import TaskType
 from autoglm_core.types.errors import AutoGLMError, NotApplicableError
 from autoglm_core.types.schemas import CandidateSpec, ComponentRef, StageResult, VariantResult
 

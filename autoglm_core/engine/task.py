@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autoglm_core.io.pipeline_config import read_pipeline_config
 from autoglm_core.types.errors import ConfigError, UnknownNameError
 from autoglm_core.types.schemas import (
     CandidateSpec,
@@ -29,7 +30,7 @@ def _load_config(config: PipelineConfig | dict[str, Any] | str | os.PathLike[str
         return config
     if isinstance(config, dict):
         return validate(PipelineConfig, config, source="pipeline config")
-    return PipelineConfig.from_file(config)
+    return read_pipeline_config(config)
 
 
 @dataclass

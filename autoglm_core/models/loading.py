@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from autoglm_core.plugin.components import BuiltModel, read_model_meta
+from autoglm_core.plugin.task_type import PLAIN_HF_TASK_TYPE
 from autoglm_core.types.errors import ModelLoadError
 
 
@@ -55,10 +56,6 @@ def restore_defenses(built: BuiltModel, manager: Any = None) -> BuiltModel:
             )
         built = registry.get(name).restore(built)
     return built
-
-
-#: the task type of a plain Hugging Face directory without ``autoglm_model.json``
-PLAIN_HF_TASK_TYPE = "text_classification"
 
 
 def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager: Any) -> BuiltModel:

@@ -278,28 +278,3 @@ def convert(source: str | Path, out_dir: str | Path) -> Path:
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     return out
-
-
-_ENCODER: dict[str, tuple[Any, Any]] = {}
-
-
-def load_me5_encoder() -> tuple[Any, Any]:
-    """The prepared ``me5-small`` as a bare encoder (no pooler, eval mode) and its tokenizer, loaded
-    once per process and shared by its users (the parser's prototypes, the frozen-encoder head):
-    one copy of the 118M parameters instead of one per user. Prepares it first when needed."""
-    if "me5-small" not in _ENCODER:
-        from transformers import AutoTokenizer, XLMRobertaModel
-        from transformers.utils import logging as hf_logging
-
-        from autoglm_core.models.embedded import prepared_path
-
-        path = prepared_path("me5-small")
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # a tokenizer-regex notice meant for another model family
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(path)
-            model = XLMRobertaModel.from_pretrained(path, add_pooling_layer=False, use_safetensors=True).eval()
-        finally:
-            hf_logging.set_verbosity(verbosity)
-        _ENCODER["me5-small"] = (model, tokenizer)
-    return _ENCODER["me5-small"]

@@ -23,7 +23,7 @@ class BaseSpec:
 
 
 REGISTRY_BASES: dict[str, BaseSpec] = {
-    "task type": BaseSpec(f"{_COMPONENTS}:TaskType"),
+    "task type": BaseSpec("autoglm_core.plugin.task_type:TaskType"),
     "decoder": BaseSpec(f"{_COMPONENTS}:Decoder"),
     "zero-shot scorer": BaseSpec(f"{_COMPONENTS}:ZeroShotScorer"),
     "evaluator": BaseSpec(f"{_COMPONENTS}:Evaluator"),

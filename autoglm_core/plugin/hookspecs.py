@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     import argparse
 
     from autoglm_core.plugin.components import BuiltModel
-    from autoglm_core.types.context import RunContext
+    from autoglm_core.plugin.context import RunContext
     from autoglm_core.types.schemas import CandidateSpec, StageResult, TaskSpec
 
 PROJECT = "autoglm"
@@ -51,6 +51,21 @@ def autoglm_parse_task(description: str, hints: dict[str, Any]) -> TaskSpec | No
         ``metric``, ``backbones``, ...). A parser must let hints win over what it parses and record
         a warning in ``TaskSpec.warnings`` when a hint contradicts the description.
     :return: a TaskSpec, or ``None`` to let the next parser try (the built-in rule parser is last).
+    """
+
+
+@hookspec(firstresult=True)
+def autoglm_label_similarity(mentions: list[str], labels: list[str]) -> list[list[float]] | None:
+    """How similar each label a description names is to each label of the data, across languages
+    ("positive" and 正面): the data layer matches the two through this hook, since the encoder that
+    knows lives above it. Used for the mentions that neither the same word nor the built-in
+    bilingual table matched.
+
+    :param mentions: labels named in the description that are not yet matched.
+    :param labels: the data's labels that are not yet matched.
+    :return: one row per mention, one cosine similarity in [-1, 1] per label; ``None`` to let the
+        next implementation answer (the built-in one, registered last, embeds both with the
+        parser's multilingual encoder and returns ``None`` without it).
     """
 
 
@@ -83,7 +98,7 @@ def autoglm_build_model(candidate: CandidateSpec, spec: TaskSpec, context: RunCo
 
 @hookspec
 def autoglm_register_task_types(register: Register) -> None:
-    """Register task types (:class:`~autoglm_core.plugin.components.TaskType`): how data is loaded, how a
+    """Register task types (:class:`~autoglm_core.plugin.task_type.TaskType`): how data is loaded, how a
     candidate is scored zero-shot, trained and evaluated for ``text_classification``,
     ``text_generation``, ``image_classification``, ...
 

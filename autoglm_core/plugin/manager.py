@@ -31,6 +31,7 @@ from autoglm_core.plugin.checks import unknown_hooks, unmatched_entries
 from autoglm_core.plugin.hook_guard import guard_plugin
 from autoglm_core.plugin.registry import Registry
 from autoglm_core.types.errors import PluginHookError, PluginLoadError, PluginWarning, RegistryCollisionError
+from autoglm_core.types.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,6 @@ STRICT_ENV = "AUTOGLM_STRICT_PLUGINS"
 
 BUILTIN_MODULES = (
     "autoglm_core.builtin.parser",
-    "autoglm_core.builtin.candidates",
     "autoglm_core.builtin.data_loaders",
     "autoglm_core.tasks.text_classification.plugin",
     "autoglm_core.tasks.text_classification.zero_shot",
@@ -261,8 +261,6 @@ class AutoGLMPluginManager(pluggy.PluginManager):
 
 
 def _core_version() -> str:
-    from autoglm_core import __version__
-
     return __version__
 
 

@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from autoglm_core.types.context import RunContext
+from autoglm_core.plugin.context import RunContext
 from autoglm_core.types.errors import ConfigError, did_you_mean
 from autoglm_core.types.schemas import CandidateSpec, SearchConfig, TrainConfig
 
@@ -113,7 +113,7 @@ def storage_url(search: SearchConfig, run_dir: Path) -> str:
 def backbone_choices(dims: dict[str, dict[str, Any]], planned: list[CandidateSpec]) -> dict[str, CandidateSpec]:
     if BACKBONE not in dims:
         return {c.backbone: c for c in planned}
-    from autoglm_core.builtin.candidates import resolve_backbone
+    from autoglm_core.models.candidates import resolve_backbone
 
     out: dict[str, CandidateSpec] = {}
     for i, name in enumerate(dims[BACKBONE]["choices"]):

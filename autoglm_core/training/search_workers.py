@@ -48,8 +48,8 @@ def read_job(run_dir: Path) -> dict[str, Any]:
 
 def worker_context(run_dir: Path) -> tuple[Any, Any, list[Any]]:
     """The run's context rebuilt from its job file, with the data re-read (deterministic by seed)."""
+    from autoglm_core.plugin.context import RunContext
     from autoglm_core.plugin.manager import get_manager
-    from autoglm_core.types.context import RunContext
     from autoglm_core.types.schemas import CandidateSpec, PipelineConfig, TaskSpec, validate
 
     job = read_job(run_dir)

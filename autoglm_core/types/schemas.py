@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from autoglm_core.types.errors import ConfigError
+from autoglm_core.types.number_limits import non_finite_fields
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -336,18 +336,11 @@ class PipelineConfig(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _finite_numbers(cls, data: Any) -> Any:
-        from autoglm_core.engine.config_limits import non_finite_fields
-
         bad = non_finite_fields(data) if isinstance(data, dict) else []
         if bad:
             raise ValueError(f"numbers must be finite and fit in 64 bits: {'; '.join(bad[:5])}")
         return data
 
-    @classmethod
-    def from_file(cls, path: str | Path) -> PipelineConfig:
-        from autoglm_core.io import read_structured_file
-
-        return validate(cls, read_structured_file(path) or {}, source=str(path))
 
 
 # --------------------------------------------------------------------------- results

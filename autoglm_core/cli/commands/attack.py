@@ -98,7 +98,7 @@ def run_attack(args: argparse.Namespace) -> int:
     built = load_model(Path(args.model_dir), allow_pickle=args.allow_pickle,
                        trust_remote_code=args.trust_remote_code, manager=manager)
     start = time.perf_counter()
-    from autoglm_core.types.context import RunContext
+    from autoglm_core.plugin.context import RunContext
 
     context = RunContext.standalone(task_type=built.task_type)
     metrics = dict(attack.attack(built, examples, context))

@@ -151,7 +151,7 @@ def run_compress(args: argparse.Namespace) -> int:
         raise DataError(f"{ex.file}:{ex.line}: label {ex.label!r} is not one of the model's labels {built.labels} "
                         f"({len(unknown)} such rows). Evaluate on data labelled like the model's training data.")
     examples = loaded.examples
-    from autoglm_core.types.context import RunContext
+    from autoglm_core.plugin.context import RunContext
     from autoglm_core.types.data import DataSplits
 
     context = RunContext.standalone(task_type=built.task_type, manager=manager)

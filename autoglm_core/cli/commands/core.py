@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from autoglm_core.io.pipeline_config import read_pipeline_config
 from autoglm_core.plugin.hookspecs import hookimpl
 
 
@@ -63,7 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from autoglm_core.types.errors import ConfigError
     from autoglm_core.types.schemas import PipelineConfig, validate
 
-    config = PipelineConfig.from_file(args.config) if args.config else PipelineConfig()
+    config = read_pipeline_config(args.config) if args.config else PipelineConfig()
     overrides: dict[str, Any] = {}
     if args.max_steps is not None:
         overrides.setdefault("train", {})["max_steps"] = args.max_steps

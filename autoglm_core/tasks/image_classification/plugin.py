@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autoglm_core.plugin.components import BuiltModel, TaskType
+from autoglm_core.plugin.components import BuiltModel
+from autoglm_core.plugin.context import RunContext
 from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.plugin.task_type import TaskType
 from autoglm_core.tasks.text_classification.plugin import CLASSIFICATION_METRICS
-from autoglm_core.types.context import RunContext
 from autoglm_core.types.data import DataSplits
 from autoglm_core.types.errors import DataError, ModelLoadError
 from autoglm_core.types.schemas import CandidateSpec, TaskSpec, TrainConfig, VariantResult
@@ -241,7 +242,7 @@ def vit_candidate(name: str = "tiny-vit", reason: str = "", **options: Any) -> C
 
 
 def _in_hf_cache(name: str) -> bool:
-    from autoglm_core.builtin.candidates import _in_hf_cache as cached
+    from autoglm_core.models.candidates import in_hf_cache as cached
 
     return cached(name)
 
@@ -253,7 +254,7 @@ def resolve_image_backbone(name: str, index: int) -> CandidateSpec:
         return cnn_candidate(f"c{index}-small-cnn", reason="requested by the user")
     if alias == "vit":
         return vit_candidate(f"c{index}-tiny-vit", reason="requested by the user")
-    from autoglm_core.builtin.candidates import local_or_cached_candidate
+    from autoglm_core.models.candidates import local_or_cached_candidate
 
     return local_or_cached_candidate(key, index, builder="image-hf", kind="image backbone", aliases=ALIASES,
                                      train_overrides=HF_TRAIN)

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autoglm_core.plugin.components import BuiltModel, TaskType
+from autoglm_core.plugin.components import BuiltModel
+from autoglm_core.plugin.context import RunContext
 from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.plugin.task_type import TaskType
 from autoglm_core.tasks.image_classification.plugin import (
     ImageProcessor,
     _device,
@@ -27,7 +29,6 @@ from autoglm_core.tasks.image_classification.plugin import (
     train_loop,
 )
 from autoglm_core.tasks.text_classification.plugin import CLASSIFICATION_METRICS
-from autoglm_core.types.context import RunContext
 from autoglm_core.types.data import DataSplits, Example, LoadedRows
 from autoglm_core.types.errors import ConfigError, DataError, ModelLoadError
 from autoglm_core.types.schemas import CandidateSpec, DataSummary, RowIssue, TaskSpec, VariantResult
@@ -48,7 +49,7 @@ MODEL_DEFAULTS = {"dim": 64, "layers": 1, "heads": 4, "dropout": 0.1}
 
 def read_table_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]], list[RowIssue]]:
     """Header and (line, row) pairs of a CSV/TSV/JSONL table; malformed rows become issues."""
-    from autoglm_core.builtin.data_loaders import read_table_rows as read
+    from autoglm_core.data.tables import read_table_rows as read
 
     table = read(path)
     return table.header, table.records, table.issues
@@ -63,7 +64,7 @@ def find_image_column(header: list[str]) -> str | None:
 
 
 def _pick(header: list[str], wanted: str | None, names: tuple[str, ...], role: str, path: Path, flag: str) -> str:
-    from autoglm_core.builtin.data_loaders import _pick as pick
+    from autoglm_core.data.tables import pick_column as pick
 
     return pick(header, wanted, names, role, path, flag)
 
@@ -73,7 +74,7 @@ def load_multimodal_table(path: str | Path, *, text_column: str | None = None, l
     """Rows with text, an existing readable image and a label; every other row is an issue with its
     line. Relative image paths are taken from the table's folder. ``decode`` opens each image
     (examples get ``meta["image"]``, a PIL image, and ``meta["path"]``)."""
-    from autoglm_core.builtin.data_loaders import LABEL_COLUMNS, TEXT_COLUMNS
+    from autoglm_core.data.tables import LABEL_COLUMNS, TEXT_COLUMNS
     from autoglm_core.tasks.image_classification.images import open_image
 
     path = Path(path)
@@ -323,13 +324,14 @@ class MultimodalClassification(TaskType):
         return build_fusion_model(candidate, context.spec, context)
 
     def parse_evidence(self, text: str, matched: str) -> dict[str, Any]:
-        from autoglm_core.builtin.parser import split_modalities
+        from autoglm_core.data.description_rules import split_modalities
         from autoglm_core.types.schemas import Evidence
 
         return {"modalities": Evidence(value=split_modalities(matched), evidence=matched, confidence=0.85)}
 
     def accept_parsed_labels(self, labels: list[str]) -> bool:
-        from autoglm_core.builtin.parser import MODALITY_WORDS, _search
+        from autoglm_core.data.description_rules import MODALITY_WORDS
+        from autoglm_core.data.description_rules import search as _search
 
         # "photos and captions" names the inputs, not the classes
         return not all(_search(MODALITY_WORDS, x) for x in labels)

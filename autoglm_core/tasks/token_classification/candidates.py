@@ -39,7 +39,7 @@ def resolve(name: str, index: int) -> CandidateSpec:
 def default_candidates(spec: TaskSpec) -> list[CandidateSpec]:
     if spec.backbones:
         return [resolve(b, i) for i, b in enumerate(spec.backbones)]
-    from autoglm_core.builtin.candidates import minilm_available
+    from autoglm_core.models.candidates import minilm_available
 
     if minilm_available():
         return [minilm_ner_candidate()]
@@ -58,7 +58,7 @@ def build_candidate(candidate: CandidateSpec, context: Any, task: str) -> BuiltM
 
     labels = list(context.splits.labels)
     if candidate.builder == "ner-hf-embedded":
-        from autoglm_core.builtin.candidates import minilm_path
+        from autoglm_core.models.candidates import minilm_path
 
         model, tokenizer = build_hf_token_model(minilm_path(), labels)
     elif candidate.builder == "ner-hf":

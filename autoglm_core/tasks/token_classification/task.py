@@ -8,7 +8,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from autoglm_core.plugin.components import BuiltModel, TaskType
+from autoglm_core.plugin.components import BuiltModel
+from autoglm_core.plugin.task_type import TaskType
 from autoglm_core.tasks.token_classification.data import read_ner_file, tag_set, to_examples
 from autoglm_core.tasks.token_classification.metrics import entity_scores, spans
 from autoglm_core.tasks.token_classification.model import (

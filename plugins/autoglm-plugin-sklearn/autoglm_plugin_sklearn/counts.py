@@ -27,6 +27,33 @@ ROW_LIMIT = 50_000
 _STATE = {"cache": True}
 
 
+#: word tokens of one character count too (Chinese/Indonesian particles, "no", digits)
+TOKEN_PATTERN = r"(?u)\b\w+\b"
+
+
+def make_vectorizer(block: dict[str, Any], vocabulary: dict[str, int] | None = None) -> Any:
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+    extra: dict[str, Any] = {"token_pattern": block.get("token_pattern", TOKEN_PATTERN)} if block["analyzer"] == "word" else {}
+    if block.get("weighting") == "binary":  # n-gram presence (0/1): what the naive-Bayes ratios scale
+        return CountVectorizer(
+            analyzer=block["analyzer"], ngram_range=tuple(block["ngram_range"]), lowercase=True, binary=True,
+            min_df=block.get("min_df", 1), max_features=block.get("max_features"), vocabulary=vocabulary,
+            dtype=_float32(), **extra,
+        )
+    return TfidfVectorizer(
+        analyzer=block["analyzer"], ngram_range=tuple(block["ngram_range"]), lowercase=True, sublinear_tf=True,
+        min_df=block.get("min_df", 1), max_features=block.get("max_features"), vocabulary=vocabulary,
+        dtype=_float32(), **extra,
+    )
+
+
+def _float32() -> Any:
+    import numpy as np
+
+    return np.float32
+
+
 class _Store:
     """One feature block's global n-gram ids and each text's (ids, counts)."""
 
@@ -79,8 +106,6 @@ def _block_key(block: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _store(block: dict[str, Any], n_new: int = 0) -> _Store:
-    from .linear import make_vectorizer
-
     key = _block_key(block)
     store = _STORES.get(key)
     if store is None or len(store.rows) + n_new > ROW_LIMIT:
@@ -113,8 +138,6 @@ def _diag(values: Any) -> Any:
 def fit_features(block: dict[str, Any], texts: list[str]) -> tuple[Any, Any]:
     """(fitted vectorizer, feature matrix of ``texts``), as ``fit_transform`` would give them."""
     import numpy as np
-
-    from .linear import make_vectorizer
 
     store = _store(block, len(texts))
     C = store.counts(texts).tocsc()

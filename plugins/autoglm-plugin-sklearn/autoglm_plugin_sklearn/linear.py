@@ -20,12 +20,10 @@ from typing import Any
 from autoglm_core import BuiltModel, ModelFormat
 
 from .common import C_GRID, NonNeuralModel, check_dir, class_logits, one_blas_thread, pick_c, softmax
-from .counts import features, fit_features, uncached
+from .counts import TOKEN_PATTERN, features, fit_features, make_vectorizer, uncached
 
 FORMAT = "tfidf-linear"
 WEIGHTS = "linear.safetensors"
-#: word tokens of one character count too (Chinese/Indonesian particles, "no", digits)
-TOKEN_PATTERN = r"(?u)\b\w+\b"
 FEATURES = {
     "word": {"analyzer": "word", "ngram_range": [1, 2], "token_pattern": TOKEN_PATTERN},
     "char": {"analyzer": "char_wb", "ngram_range": [1, 4]},
@@ -40,29 +38,6 @@ BIG_DATA_C = 4.0
 NB_C_SCALE = 40.0
 #: smoothing of the naive-Bayes counts
 NB_ALPHA = 1.0
-
-
-def make_vectorizer(block: dict[str, Any], vocabulary: dict[str, int] | None = None) -> Any:
-    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
-
-    extra: dict[str, Any] = {"token_pattern": block.get("token_pattern", TOKEN_PATTERN)} if block["analyzer"] == "word" else {}
-    if block.get("weighting") == "binary":  # n-gram presence (0/1): what the naive-Bayes ratios scale
-        return CountVectorizer(
-            analyzer=block["analyzer"], ngram_range=tuple(block["ngram_range"]), lowercase=True, binary=True,
-            min_df=block.get("min_df", 1), max_features=block.get("max_features"), vocabulary=vocabulary,
-            dtype=_float32(), **extra,
-        )
-    return TfidfVectorizer(
-        analyzer=block["analyzer"], ngram_range=tuple(block["ngram_range"]), lowercase=True, sublinear_tf=True,
-        min_df=block.get("min_df", 1), max_features=block.get("max_features"), vocabulary=vocabulary,
-        dtype=_float32(), **extra,
-    )
-
-
-def _float32() -> Any:
-    import numpy as np
-
-    return np.float32
 
 
 class Linear:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from autoglm_plugin_sklearn import counts
-from autoglm_plugin_sklearn.linear import FEATURES, make_vectorizer
+from autoglm_plugin_sklearn.counts import make_vectorizer
+from autoglm_plugin_sklearn.linear import FEATURES
 
 from autoglm_core.testing import sample_examples
 

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from autoglm_core import AutoTask, get_manager, hookimpl
-from autoglm_core.builtin.candidates import minilm_available
 from autoglm_core.engine.predictor import Predictor
+from autoglm_core.models.candidates import minilm_available
 from autoglm_core.testing import sample_examples, write_csv
 from autoglm_core.types.schemas import CandidateSpec
 

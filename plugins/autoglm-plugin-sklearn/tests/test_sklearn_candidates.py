@@ -7,8 +7,8 @@ import pytest
 from autoglm_plugin_sklearn import FrozenEncoderModel, LinearTextModel, frozen_candidate, tfidf_candidate
 
 from autoglm_core import load_model
-from autoglm_core.builtin.candidates import me5_available, minilm_available
 from autoglm_core.engine.predictor import Predictor
+from autoglm_core.models.candidates import me5_available, minilm_available
 from autoglm_core.testing import sample_examples
 from autoglm_core.types.data import Example
 

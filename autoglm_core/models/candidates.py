@@ -1,4 +1,6 @@
-"""Candidates and model builders for text classification (used by its task type).
+"""Candidates and model builders for text classification (used by its task type), and the backbone
+helpers other task types and the search share: whether the embedded models are installed, and a
+backbone named by a local folder or a hub name in the local cache.
 
 Backbones:
 
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from autoglm_core.plugin.components import BuiltModel
-from autoglm_core.types.context import RunContext
+from autoglm_core.plugin.context import RunContext
 from autoglm_core.types.errors import ConfigError, ModelLoadError, UnknownNameError, did_you_mean
 from autoglm_core.types.schemas import CandidateSpec, TaskSpec
 
@@ -65,7 +67,8 @@ def me5_available() -> bool:
     return available("me5-small")
 
 
-def _in_hf_cache(name: str) -> bool:
+def in_hf_cache(name: str) -> bool:
+    """Whether the hub model ``name`` is in the local Hugging Face cache (downloads are off)."""
     try:
         from huggingface_hub import try_to_load_from_cache
 
@@ -113,7 +116,7 @@ def local_or_cached_candidate(key: str, index: int, *, builder: str, kind: str, 
         return CandidateSpec(name=f"c{index}-{_slug(path.name)}", backbone=str(path.resolve()), builder=builder,
                              family="causal-lm" if _is_causal_lm(path) else None,
                              reason="local model directory given by the user", train_overrides=train_overrides)
-    if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", key) and _in_hf_cache(key):
+    if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", key) and in_hf_cache(key):
         return CandidateSpec(name=f"c{index}-{_slug(key)}", backbone=key, builder=builder,
                              reason="Hugging Face model from the local cache", train_overrides=train_overrides)
     raise UnknownNameError(

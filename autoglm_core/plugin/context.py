@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from autoglm_core.plugin.manager import AutoGLMPluginManager, get_manager
+from autoglm_core.plugin.task_type import PLAIN_HF_TASK_TYPE, TaskType
 from autoglm_core.types.schemas import CandidateSpec, PipelineConfig, TaskSpec, TrainConfig
 
 if TYPE_CHECKING:  # pragma: no cover
-    from autoglm_core.plugin.components import TaskType
-    from autoglm_core.plugin.manager import AutoGLMPluginManager
     from autoglm_core.types.data import DataSplits
 
 
@@ -41,12 +41,8 @@ class RunContext:
         import tempfile
 
         if manager is None:
-            from autoglm_core.plugin.manager import get_manager
-
             manager = get_manager()
         if spec is None:
-            from autoglm_core.models.loading import PLAIN_HF_TASK_TYPE
-
             labels = list(splits.labels) if splits is not None else []
             spec = TaskSpec(task_type=task_type or PLAIN_HF_TASK_TYPE, labels=labels)
         if config is None:
@@ -70,7 +66,7 @@ class RunContext:
     @property
     def task_type(self) -> TaskType:
         """The spec's task type (an instance, created once)."""
-        cached = self.__dict__.get("_task_type")
+        cached: TaskType | None = self.__dict__.get("_task_type")
         if cached is None or cached.name != self.spec.task_type:
             cached = self.manager.registry("task type").get(self.spec.task_type)()
             self.__dict__["_task_type"] = cached
