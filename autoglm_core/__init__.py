@@ -85,7 +85,7 @@ _LAZY = {
     "DataSummary": "autoglm_core.types.schemas",
     "TransferConfig": "autoglm_core.types.schemas",
     "MODEL_META_FILE": "autoglm_core.plugin.components",
-    "save_atomically": "autoglm_core.engine.stages",
+    "save_atomically": "autoglm_core.engine.stage",
     "prepare_run_dir": "autoglm_core.engine.runner",
     "hold_run_dir": "autoglm_core.engine.run_lock",
     "write_checksums": "autoglm_core.io.checksums",

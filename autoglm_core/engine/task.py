@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autoglm_core.engine.pipeline_run import run_pipeline
+from autoglm_core.engine.stage_plan import plan_stages
 from autoglm_core.types.errors import ConfigError, UnknownNameError
 from autoglm_core.types.schemas import (
     CandidateSpec,
@@ -202,10 +204,8 @@ class Pipeline:
         return self.task.config
 
     def stage_plan(self) -> list[Any]:
-        """The run's :class:`~autoglm_core.engine.stages.Stage` objects, in order: what
+        """The run's :class:`~autoglm_core.engine.stage.Stage` objects, in order: what
         :meth:`launch` runs."""
-        from autoglm_core.engine.stages import plan_stages
-
         return plan_stages(self)
 
     def stages(self) -> list[str]:
@@ -235,8 +235,6 @@ class Pipeline:
 
     def launch(self, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> RunReport:
         """Run every stage; returns the RunReport (also written to ``report.json``)."""
-        from autoglm_core.engine.pipeline_run import run_pipeline
-
         return run_pipeline(self, resume=resume, overwrite=overwrite, progress=progress)
 
 
