@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autoglm_core.engine.component_calls import is_builtin, plugin_of
 from autoglm_core.engine.pipeline_run import run_pipeline
+from autoglm_core.engine.selection import held_out_problem
 from autoglm_core.engine.stage_plan import plan_stages
 from autoglm_core.types.errors import ConfigError, UnknownNameError
 from autoglm_core.types.schemas import (
@@ -174,6 +176,7 @@ class AutoTask:
             from autoglm_core.training.search_backends import backend_for
 
             backend_for(config, manager)  # an unknown backend or a bad backend option fails here
+        check_held_out(manager, task_type, len(candidates) * (1 + len(compress) + len(config.defend)))
         if spec.data is None:
             raise ConfigError("no data given: pass dataset='file.csv' (CLI: --data FILE).")
         from autoglm_core.data.reading import check_file
@@ -257,3 +260,12 @@ def best_of(report: RunReport) -> VariantResult:
     if report.best is None:
         raise UnknownNameError("the run selected no model")
     return report.best
+
+
+def check_held_out(manager: Any, task_type: Any, choices: int) -> None:
+    """A plugin's task type that reports no held-out metrics fails at plan time when the run would
+    choose among models (selection never reads the test split). Built-in task types that do not
+    report them yet are chosen on test numbers, and the selection reason says so."""
+    problem = held_out_problem(task_type, choices)
+    if problem and not is_builtin(manager, plugin_of(manager, "task type", task_type.name)):
+        raise ConfigError(problem)
