@@ -42,6 +42,7 @@ class PlannedRun(Protocol):
     task: Any
     candidates: list[CandidateSpec]
     compress: list[ComponentRef]
+    notes: list[str]
     probe_seconds: float
 
     @property

@@ -6,8 +6,16 @@ import json
 import math
 from pathlib import Path
 
-from autoglm_core import (BuiltModel, CandidateSpec, Metric, TaskType, VariantResult, hookimpl,
-                          load_numeric_splits, numeric_target)
+from autoglm_core import (
+    BuiltModel,
+    CandidateSpec,
+    Metric,
+    TaskType,
+    VariantResult,
+    hookimpl,
+    load_numeric_splits,
+    numeric_target,
+)
 
 TASK = "text_regression"
 
@@ -55,7 +63,7 @@ def scores(model, rows, prefix=""):
         return {}
     predicted = model.predict([ex.text for ex in rows])
     truth = [numeric_target(ex) for ex in rows]
-    errors = [p - t for p, t in zip(predicted, truth)]
+    errors = [p - t for p, t in zip(predicted, truth, strict=True)]
     return {f"{prefix}rmse": math.sqrt(sum(e * e for e in errors) / len(errors)),
             f"{prefix}mae": sum(abs(e) for e in errors) / len(errors)}
 
