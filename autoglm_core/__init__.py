@@ -30,6 +30,7 @@ __all__ = [
     # for plugins: the only autoglm_core names they import (tests scan plugins/ for this)
     "ConfigError", "DataError", "ModelLoadError", "UnknownNameError", "did_you_mean", "TrainConfig", "DataRef", "SplitConfig", "Example", "DataSplits", "read_model_meta", "check_weights", "Predictor", "fine_tune", "load_file", "stratified_split",
     "atomic_write_json", "atomic_write_text", "read_structured_file", "StrictModel", "validate", "DataSummary", "TransferConfig", "MODEL_META_FILE", "save_atomically", "prepare_run_dir", "hold_run_dir", "write_checksums", "check_json_limits", "JSONLimitError", "build_model", "classification_score",
+    "load_numeric_splits", "quantile_split", "numeric_target", "load_splits", "classification_metrics",
     "minilm_available", "minilm_path", "me5_available", "load_me5_encoder", "SearchBackend", "fit_search_trial",
     "read_pipeline_config",
 ]
@@ -86,7 +87,7 @@ _LAZY = {
     "DataSummary": "autoglm_core.types.schemas",
     "TransferConfig": "autoglm_core.types.schemas",
     "MODEL_META_FILE": "autoglm_core.plugin.components",
-    "save_atomically": "autoglm_core.engine.stages",
+    "save_atomically": "autoglm_core.engine.stage",
     "prepare_run_dir": "autoglm_core.engine.runner",
     "hold_run_dir": "autoglm_core.engine.run_lock",
     "write_checksums": "autoglm_core.io.checksums",
@@ -95,6 +96,11 @@ _LAZY = {
     "build_model": "autoglm_core.engine.build",
     "classification_score": "autoglm_core.tasks.text_classification.plugin",
     "stratified_split": "autoglm_core.data.load",
+    "load_numeric_splits": "autoglm_core.data.numeric_targets",
+    "load_splits": "autoglm_core.data.load",
+    "classification_metrics": "autoglm_core.training.metrics",
+    "quantile_split": "autoglm_core.data.numeric_targets",
+    "numeric_target": "autoglm_core.data.numeric_targets",
     "Tracker": "autoglm_core.engine.tracking",
     "iter_scopes": "autoglm_core.engine.tracking",
     "minilm_available": "autoglm_core.models.candidates",

@@ -186,8 +186,8 @@ def remeasure(test, repeats: int) -> int:
     variant once, the median over rounds is reported, so a load change hits all variants alike."""
     import statistics
 
-    from autoglm_core.builtin.evaluators import measure_latency
     from autoglm_core.cli.commands.compress import evaluate_variant, format_table
+    from autoglm_core.engine.model_cost import measure_latency
     from autoglm_core.models.loading import load_model
 
     previous = json.loads((CACHE / "results.json").read_text())

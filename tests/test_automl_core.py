@@ -128,8 +128,8 @@ def test_numeric_labels_with_named_labels_print_the_exact_label_map():
 def test_an_ensemble_that_only_ties_its_best_member_is_reported_but_not_selected():
     from types import SimpleNamespace
 
+    from autoglm_core.engine.closing_stages import _offer_only_if_better
     from autoglm_core.engine.selection import select_best
-    from autoglm_core.engine.stages import _offer_only_if_better
     from autoglm_core.tasks.text_classification.plugin import TextClassification
     from autoglm_core.types.schemas import Objectives, VariantResult
 

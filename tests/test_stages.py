@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 
 from autoglm_core import Attack, AutoTask, Defense, hookimpl
-from autoglm_core.engine.stages import SEARCH_PLACEHOLDER, Stage, plan_stages
+from autoglm_core.engine.stage import Stage
+from autoglm_core.engine.stage_plan import SEARCH_PLACEHOLDER, plan_stages
 from autoglm_core.plugin.manager import get_manager
 from autoglm_core.testing import sample_examples, write_csv
 

@@ -24,7 +24,7 @@ def leaderboard_rows(report: RunReport) -> list[dict[str, Any]]:
         meta = train_meta.get(v.candidate, {})
         rows.append({
             "candidate": v.candidate, "variant": v.variant,
-            "protocol": (meta.get("protocol") or ("holdout" if "val_accuracy" in v.metrics else "-"))
+            "protocol": (meta.get("protocol") or ("holdout" if f"val_{metric}" in v.metrics else "-"))
             if v.variant not in ("zero-shot", "majority") else "no training",
             "validation": v.metrics.get(f"val_{metric}"), "cv_std": v.metrics.get("cv_accuracy_std"),
             "test": v.metrics.get(metric), "test_macro_f1": v.metrics.get("macro_f1"),
@@ -48,7 +48,9 @@ def _f(x: Any, nd: int = 3) -> str:
 
 
 def leaderboard_table(rows: list[dict[str, Any]], metric: str) -> str:
-    head = ["candidate", "variant", "protocol", f"held-out {metric}", f"test {metric}", "macro-F1",
+    # a macro-F1 column only for task types that report it (classification)
+    f1 = any(r.get("test_macro_f1") is not None for r in rows)
+    head = ["candidate", "variant", "protocol", f"held-out {metric}", f"test {metric}", *(["macro-F1"] if f1 else []),
             "fold models on test", "fit s", "ms/ex b1", "ms/ex b32", "size MB", "budget s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -59,7 +61,8 @@ def leaderboard_table(rows: list[dict[str, Any]], metric: str) -> str:
         folds = f"{r['fold_test_mean']:.3f} ± {r['fold_test_std']:.3f}" if r.get("fold_test_mean") is not None else "-"
         name = f"**{r['candidate']}**" if r["selected"] else r["candidate"]
         lines.append("| " + " | ".join([
-            name, r["variant"], r["protocol"], held, _f(r["test"]), _f(r["test_macro_f1"]), folds, _f(r["fit_s"], 1),
+            name, r["variant"], r["protocol"], held, _f(r["test"]), *([_f(r["test_macro_f1"])] if f1 else []), folds,
+            _f(r["fit_s"], 1),
             _f(r["latency_ms_b1"], 2), _f(r["latency_ms_b32"], 2), _f(r["size_mb"], 2), _f(r["time_share_s"], 0),
         ]) + " |")
     return "\n".join(lines)

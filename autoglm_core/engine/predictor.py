@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autoglm_core.io import atomic_write_lines
-from autoglm_core.models.loading import PLAIN_HF_TASK_TYPE
+from autoglm_core.plugin.task_type import PLAIN_HF_TASK_TYPE
 from autoglm_core.types.errors import AutoGLMError, DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -149,6 +149,11 @@ class Predictor:
 
         rows = read_texts(Path(input_path), text_column=text_column)
         texts = [r["text"] for r in rows]
+        if isinstance(self.backend, _RecordsBackend):  # the model's own records (spans, values, ...)
+            records = self.backend.predict_records(texts, batch_size, self.max_length)
+            atomic_write_lines(Path(output_path), [json.dumps({**r, **rec}, ensure_ascii=False)
+                                                   for r, rec in zip(rows, records, strict=True)])
+            return len(rows)
         # Batches go through the length-sorted path of predict_proba chunk by chunk, so the bar moves.
         chunk = max(batch_size * 8, batch_size)
         parts = []

@@ -37,6 +37,28 @@ def report_metrics(report: RunReport, task_type: Any = None) -> list[str]:
     return [primary] + [m for m in declared if m != primary]
 
 
+HELD_OUT_PREFIXES = ("val_", "cv_", "fold_")
+
+
+def evaluator_metrics(report: RunReport, task_type: Any = None) -> list[str]:
+    """Numbers that extra evaluators (``evaluate.evaluators``) added beside the declared metrics."""
+    if not report.config.evaluate.evaluators:
+        return []
+    shown = set(report_metrics(report, task_type))
+    return sorted({k for v in report.variants for k, x in v.metrics.items() if isinstance(x, int | float)
+                   and k not in shown and not k.startswith(HELD_OUT_PREFIXES)})
+
+
+def evaluator_table(report: RunReport, task_type: Any = None) -> str:
+    keys = evaluator_metrics(report, task_type)
+    if not keys:
+        return ""
+    lines = ["| candidate | variant | " + " | ".join(keys) + " |", "|" + "---|" * (len(keys) + 2)]
+    for v in report.variants:
+        lines.append(f"| {v.candidate} | {v.variant} | " + " | ".join(_fmt(v.metrics.get(k)) for k in keys) + " |")
+    return "\n".join(lines)
+
+
 def variants_table(report: RunReport, task_type: Any = None) -> str:
     metrics = report_metrics(report, task_type)
     rob_keys = sorted({k for v in report.variants for k in v.robustness})
@@ -222,8 +244,9 @@ def write_report(report: RunReport, run_dir: Path, task_type: Any = None) -> Pat
     higher = tt.higher_is_better(metric) if tt is not None else True
     shown = report_metrics(report, tt)
     parts = ["# Open-AutoGLM run report\n", f"Task: **{s.task_type}** ({s.language}). Description: {s.description}\n"]
-    parts.append(f"Labels: {', '.join(report.data and report.data.label_counts.keys() or s.labels)}. "
-                 f"Metric: {s.objectives.primary_metric}. Emphasis: {', '.join(s.objectives.emphasis) or 'none'}.\n")
+    labels = ", ".join(report.data and report.data.label_counts.keys() or s.labels)
+    parts.append((f"Labels: {labels}. " if labels else "")
+                 + f"Metric: {s.objectives.primary_metric}. Emphasis: {', '.join(s.objectives.emphasis) or 'none'}.\n")
     if report.data:
         d = report.data
         parts.append(f"Data: {', '.join(d.files)}: {d.rows_used} rows used, {d.rows_skipped} skipped; split "
@@ -245,6 +268,9 @@ def write_report(report: RunReport, run_dir: Path, task_type: Any = None) -> Pat
             parts.append("![metric vs fit time](leaderboard.png)\n")
     parts.append("## All variants (zero-shot baseline, fine-tuned, compressed, defended)\n\n"
                  + variants_table(report, tt) + "\n")
+    extra = evaluator_table(report, tt)
+    if extra:
+        parts.append("## Evaluator metrics (plugin evaluators, every variant)\n\n" + extra + "\n")
     table = compression_table(report, higher)
     if table:
         parts.append("## Compression (against the fine-tuned fp32 model)\n\n" + table + "\n")
@@ -269,7 +295,7 @@ def model_card(spec: TaskSpec, best: VariantResult, reason: str, sections: list[
                pipeline_tag: str = "text-classification") -> str:
     """The exported model's README.md: what every task shares, then the task type's ``sections``
     (``TaskType.model_card_sections``; without them, the classification table)."""
-    from autoglm_core import __version__
+    from autoglm_core.types.version import __version__
 
     body = "\n".join(sections if sections is not None else per_class_card_section(spec, best))
     return f"""---

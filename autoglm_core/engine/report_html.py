@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from autoglm_core.engine.report import evaluator_metrics, report_metrics
 from autoglm_core.io import atomic_write_text
 from autoglm_core.types.schemas import RunReport, VariantResult
 
@@ -117,8 +118,8 @@ def section_best(report: RunReport) -> str:
     if b is None:
         return f'<p class="warn">No model was selected. {esc(report.selection_reason)}</p>'
     lat = b.latency_ms.get("1")
-    text = (f"<p><b>{esc(b.candidate)} / {esc(b.variant)}</b> (<code>{esc(b.backbone)}</code>): accuracy "
-            f"{fmt(b.metrics.get('accuracy'))}, macro-F1 {fmt(b.metrics.get('macro_f1'))}, "
+    scores = ", ".join(f"{esc(m)} {fmt(b.metrics.get(m))}" for m in report_metrics(report))
+    text = (f"<p><b>{esc(b.candidate)} / {esc(b.variant)}</b> (<code>{esc(b.backbone)}</code>): {scores}, "
             f"{fmt(lat, 2)} ms/example at batch 1, {fmt(b.size_mb, 1)} MB. {esc(report.selection_reason)}</p>")
     if report.exported_model:
         text += f"<p>Exported to <code>{esc(report.exported_model)}/</code> (Hugging Face layout, safetensors, model card).</p>"
@@ -127,15 +128,17 @@ def section_best(report: RunReport) -> str:
 
 def section_leaderboard(report: RunReport) -> str:
     rob = sorted({k for v in report.variants for k in v.robustness})
-    head = ["candidate", "variant", "accuracy", "macro-F1", "ms/ex b1", "ms/ex b32", "size MB", "params", "meets"]
+    metrics = report_metrics(report) + evaluator_metrics(report)
+    head = ["candidate", "variant", *metrics, "ms/ex b1", "ms/ex b32", "size MB", "params", "meets"]
     rows = []
     for v in report.variants:
         rows.append([esc(v.candidate), esc(v.variant) + (" &#9733;" if _is_best(report, v) else ""),
-                     fmt(v.metrics.get("accuracy")), fmt(v.metrics.get("macro_f1")), fmt(v.latency_ms.get("1"), 2),
+                     *[fmt(v.metrics.get(m)) for m in metrics], fmt(v.latency_ms.get("1"), 2),
                      fmt(v.latency_ms.get("32"), 2), fmt(v.size_mb, 1), f"{v.params:,}" if v.params else "-",
                      "-" if v.variant == "zero-shot" else ("yes" if v.meets_objectives else "no")]
                     + [fmt(v.robustness.get(k)) for k in rob])
-    return table(head + rob, rows, numeric=set(range(2, 8)) | set(range(9, 9 + len(rob))),
+    n = len(metrics)
+    return table(head + rob, rows, numeric=set(range(2, 6 + n)) | set(range(7 + n, 7 + n + len(rob))),
                  row_class=lambda i: "best" if _is_best(report, report.variants[i]) else "")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from autoglm_core.types.errors import AutoGLMError
 from autoglm_core.types.schemas import Objectives, VariantResult
 
 
@@ -64,15 +65,32 @@ def _decide(ranked: list[tuple[VariantResult, tuple[Any, ...]]], rules: list[str
 NOT_OFFERED = "not offered for selection"
 
 
+def held_out_problem(task_type: Any, choices: int) -> str | None:
+    """Why selection among ``choices`` models of ``task_type`` (a class) could only read the test
+    split, naming the member to add; None when the task type reports held-out metrics or there is
+    nothing to choose."""
+    if choices < 2 or task_type.reports_held_out:
+        return None
+    metric = task_type.default_metric()
+    return (f"task type {task_type.name!r} reports no held-out metrics, so choosing among its {choices} models "
+            f"could only read test-split numbers. Make its `evaluate` also return `val_{metric}` (and `val_` of "
+            f"each declared metric) scored on `context.splits.validation`, and declare `reports_held_out = True` "
+            f"on the class (docs/task-types.md, 'Held-out metrics').")
+
+
 def select_best(variants: list[VariantResult], objectives: Objectives,
-                higher_is_better: bool = True) -> tuple[VariantResult | None, str]:
+                higher_is_better: bool = True, *, held_out_only: bool = False) -> tuple[VariantResult | None, str]:
     """Best trained variant: those meeting the hard objectives first; within ``tolerance`` of the
     best primary metric, the fastest (latency emphasised) or smallest (size emphasised) wins.
 
     Every tie is broken by a fixed rule, never by a timing: higher primary metric, then smaller size,
     then fewer parameters, then the name (``candidate/variant``) in alphabetical order. Latency only
     decides when it is emphasised, and then latencies within ``LATENCY_NOISE`` of the fastest tie.
-    ``higher_is_better`` is the primary metric's direction, as its task type declares it."""
+    ``higher_is_better`` is the primary metric's direction, as its task type declares it.
+
+    With ``held_out_only`` (a task type that declares ``reports_held_out``) a contender without
+    ``val_<metric>`` is an error: the test split is never read. Otherwise test numbers decide only
+    when held-out ones are missing, and the reason says so."""
     metric = objectives.primary_metric
     pool = [v for v in variants if v.variant != "zero-shot" and v.model_dir
             and not any(n.startswith(NOT_OFFERED) for n in v.notes)]
@@ -92,6 +110,12 @@ def select_best(variants: list[VariantResult], objectives: Objectives,
     # small data); the test split then only reports, as it should
     if all(f"val_{metric}" in v.metrics for v in eligible):
         metric = f"val_{metric}"
+    elif held_out_only and len(eligible) > 1:
+        missing = ", ".join(_name(v) for v in eligible if f"val_{metric}" not in v.metrics)
+        raise AutoGLMError(f"no held-out val_{metric} for {missing}: the task type declares `reports_held_out` but "
+                           f"its `evaluate` did not return `val_{metric}`; selection never reads the test split.")
+    elif len(eligible) > 1:
+        prefix += f"on the test split (no held-out val_{metric}); "
     sign = 1 if higher_is_better else -1
     inf = float("inf")
 

@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autoglm_core.engine.component_calls import is_builtin, plugin_of
+from autoglm_core.engine.pipeline_run import run_pipeline
+from autoglm_core.engine.selection import held_out_problem
+from autoglm_core.engine.stage_plan import plan_stages
 from autoglm_core.io.pipeline_config import read_pipeline_config
 from autoglm_core.types.errors import ConfigError, UnknownNameError
 from autoglm_core.types.schemas import (
@@ -173,6 +177,7 @@ class AutoTask:
             from autoglm_core.training.search_backends import backend_for
 
             backend_for(config, manager)  # an unknown backend or a bad backend option fails here
+        check_held_out(manager, task_type, len(candidates) * (1 + len(compress) + len(config.defend)))
         if spec.data is None:
             raise ConfigError("no data given: pass dataset='file.csv' (CLI: --data FILE).")
         from autoglm_core.data.reading import check_file
@@ -203,10 +208,8 @@ class Pipeline:
         return self.task.config
 
     def stage_plan(self) -> list[Any]:
-        """The run's :class:`~autoglm_core.engine.stages.Stage` objects, in order: what
+        """The run's :class:`~autoglm_core.engine.stage.Stage` objects, in order: what
         :meth:`launch` runs."""
-        from autoglm_core.engine.stages import plan_stages
-
         return plan_stages(self)
 
     def stages(self) -> list[str]:
@@ -236,8 +239,6 @@ class Pipeline:
 
     def launch(self, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> RunReport:
         """Run every stage; returns the RunReport (also written to ``report.json``)."""
-        from autoglm_core.engine.pipeline_run import run_pipeline
-
         return run_pipeline(self, resume=resume, overwrite=overwrite, progress=progress)
 
 
@@ -260,3 +261,12 @@ def best_of(report: RunReport) -> VariantResult:
     if report.best is None:
         raise UnknownNameError("the run selected no model")
     return report.best
+
+
+def check_held_out(manager: Any, task_type: Any, choices: int) -> None:
+    """A plugin's task type that reports no held-out metrics fails at plan time when the run would
+    choose among models (selection never reads the test split). Built-in task types that do not
+    report them yet are chosen on test numbers, and the selection reason says so."""
+    problem = held_out_problem(task_type, choices)
+    if problem and not is_builtin(manager, plugin_of(manager, "task type", task_type.name)):
+        raise ConfigError(problem)

@@ -131,12 +131,12 @@ class AutoGLMPluginManager(pluggy.PluginManager):
         blocked = _env_list(BLOCK_ENV) or set()
         for modname in BUILTIN_MODULES:
             if _normalise(modname) in blocked:
-                self.records[modname] = PluginRecord(modname, "autoglm-core", _core_version(), True, "blocked")
+                self.records[modname] = PluginRecord(modname, "autoglm-core", __version__, True, "blocked")
                 continue
             module = importlib.import_module(modname)
             self.register(module, name=modname)
             rec = self.records[modname]
-            rec.builtin, rec.distribution, rec.version = True, "autoglm-core", _core_version()
+            rec.builtin, rec.distribution, rec.version = True, "autoglm-core", __version__
         allowed = _env_list(ALLOW_ENV)
         if entry_points:
             self._load_entry_points(blocked, allowed)
@@ -258,10 +258,6 @@ class AutoGLMPluginManager(pluggy.PluginManager):
             if plugin is not None:
                 rec.hooks = sorted(h.name for h in self.get_hookcallers(plugin) or [])
         return sorted(self.records.values(), key=lambda r: (not r.builtin, r.name))
-
-
-def _core_version() -> str:
-    return __version__
 
 
 _MANAGER: AutoGLMPluginManager | None = None

@@ -65,6 +65,10 @@ class TaskType(Component):
     needs_training_data: ClassVar[bool] = True
     #: True when saved models map texts to label probabilities (``Predictor``, ``autoglm predict``)
     text_predictor: ClassVar[bool] = False
+    #: True when ``evaluate`` reports ``val_<metric>`` for the primary metric, scored on held-out rows
+    #: (the validation split, or a cross-validation mean): selection reads only those numbers, never
+    #: the test split, so a plan with a choice of models needs it (a clear error at plan time otherwise)
+    reports_held_out: ClassVar[bool] = False
     #: why ``train.num_processes > 1`` (or several machines) cannot work for this task type, said at
     #: plan time; None when its training goes through a recipe the torchrun workers rebuild
     #: (autoglm_core.training.recipe)

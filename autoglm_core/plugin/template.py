@@ -9,14 +9,13 @@ from pathlib import Path
 
 from autoglm_core.io import atomic_write_text
 from autoglm_core.types.errors import ConfigError
+from autoglm_core.types.version import __version__
 
 NAME_RE = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 
 
 def core_requirement() -> str:
     """``autoglm-core>=X.Y,<X.(Y+1)`` for this core's version: a plugin states what it was written for."""
-    from autoglm_core import __version__
-
     major, minor = (int(x) for x in __version__.split(".")[:2])
     return f"autoglm-core>={major}.{minor},<{major}.{minor + 1}"
 
@@ -84,8 +83,7 @@ import types
 
 import pytest
 
-from autoglm_core.types.data import DataSplits
-from autoglm_core.types.errors import ConfigError
+from autoglm_core import ConfigError, DataSplits
 
 
 def test_the_evaluator_is_registered_through_the_entry_point(autoglm_manager):

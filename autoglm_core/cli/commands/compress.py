@@ -85,7 +85,7 @@ def check_classifier_dir(model_dir: Path) -> None:
 
 
 def dir_size_mb(path: Path) -> float | None:
-    from autoglm_core.builtin.evaluators import size_on_disk_mb
+    from autoglm_core.engine.model_cost import size_on_disk_mb
 
     return size_on_disk_mb(path)
 
@@ -93,7 +93,7 @@ def dir_size_mb(path: Path) -> float | None:
 def evaluate_variant(built: Any, examples: list[Any], model_dir: Path | None, *, batch_sizes: tuple[int, ...] = (1, 32),
                      repeats: int = 3, latency_examples: int = 64, max_length: int = 128) -> dict[str, Any]:
     """accuracy, macro_f1, latency_ms_b<N> (ms per example), size_mb (weight files in model_dir), params."""
-    from autoglm_core.builtin.evaluators import measure_latency, parameter_count
+    from autoglm_core.engine.model_cost import measure_latency, parameter_count
     from autoglm_core.training.metrics import classification_metrics
 
     texts = [ex.text for ex in examples]

@@ -59,6 +59,7 @@ class TextClassification(TaskType):
     metrics = CLASSIFICATION_METRICS
     parse_fallback = True
     text_predictor = True
+    reports_held_out = True  # val_* from the validation split, or the k-fold mean on small data
     parse_rules = (ParseRule(
         r"\b(classif\w*|categori[sz]\w*|sentiment|detect\w*|identif\w*|label\w*|recogni[sz]\w*|tag\w*|spam|intent|"
         r"polarity|toxic\w*|topic)\b|分类|情感|情绪|识别|判断|检测|归类|区分|打标签|倾向", 0.9, priority=90),)

@@ -110,7 +110,7 @@ def test_once_the_limit_is_spent_a_later_candidate_is_not_evaluated():
     from types import SimpleNamespace
 
     from autoglm_core.engine.budget import TimeBudget
-    from autoglm_core.engine.stages import _evaluation_fits
+    from autoglm_core.engine.candidate_stages import _evaluation_fits
 
     cand = CandidateSpec(name="big", backbone="tiny-bert", builder="tiny-bert")
     spent = TimeBudget(1.0)
@@ -126,8 +126,8 @@ def test_a_candidate_whose_evaluation_cannot_fit_is_not_started():
     from types import SimpleNamespace
 
     from autoglm_core.engine.budget import TimeBudget
+    from autoglm_core.engine.candidate_stages import _evaluation_can_follow
     from autoglm_core.engine.plan_estimate import evaluation_seconds
-    from autoglm_core.engine.stages import _evaluation_can_follow
     from autoglm_core.types.schemas import PipelineConfig, TrainConfig
 
     cand = CandidateSpec(name="big", backbone="tiny-bert", builder="tiny-bert")
