@@ -72,9 +72,9 @@ def plot_metric_vs_time(rows: list[dict[str, Any]], metric: str, path: Path) -> 
     pts = [r for r in rows if r.get("fit_s") is not None and r.get("test") is not None]
     if not pts:
         return False
-    from autoglm_core.engine.report import _pyplot
+    from autoglm_core.engine.plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for r in pts:
         ax.scatter(max(r["fit_s"], 0.01), r["test"], s=60, alpha=0.8, marker="*" if r["selected"] else "o")

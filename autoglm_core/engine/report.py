@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from autoglm_core.engine.plots import pyplot
 from autoglm_core.engine.selection import pareto_front
 from autoglm_core.io import atomic_write_text
 from autoglm_core.plugin.task_type import per_class_card_section
@@ -156,43 +157,12 @@ def compression_table(report: RunReport, higher_is_better: bool = True) -> str |
     return head + "\n" + "\n".join(rows)
 
 
-CJK_FONTS = ["WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "SimHei",
-             "Microsoft YaHei", "PingFang SC"]
-
-
-def _pyplot():
-    """matplotlib (Agg) with a CJK-capable fallback font when one is installed, so Chinese labels
-    render (Debian: fonts-wqy-microhei); without one, labels show boxes and no warning floods the log."""
-    import warnings
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib import font_manager
-
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    if not any(f in installed for f in CJK_FONTS):  # installed after matplotlib cached its font list
-        for path in font_manager.findSystemFonts():
-            if any(k in path.lower() for k in ("wqy", "notosanscjk", "notosanssc", "sourcehansans")):
-                try:
-                    font_manager.fontManager.addfont(path)
-                except (OSError, RuntimeError):
-                    pass
-        installed = {f.name for f in font_manager.fontManager.ttflist}
-    fallbacks = [f for f in CJK_FONTS if f in installed]
-    matplotlib.rcParams["font.family"] = ["DejaVu Sans", *fallbacks]  # a list enables per-glyph fallback
-    if not fallbacks:
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
-    return plt
-
-
 def plot_confusion(v: VariantResult, labels: list[str], path: Path) -> bool:
     if not v.confusion_matrix:
         return False
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     cm = np.array(v.confusion_matrix)
     fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 2, 1.2 * len(labels) + 1.5))
     ax.imshow(cm, cmap="Blues")
@@ -216,7 +186,7 @@ def plot_tradeoff(report: RunReport, path: Path, higher_is_better: bool = True) 
     pts = [v for v in report.variants if v.latency_ms.get("1") is not None and metric in v.metrics]
     if not pts:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     front = set(pareto_front(pts, metric, higher_is_better))
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for i, v in enumerate(pts):
