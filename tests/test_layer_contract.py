@@ -1,6 +1,7 @@
-"""The import contracts of pyproject.toml ([tool.importlinter]): layers, independent task types,
-the facade above every layer but cli/testing, plugins on the facade only, no circles. Checked with
-lint-imports on the real tree, and on a scratch copy with a deliberate violation (so the contract
+"""The import contracts of pyproject.toml ([tool.importlinter]: layers, independent task types,
+the facade above every layer but cli/testing, plugins on the facade only) and of import-circles.toml
+(no circles among the modules of any package, counting the imports that run). Checked with
+lint-imports on the real tree, and on a scratch copy with a deliberate violation (so each contract
 can fail)."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import tomllib
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file() and (p / "autoglm_core").is_dir())
 LINT = Path(sys.executable).with_name("lint-imports")
 
 pytestmark = pytest.mark.skipif(not LINT.exists(), reason="import-linter is not installed (the dev extra)")
@@ -27,6 +28,11 @@ def lint(cwd: Path, config: Path | None = None) -> subprocess.CompletedProcess[s
 def test_the_tree_keeps_every_import_contract():
     done = lint(ROOT)
     assert done.returncode == 0, "lint-imports found broken import contracts:\n" + done.stdout + done.stderr
+
+
+def test_the_tree_has_no_import_circles():
+    done = lint(ROOT, ROOT / "import-circles.toml")
+    assert done.returncode == 0, "lint-imports found import circles:\n" + done.stdout + done.stderr
 
 
 def scratch_copy(tmp_path: Path) -> Path:
@@ -95,3 +101,37 @@ def test_importing_the_facade_from_a_layer_breaks_its_contract(tmp_path):
                         "    return autoglm_core\n", encoding="utf-8")
     done = run_in(tmp)
     assert "autoglm_core.io.oserrors is not allowed to import autoglm_core" in done.stdout
+
+
+def _circle_config(tmp: Path) -> Path:
+    config = tmp / "circles.ini"
+    config.write_text("[importlinter]\nroot_packages =\n    autoglm_core\ninclude_external_packages = False\n"
+                      "exclude_type_checking_imports = True\n\n[importlinter:contract:circles]\n"
+                      "name = circles\ntype = acyclic_siblings\nancestors =\n    autoglm_core\n", encoding="utf-8")
+    return config
+
+
+def _run_circles(tmp: Path) -> subprocess.CompletedProcess[str]:
+    args = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; "
+            "sys.exit(lint_imports_command())", "--no-cache", "--config", str(_circle_config(tmp))]
+    return subprocess.run(args, cwd=tmp, capture_output=True, text=True, timeout=300,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp.resolve())})
+
+
+def test_a_circle_that_runs_breaks_the_circle_contract_and_an_annotation_does_not(tmp_path):
+    tmp = scratch_copy(tmp_path)
+    assert _run_circles(tmp).returncode == 0
+    version = tmp / "autoglm_core" / "types" / "version.py"
+    original = version.read_text(encoding="utf-8")
+    # an annotation-only reference back to a module that imports this one: not a circle at run time
+    version.write_text(original + "\nfrom typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n"
+                       "    from autoglm_core.types.schemas import TaskSpec  # noqa: F401\n", encoding="utf-8")
+    errors = tmp / "autoglm_core" / "types" / "errors.py"
+    errors_text = errors.read_text(encoding="utf-8")
+    errors.write_text(errors_text + "\n\nfrom autoglm_core.types import version  # noqa: E402,F401\n", encoding="utf-8")
+    assert _run_circles(tmp).returncode == 0, "an annotation-only import was counted as a circle"
+    # the same reference as a function-level import that runs: a circle
+    version.write_text(original + "\n\ndef _back():\n    from autoglm_core.types import errors\n\n"
+                       "    return errors\n", encoding="utf-8")
+    done = _run_circles(tmp)
+    assert done.returncode != 0 and "No cycles are allowed in autoglm_core.types" in done.stdout
