@@ -59,7 +59,7 @@ def test_default_generation_candidate_is_smollm2_with_lora_on_q_and_v():
 def test_decoders_match_generate_on_smollm2(smollm2, decoder, ours, theirs):
     import torch
 
-    from autoglm_core.tasks.text_generation.decoding import get_decoder
+    from autoglm_core.models.decoding.text import get_decoder
 
     _, model, tok = smollm2
     tok.padding_side = "left"

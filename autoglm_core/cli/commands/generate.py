@@ -99,10 +99,10 @@ def load_generator(model: str, allow_pickle: bool = False, trust_remote_code: bo
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from autoglm_core.tasks.text_generation.decoding import encode_prompts, get_decoder, new_tokens
+    from autoglm_core.models.decoding.text import encode_prompts, get_decoder, new_tokens
 
     if not args.prompt.strip():
-        from autoglm_core.tasks.text_generation.decoding import GenerationError
+        from autoglm_core.models.decoding.stepper import GenerationError
 
         raise GenerationError('the prompt is empty: autoglm generate MODEL "your prompt".')
     decoder = get_decoder(args.decoder, decoder_options(args))  # bad options fail before the model loads

@@ -447,7 +447,8 @@ class TextGeneration(TaskType):
 
     def _sample(self, built: BuiltModel, test: list[str]) -> tuple[list[str], list[str], float | None]:
         """Greedy completions of the first half of a few test documents (throughput, syntax)."""
-        from autoglm_core.tasks.text_generation.decoding import context_length, generate_text
+        from autoglm_core.models.decoding.stepper import context_length
+        from autoglm_core.models.decoding.text import generate_text
 
         prompts = []
         for t in test[: self.sample_prompts]:
