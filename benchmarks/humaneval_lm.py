@@ -58,9 +58,9 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
+    from autoglm_core.models.causal_lm import load_causal_lm
     from autoglm_core.tasks.code_generation.assistant import STOP_SEQUENCES, truncate_completion
     from autoglm_core.tasks.code_generation.humaneval import default_path, evaluate, load_problems
-    from autoglm_core.tasks.text_generation.plugin import load_causal_lm
 
     if default_path() is None:
         sys.exit("../shared/data/humaneval is absent")

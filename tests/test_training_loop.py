@@ -23,7 +23,7 @@ def classify(cfg):
 
 def generate(cfg):
     from autoglm_core.models.tiny import tiny_gpt2_lm
-    from autoglm_core.tasks.text_generation.plugin import train_causal_lm
+    from autoglm_core.training.causal_lm import train_causal_lm
 
     lines = [e.text for e in TRAIN]
     model, tok = tiny_gpt2_lm(lines, vocab_size=300, n_positions=64)

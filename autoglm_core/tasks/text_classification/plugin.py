@@ -137,7 +137,7 @@ class TextClassification(TaskType):
         method, scorers = cfg.method, context.manager.registry("zero-shot scorer")
         if candidate.family == "causal-lm" and method == "similarity" and "lm-likelihood" in scorers:
             # a decoder-only backbone has no sentence embedding worth comparing: score label likelihoods
-            from autoglm_core.tasks.text_generation.plugin import load_causal_lm
+            from autoglm_core.models.causal_lm import load_causal_lm
 
             method = "lm-likelihood"
             model, tokenizer = load_causal_lm(candidate.backbone, candidate.trust_remote_code)
