@@ -94,7 +94,7 @@ _LAZY = {
     "check_json_limits": "autoglm_core.io.json_limits",
     "JSONLimitError": "autoglm_core.io.json_limits",
     "build_model": "autoglm_core.engine.build",
-    "classification_score": "autoglm_core.tasks.text_classification.plugin",
+    "classification_score": "autoglm_core.training.classification",
     "stratified_split": "autoglm_core.data.load",
     "load_numeric_splits": "autoglm_core.data.numeric_targets",
     "load_splits": "autoglm_core.data.load",

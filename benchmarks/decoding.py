@@ -65,7 +65,7 @@ def build(seed: int = 0):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     if MODEL:
-        from autoglm_core.tasks.text_generation.plugin import load_causal_lm
+        from autoglm_core.models.causal_lm import load_causal_lm
 
         return load_causal_lm(_model_path())[0].eval()
     torch.manual_seed(seed)

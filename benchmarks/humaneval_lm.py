@@ -32,7 +32,8 @@ CHECK_EVERY = 8  # decode the rows' text every few steps to test for stop sequen
 
 def complete(model, tok, prompts: list[str], new_tokens: int, stops: tuple[str, ...]) -> tuple[list[str], int]:
     """Greedy completions, stopping once every row has EOS or a stop sequence; (texts, steps)."""
-    from autoglm_core.tasks.text_generation.decoding import encode_prompts, iterate_tokens
+    from autoglm_core.models.decoding.loops import iterate_tokens
+    from autoglm_core.models.decoding.text import encode_prompts
 
     ids, mask = encode_prompts(model, tok, prompts)
     seqs, steps = ids, 0
@@ -57,9 +58,9 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
+    from autoglm_core.models.causal_lm import load_causal_lm
     from autoglm_core.tasks.code_generation.assistant import STOP_SEQUENCES, truncate_completion
     from autoglm_core.tasks.code_generation.humaneval import default_path, evaluate, load_problems
-    from autoglm_core.tasks.text_generation.plugin import load_causal_lm
 
     if default_path() is None:
         sys.exit("../shared/data/humaneval is absent")

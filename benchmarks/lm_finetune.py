@@ -30,8 +30,9 @@ def validation_perplexity(out: Path, max_length: int) -> tuple[float, float]:
     (read back from split.json: data file + 1-based line)."""
     import json
 
+    from autoglm_core.models.causal_lm import load_causal_lm
     from autoglm_core.models.embedded import prepared_path
-    from autoglm_core.tasks.text_generation.plugin import load_causal_lm, perplexity
+    from autoglm_core.training.causal_lm import perplexity
 
     rows = json.loads((out / "split.json").read_text(encoding="utf-8"))["rows"]["validation"]
     texts = []
@@ -62,11 +63,11 @@ def main() -> None:
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
     from autoglm_core.engine.task import AutoTask
-    from autoglm_core.tasks.text_generation.plugin import TextGeneration
     from autoglm_core.testing import shared_data_dir
+    from autoglm_core.training.causal_lm_task import CausalLMTask
 
     # the greedy completions that time generation in each evaluation cost minutes on a loaded CPU
-    TextGeneration.sample_prompts = args.sample_prompts
+    CausalLMTask.sample_prompts = args.sample_prompts
 
     if args.corpus == "generated":
         sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -31,7 +31,7 @@ def image_benchmark(out: Path) -> list[str]:
     from sklearn.svm import SVC
 
     from autoglm_core import AutoTask
-    from autoglm_core.tasks.image_classification.images import export_digits, load_image_folder
+    from autoglm_core.data.images import export_digits, load_image_folder
     from autoglm_core.training.metrics import classification_metrics
     from autoglm_core.types.schemas import SplitConfig
 
@@ -90,7 +90,7 @@ def image_benchmark(out: Path) -> list[str]:
 
 def fusion_benchmark(out: Path) -> list[str]:
     from autoglm_core import AutoTask
-    from autoglm_core.tasks.image_classification.images import export_digit_captions
+    from autoglm_core.data.images import export_digit_captions
 
     pairs = export_digit_captions(out / "captions")
     config = {"seed": 0, "split": SPLIT, "evaluate": {"latency_repeats": 3}}

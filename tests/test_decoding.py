@@ -6,8 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from autoglm_core.models.decoding.text import encode_prompts  # noqa: E402
 from autoglm_core.plugin.manager import get_manager  # noqa: E402
-from autoglm_core.tasks.text_generation.decoding import encode_prompts  # noqa: E402
 
 TEXTS = ["the quick brown fox jumps over the lazy dog", "hello world this is a test of tokens",
          "profit rose in the third quarter", "sales fell and shares dropped"] * 3
@@ -159,8 +159,8 @@ def test_call_arguments_override_options(gpt2):
 def test_third_party_decoder_through_a_plugin(gpt2):
     """A plugin object registered at run time adds a decoder that the registry and generate_text find."""
     from autoglm_core import hookimpl
+    from autoglm_core.models.decoding.text import generate_text
     from autoglm_core.plugin.components import Decoder
-    from autoglm_core.tasks.text_generation.decoding import generate_text
 
     class Repeat(Decoder):
         name = "repeat-last"
@@ -216,7 +216,7 @@ def test_bad_call_arguments_are_validated(gpt2):
 
 
 def test_prompt_longer_than_context(gpt2):
-    from autoglm_core.tasks.text_generation.decoding import GenerationError
+    from autoglm_core.models.decoding.stepper import GenerationError
 
     model, tok = gpt2  # context of 64 positions
     ids = torch.randint(0, 100, (1, 70))
@@ -228,7 +228,8 @@ def test_prompt_longer_than_context(gpt2):
 
 
 def test_empty_prompt(gpt2):
-    from autoglm_core.tasks.text_generation.decoding import GenerationError, generate_text
+    from autoglm_core.models.decoding.stepper import GenerationError
+    from autoglm_core.models.decoding.text import generate_text
 
     model, tok = gpt2
     with pytest.raises(GenerationError, match="non-empty"):

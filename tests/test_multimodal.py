@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from autoglm_core.tasks.image_classification.images import export_digit_captions
-from autoglm_core.tasks.multimodal_classification.plugin import load_multimodal_table
+from autoglm_core.data.images import export_digit_captions
+from autoglm_core.tasks.multimodal_classification.table import load_multimodal_table
 from autoglm_core.types.errors import DataError
 
 FAST = {"train": {"epochs": 2, "batch_size": 16}, "evaluate": {"latency_repeats": 1, "latency_batch_sizes": [1],
@@ -54,7 +54,7 @@ def test_missing_and_corrupt_images_are_reported_by_line(pairs):
 def test_cross_attention_and_gate_follow_the_formulas():
     import torch
 
-    from autoglm_core.tasks.image_classification.nets import CrossAttention, GatedFusion
+    from autoglm_core.models.vision_nets import CrossAttention, GatedFusion
 
     torch.manual_seed(0)
     att = CrossAttention(8, heads=2).eval()
@@ -78,7 +78,7 @@ def test_pipeline_with_ablation_and_reload(tmp_path, pairs):
 
     from autoglm_core import AutoTask
     from autoglm_core.models.loading import load_model
-    from autoglm_core.tasks.multimodal_classification.plugin import MultimodalBuiltModel
+    from autoglm_core.tasks.multimodal_classification.model import MultimodalBuiltModel
 
     task = AutoTask.from_description("Decide whether the photos and captions match", dataset=str(pairs),
                                      out=tmp_path / "run", config=FAST)

@@ -54,7 +54,8 @@ def test_too_small_corpus_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_train_lowers_perplexity(tmp_path, method):
-    from autoglm_core.tasks.text_generation.plugin import perplexity, tiny_gpt2_candidate
+    from autoglm_core.models.causal_lm import tiny_gpt2_candidate
+    from autoglm_core.training.causal_lm import perplexity
 
     ctx = context(tmp_path, method=method, max_steps=30)
     tt = get_manager().registry("task type").get("text_generation")()
@@ -85,7 +86,7 @@ def test_code_generation_reports_syntax_rate(tmp_path):
     ctx = context(tmp_path, task="code_generation", lines=lines, max_steps=2)
     tt = get_manager().registry("task type").get("code_generation")()
     ctx.splits = tt.load_data(ctx)
-    from autoglm_core.tasks.text_generation.plugin import tiny_gpt2_candidate
+    from autoglm_core.models.causal_lm import tiny_gpt2_candidate
 
     built = tt.train(ctx, tiny_gpt2_candidate())
     result = tt.evaluate(ctx, built, "fine-tuned")
@@ -93,7 +94,7 @@ def test_code_generation_reports_syntax_rate(tmp_path):
 
 
 def test_unknown_lm_backbone_named():
-    from autoglm_core.tasks.text_generation.plugin import resolve_lm_backbone
+    from autoglm_core.models.causal_lm import resolve_lm_backbone
     from autoglm_core.types.errors import UnknownNameError
 
     with pytest.raises(UnknownNameError, match="tiny-gpt3.*tiny-gpt2"):
@@ -104,7 +105,7 @@ def test_unknown_lm_backbone_named():
 
 
 def test_prompt_registry():
-    from autoglm_core.tasks.text_classification import prompts
+    from autoglm_core.models import prompts
     from autoglm_core.types.errors import ConfigError, UnknownNameError
 
     assert prompts.render("classification", "zh", text="利润增长") == "文本：利润增长\n类别："
@@ -122,10 +123,10 @@ def test_prompt_registry():
 
 def test_lm_likelihood_prefers_the_label_the_lm_learned(tmp_path):
     """Train a tiny LM on 'Text: ... Category: <label>' lines; the scorer must then recover the labels."""
+    from autoglm_core.models.prompts import render
     from autoglm_core.models.tiny import tiny_gpt2_lm
     from autoglm_core.plugin.components import BuiltModel
-    from autoglm_core.tasks.text_classification.prompts import render
-    from autoglm_core.tasks.text_generation.plugin import train_causal_lm
+    from autoglm_core.training.causal_lm import train_causal_lm
 
     pos = ["profit rose", "sales increased", "orders surged"]
     neg = ["profit fell", "sales dropped", "heavy losses"]

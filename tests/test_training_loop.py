@@ -23,7 +23,7 @@ def classify(cfg):
 
 def generate(cfg):
     from autoglm_core.models.tiny import tiny_gpt2_lm
-    from autoglm_core.tasks.text_generation.plugin import train_causal_lm
+    from autoglm_core.training.causal_lm import train_causal_lm
 
     lines = [e.text for e in TRAIN]
     model, tok = tiny_gpt2_lm(lines, vocab_size=300, n_positions=64)
@@ -34,13 +34,8 @@ def generate(cfg):
 def images(cfg):
     import torch
 
-    from autoglm_core.tasks.image_classification.plugin import (
-        batches_of,
-        build_image_model,
-        cnn_candidate,
-        evaluate_arrays,
-        fit_loop,
-    )
+    from autoglm_core.tasks.image_classification.backbones import build_image_model, cnn_candidate
+    from autoglm_core.training.torch_classifier import batches_of, evaluate_arrays, fit_loop
 
     gen = torch.Generator().manual_seed(0)
     x, y = torch.rand(64, 1, 8, 8, generator=gen), torch.arange(64) % 4
@@ -97,7 +92,7 @@ def test_early_stopping_uses_the_metric_direction_and_names_unknown_metrics():
 def test_search_runs_on_image_classification_through_its_loop(tmp_path):
     pytest.importorskip("optuna")
     from autoglm_core import AutoTask
-    from autoglm_core.tasks.image_classification.images import export_digits
+    from autoglm_core.data.images import export_digits
 
     root = tmp_path / "digits"
     export_digits(root, limit=4)
@@ -116,7 +111,7 @@ def test_search_runs_on_image_classification_through_its_loop(tmp_path):
 def test_search_is_refused_at_plan_time_for_a_task_type_without_the_shared_loop(tmp_path):
     pytest.importorskip("optuna")
     from autoglm_core import AutoTask
-    from autoglm_core.tasks.image_classification.images import export_digit_captions
+    from autoglm_core.data.images import export_digit_captions
 
     pairs = export_digit_captions(tmp_path / "mm", limit=2)
     task = AutoTask.create(task_type="multimodal_classification", dataset=str(pairs), out=tmp_path / "run",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from autoglm_core.cli.main import main
-from autoglm_core.tasks.image_classification.images import (
+from autoglm_core.data.images import (
     export_digits,
     load_image_folder,
     open_image,
@@ -107,14 +107,14 @@ def test_train_val_layout_and_errors(tmp_path):
 def test_cnn_and_vit_forward_save_and_reload(tmp_path, digits):
     import torch
 
+    from autoglm_core.data.image_processor import ImageProcessor
     from autoglm_core.models.loading import load_model
-    from autoglm_core.tasks.image_classification.plugin import (
-        ImageBuiltModel,
-        ImageProcessor,
+    from autoglm_core.tasks.image_classification.backbones import (
         build_image_model,
         cnn_candidate,
         vit_candidate,
     )
+    from autoglm_core.tasks.image_classification.plugin import ImageBuiltModel
 
     labels = [str(i) for i in range(10)]
     x = torch.rand(3, 1, 8, 8)
@@ -137,7 +137,7 @@ def test_hugging_face_image_model_directory_is_a_backbone(tmp_path):
     import torch
     from transformers import ViTConfig, ViTForImageClassification
 
-    from autoglm_core.tasks.image_classification.plugin import build_image_model, resolve_image_backbone
+    from autoglm_core.tasks.image_classification.backbones import build_image_model, resolve_image_backbone
 
     hf_dir = tmp_path / "my-vit"
     cfg = ViTConfig(image_size=16, patch_size=4, num_channels=3, hidden_size=32, num_hidden_layers=1,
@@ -186,14 +186,10 @@ def test_fgsm_lowers_accuracy_of_a_trained_cnn(tmp_path):
     from autoglm_plugin_fgsm.fgsm_attack import FGSMAttack
     from sklearn.datasets import load_digits
 
-    from autoglm_core.tasks.image_classification.plugin import (
-        ImageBuiltModel,
-        ImageProcessor,
-        batches_of,
-        build_image_model,
-        cnn_candidate,
-        train_loop,
-    )
+    from autoglm_core.data.image_processor import ImageProcessor
+    from autoglm_core.tasks.image_classification.backbones import build_image_model, cnn_candidate
+    from autoglm_core.tasks.image_classification.plugin import ImageBuiltModel
+    from autoglm_core.training.torch_classifier import batches_of, train_loop
     from autoglm_core.types.data import Example
     from autoglm_core.types.schemas import TrainConfig
 

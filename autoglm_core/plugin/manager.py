@@ -56,7 +56,7 @@ BUILTIN_MODULES = (
     "autoglm_core.cli.commands.verify",
     "autoglm_core.cli.commands.search_worker",
     "autoglm_core.training.search_backends",
-    "autoglm_core.tasks.text_generation.decoders",
+    "autoglm_core.models.decoding.decoders",
     "autoglm_core.tasks.text_generation.plugin",
     "autoglm_core.tasks.code_generation.plugin",
     "autoglm_core.tasks.image_classification.plugin",

@@ -8,13 +8,13 @@ that build offline in seconds, and the pytest plugin (entry point ``pytest11: au
 
 from __future__ import annotations
 
+from autoglm_core.data.shared_data import shared_data_dir
 from autoglm_core.testing.helpers import (
     LABELS,
     OFFLINE_ENV,
     PLUGIN_ENV,
     fresh_plugin_manager,
     sample_examples,
-    shared_data_dir,
     tiny_text_classifier,
     trained_classifier_and_context,
     trained_tiny_classifier,

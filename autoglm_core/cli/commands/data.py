@@ -32,7 +32,7 @@ def convert_folder(src: str | Path, dst: str | Path, to: str = "jpg", *, quality
 
     Returns a report: converted, copied (already in the target format), skipped (exists), failed
     (unreadable, with the reason) and non-image files, each by path."""
-    from autoglm_core.tasks.image_classification.images import open_image, to_mode
+    from autoglm_core.data.images import open_image, to_mode
 
     src, dst = Path(src), Path(dst)
     if to.lower() not in TARGETS:
@@ -130,7 +130,7 @@ def _print_convert(report: dict[str, Any]) -> None:
 
 def check_folder(path: str | Path) -> dict[str, Any]:
     """Open every image of an image folder; class counts per split, modes, sizes and problems."""
-    from autoglm_core.tasks.image_classification.images import open_image, scan_folder
+    from autoglm_core.data.images import open_image, scan_folder
 
     scan = scan_folder(path)
     problems = [{"path": i.file, "reason": i.reason} for i in scan.issues]
@@ -155,13 +155,13 @@ def check_folder(path: str | Path) -> dict[str, Any]:
 def check_table(path: str | Path, text_column: str | None = None, label_column: str | None = None,
                 image_column: str | None = None) -> dict[str, Any]:
     """A text table (text + label) or a text+image table (text + image path + label)."""
-    from autoglm_core.tasks.multimodal_classification.plugin import find_image_column, read_table_rows
+    from autoglm_core.tasks.multimodal_classification.table import find_image_column, read_table_rows
 
     path = Path(path)
     header, rows, issues = read_table_rows(path)
     icol = image_column or find_image_column(header)
     if icol is not None:
-        from autoglm_core.tasks.multimodal_classification.plugin import load_multimodal_table
+        from autoglm_core.tasks.multimodal_classification.table import load_multimodal_table
 
         loaded = load_multimodal_table(path, text_column=text_column, label_column=label_column,
                                        image_column=icol, decode=True)
@@ -227,7 +227,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_digits(args: argparse.Namespace) -> int:
-    from autoglm_core.tasks.image_classification.images import export_digits
+    from autoglm_core.data.images import export_digits
 
     dst = Path(args.dst)
     if dst.exists() and any(dst.iterdir()) and not args.overwrite:

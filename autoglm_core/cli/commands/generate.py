@@ -66,7 +66,7 @@ def load_generator(model: str, allow_pickle: bool = False, trust_remote_code: bo
         m, tok = tiny_gpt2_lm(corpus, vocab_size=400)
         return m.eval(), tok
     path = Path(model)
-    from autoglm_core.tasks.text_generation.plugin import ALIASES
+    from autoglm_core.models.causal_lm import ALIASES
 
     if not path.exists() and ALIASES.get(model.lower()) == "smollm2-135m":
         from autoglm_core.models.embedded import prepared_path
@@ -92,17 +92,17 @@ def load_generator(model: str, allow_pickle: bool = False, trust_remote_code: bo
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         m = AutoModelForSeq2SeqLM.from_pretrained(path, trust_remote_code=trust_remote_code, use_safetensors=safe)
         return m.eval(), tok
-    from autoglm_core.tasks.text_generation.plugin import load_causal_lm
+    from autoglm_core.models.causal_lm import load_causal_lm
 
     m, tok = load_causal_lm(str(path), trust_remote_code, allow_pickle)
     return m.eval(), tok
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from autoglm_core.tasks.text_generation.decoding import encode_prompts, get_decoder, new_tokens
+    from autoglm_core.models.decoding.text import encode_prompts, get_decoder, new_tokens
 
     if not args.prompt.strip():
-        from autoglm_core.tasks.text_generation.decoding import GenerationError
+        from autoglm_core.models.decoding.stepper import GenerationError
 
         raise GenerationError('the prompt is empty: autoglm generate MODEL "your prompt".')
     decoder = get_decoder(args.decoder, decoder_options(args))  # bad options fail before the model loads

@@ -95,13 +95,13 @@ class CodeAssistant:
         if name == "beam":
             options.setdefault("num_beams", max(num_candidates, 1))
             options.setdefault("num_return_sequences", min(num_candidates, options["num_beams"]))
-        from autoglm_core.tasks.text_generation.decoding import get_decoder
+        from autoglm_core.models.decoding.text import get_decoder
 
         self.decoder = get_decoder(decoder, options)
         self._name = name
 
     def candidates(self, request: str) -> list[str]:
-        from autoglm_core.tasks.text_generation.decoding import encode_prompts, new_tokens
+        from autoglm_core.models.decoding.text import encode_prompts, new_tokens
 
         input_ids, mask = encode_prompts(self.model, self.tokenizer, [request])
         if self._name == "sample" and self.num_candidates > 1:  # n samples in one batch

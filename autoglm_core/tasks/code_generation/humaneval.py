@@ -26,7 +26,7 @@ REQUIRED = ("task_id", "prompt", "entry_point", "canonical_solution", "test")
 
 
 def default_path() -> Path | None:
-    from autoglm_core.testing import shared_data_dir
+    from autoglm_core.data.shared_data import shared_data_dir
 
     root = shared_data_dir()
     path = root / "humaneval" / "HumanEval.jsonl.gz" if root else None

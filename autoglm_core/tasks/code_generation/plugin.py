@@ -1,21 +1,26 @@
-"""The ``code_generation`` task type: a causal LM trained on a code corpus (as text generation),
-plus the syntax validity of sampled completions."""
+"""The ``code_generation`` task type: a causal LM trained on a code corpus (the causal-LM behaviour it
+shares with text generation is :class:`autoglm_core.training.causal_lm_task.CausalLMTask`), plus the
+syntax validity of sampled completions."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from autoglm_core.engine.build import build_model
+from autoglm_core.engine.measure import evaluate_variant
 from autoglm_core.plugin.components import BuiltModel
+from autoglm_core.plugin.context import RunContext
 from autoglm_core.plugin.hookspecs import hookimpl
-from autoglm_core.tasks.text_generation.plugin import TextGeneration
+from autoglm_core.training.causal_lm_task import CausalLMTask
+from autoglm_core.types.schemas import CandidateSpec, VariantResult
 from autoglm_core.types.task_info import Metric, ParseRule
 
 
-class CodeGeneration(TextGeneration):
+class CodeGeneration(CausalLMTask):
     name = "code_generation"
     description = "generate source code with a causal LM (perplexity on the code corpus, syntax validity of completions)"
     # pass@k comes from the HumanEval evaluator, not from every run: perplexity stays the default
-    metrics = (*TextGeneration.metrics, Metric("pass@1", description="share of problems solved by one sample"))
+    metrics = (*CausalLMTask.metrics, Metric("pass@1", description="share of problems solved by one sample"))
     parse_rules = (ParseRule(r"\b(code|coding|python|function|program|programs|snippet|sql)\b|代码|编程|函数|程序",
                              0.85, priority=30),)
     parse_prototypes: ClassVar[tuple[str, ...]] = (
@@ -27,6 +32,12 @@ class CodeGeneration(TextGeneration):
         "根据表结构写查询语句",
         "帮程序员补全下一行代码",
     )
+
+    def build_candidate(self, context: RunContext, candidate: CandidateSpec) -> BuiltModel:
+        return build_model(context, candidate)
+
+    def measure(self, context: RunContext, built: BuiltModel, variant: str) -> VariantResult:
+        return evaluate_variant(context, self, built, variant)
 
     def extra_metrics(self, built: BuiltModel, completions: list[str], prompts: list[str]) -> dict[str, float]:
         from autoglm_core.tasks.code_generation.assistant import syntax_error, truncate_completion

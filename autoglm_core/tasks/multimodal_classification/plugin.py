@@ -10,195 +10,35 @@ train stage's metrics, rendered by the report).
 
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autoglm_core.data.image_processor import ImageProcessor
+from autoglm_core.engine.build import build_model
 from autoglm_core.plugin.components import BuiltModel
 from autoglm_core.plugin.context import RunContext
 from autoglm_core.plugin.hookspecs import hookimpl
 from autoglm_core.plugin.task_type import TaskType
-from autoglm_core.tasks.image_classification.plugin import (
-    ImageProcessor,
-    _device,
-    batches_of,
-    evaluate_arrays,
-    train_loop,
+from autoglm_core.tasks.multimodal_classification.model import (
+    TASK,
+    MultimodalBuiltModel,
+    MultimodalProcessor,
+    TextVocab,
+    build_fusion,
+    load_multimodal_model,
 )
-from autoglm_core.tasks.text_classification.plugin import CLASSIFICATION_METRICS
-from autoglm_core.types.data import DataSplits, Example, LoadedRows
-from autoglm_core.types.errors import ConfigError, DataError, ModelLoadError
-from autoglm_core.types.schemas import CandidateSpec, DataSummary, RowIssue, TaskSpec, VariantResult
+from autoglm_core.tasks.multimodal_classification.table import load_multimodal_table
+from autoglm_core.training.classification import CLASSIFICATION_METRICS, variant_result
+from autoglm_core.training.torch_classifier import batches_of, evaluate_arrays, train_loop
+from autoglm_core.types.data import DataSplits, Example
+from autoglm_core.types.errors import ConfigError, DataError
+from autoglm_core.types.schemas import CandidateSpec, DataSummary, TaskSpec, VariantResult
 from autoglm_core.types.task_info import ParseRule
 
-TASK = "multimodal_classification"
-VOCAB_FILE = "vocab.json"
-IMAGE_COLUMNS = ("image", "image_path", "imagepath", "img", "picture", "photo", "image_file", "file", "path",
-                 "filename", "图片", "图像", "照片", "图片路径")
 FUSION_TRAIN = {"learning_rate": 1e-3, "epochs": 30, "batch_size": 64, "patience": 6, "max_length": 32,
                 "warmup_ratio": 0.05, "early_stopping_metric": "accuracy", "weight_decay": 0.01}
 ABLATION = ("text", "image", "concat", "gated-xattn")
-MODEL_DEFAULTS = {"dim": 64, "layers": 1, "heads": 4, "dropout": 0.1}
-
-
-# --------------------------------------------------------------------------- data
-
-
-def read_table_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]], list[RowIssue]]:
-    """Header and (line, row) pairs of a CSV/TSV/JSONL table; malformed rows become issues."""
-    from autoglm_core.data.tables import read_table_rows as read
-
-    table = read(path)
-    return table.header, table.records, table.issues
-
-
-def find_image_column(header: list[str]) -> str | None:
-    lowered = {h.lower().strip(): h for h in header}
-    for cand in IMAGE_COLUMNS:
-        if cand in lowered:
-            return lowered[cand]
-    return None
-
-
-def _pick(header: list[str], wanted: str | None, names: tuple[str, ...], role: str, path: Path, flag: str) -> str:
-    from autoglm_core.data.tables import pick_column as pick
-
-    return pick(header, wanted, names, role, path, flag)
-
-
-def load_multimodal_table(path: str | Path, *, text_column: str | None = None, label_column: str | None = None,
-                          image_column: str | None = None, decode: bool = True) -> LoadedRows:
-    """Rows with text, an existing readable image and a label; every other row is an issue with its
-    line. Relative image paths are taken from the table's folder. ``decode`` opens each image
-    (examples get ``meta["image"]``, a PIL image, and ``meta["path"]``)."""
-    from autoglm_core.data.tables import LABEL_COLUMNS, TEXT_COLUMNS
-    from autoglm_core.tasks.image_classification.images import open_image
-
-    path = Path(path)
-    header, rows, issues = read_table_rows(path)
-    if not rows:
-        raise DataError(f"{path}: no rows.")
-    tcol = _pick(header, text_column, TEXT_COLUMNS + ("caption", "标题"), "text", path, "--text-column")
-    icol = image_column or find_image_column(header)
-    if icol is None or icol not in header:
-        raise DataError(f"{path}: no image-path column found; columns are {header}. Name it one of "
-                        f"{', '.join(IMAGE_COLUMNS[:6])} or pass --image-column.")
-    lcol = _pick(header, label_column, LABEL_COLUMNS, "label", path, "--label-column")
-    examples: list[Example] = []
-    for line, rec in rows:
-        text = str(rec.get(tcol) or "").strip()
-        label = str(rec.get(lcol) or "").strip()
-        img = str(rec.get(icol) or "").strip()
-        if not text or not label or not img:
-            missing = [n for n, v in ((tcol, text), (lcol, label), (icol, img)) if not v]
-            issues.append(RowIssue(file=str(path), line=line, reason=f"empty {', '.join(repr(m) for m in missing)}"))
-            continue
-        ipath = Path(img) if Path(img).is_absolute() else path.parent / img
-        if not ipath.is_file():
-            issues.append(RowIssue(file=str(path), line=line, reason=f"image file {img!r} does not exist ({ipath})"))
-            continue
-        meta: dict[str, Any] = {"path": str(ipath)}
-        if decode:
-            im, why = open_image(ipath)
-            if im is None:
-                issues.append(RowIssue(file=str(path), line=line, reason=f"image {img!r}: {why}"))
-                continue
-            meta["image"] = im
-        examples.append(Example(text=text, label=label, file=str(path), line=line, meta=meta))
-    issues.sort(key=lambda i: i.line)
-    return LoadedRows(examples, issues, len(rows) + len(issues), tcol, lcol)
-
-
-# --------------------------------------------------------------------------- text vocabulary
-
-
-TOKEN_RE = re.compile(r"[\u4e00-\u9fff]|[^\W_]+|[^\w\s]", re.UNICODE)
-
-
-class TextVocab:
-    """Words (one token per Chinese character) seen at least twice in training; 0 = pad, 1 = unknown."""
-
-    def __init__(self, tokens: list[str]):
-        self.itos = ["[PAD]", "[UNK]", *tokens]
-        self.stoi = {t: i for i, t in enumerate(self.itos)}
-
-    @staticmethod
-    def tokenize(text: str) -> list[str]:
-        return TOKEN_RE.findall(text.lower())
-
-    @classmethod
-    def build(cls, texts: list[str], min_count: int = 1, max_size: int = 20000) -> TextVocab:
-        counts = Counter(t for text in texts for t in cls.tokenize(text))
-        return cls([t for t, n in counts.most_common(max_size) if n >= min_count])
-
-    def __len__(self) -> int:
-        return len(self.itos)
-
-    def encode(self, texts: list[str], max_length: int) -> tuple[Any, Any]:
-        import torch
-
-        ids = [[self.stoi.get(t, 1) for t in self.tokenize(x)][:max_length] or [1] for x in texts]
-        width = max((len(i) for i in ids), default=1)
-        input_ids = torch.zeros((len(ids), width), dtype=torch.long)
-        mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for r, row in enumerate(ids):
-            input_ids[r, : len(row)] = torch.tensor(row)
-            mask[r, : len(row)] = 1
-        return input_ids, mask
-
-
-class MultimodalProcessor:
-    """Texts -> input_ids/attention_mask; images -> pixel_values (see :class:`ImageProcessor`)."""
-
-    def __init__(self, vocab: TextVocab, image: ImageProcessor, max_length: int):
-        self.vocab, self.image, self.max_length = vocab, image, max_length
-
-    def __call__(self, items: list[Any]) -> dict[str, Any]:
-        texts = [x.text if isinstance(x, Example) else x[0] for x in items]
-        images = [x if isinstance(x, Example) else x[1] for x in items]
-        ids, mask = self.vocab.encode(texts, self.max_length)
-        return {"input_ids": ids, "attention_mask": mask, "pixel_values": self.image(images)}
-
-    def save_pretrained(self, directory: str | Path) -> None:
-        self.image.save_pretrained(directory)
-        (Path(directory) / VOCAB_FILE).write_text(json.dumps({"tokens": self.vocab.itos[2:],
-                                                               "max_length": self.max_length}, ensure_ascii=False),
-                                                  encoding="utf-8")
-
-    @classmethod
-    def from_pretrained(cls, directory: str | Path) -> MultimodalProcessor:
-        path = Path(directory) / VOCAB_FILE
-        if not path.exists():
-            raise ModelLoadError(f"{directory}: no {VOCAB_FILE} (the text vocabulary of the model).")
-        d = json.loads(path.read_text(encoding="utf-8"))
-        return cls(TextVocab(d["tokens"]), ImageProcessor.from_pretrained(directory), int(d["max_length"]))
-
-
-@dataclass
-class MultimodalBuiltModel(BuiltModel):
-    """Inputs are Examples (text + ``meta`` image) or (text, image) pairs; ``tokenizer`` is the
-    :class:`MultimodalProcessor`."""
-
-    inputs = "text+image"
-
-    def predict_proba(self, items: Any, batch_size: int = 64, max_length: int = 0) -> Any:  # type: ignore[override]
-        import numpy as np
-        import torch
-
-        self.model.eval()
-        device = _device(self.model)
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(items), batch_size):
-                batch = {k: v.to(device) for k, v in self.tokenizer(list(items[i : i + batch_size])).items()}
-                out.append(torch.softmax(self.model(**batch).float(), -1).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), dtype=np.float32)
-
-    def predict(self, items: Any, batch_size: int = 64, max_length: int = 0) -> list[str]:  # type: ignore[override]
-        return [self.labels[i] for i in self.predict_proba(items, batch_size).argmax(1)]
 
 
 # --------------------------------------------------------------------------- candidates / builder
@@ -226,16 +66,6 @@ def multimodal_candidates(spec: TaskSpec) -> list[CandidateSpec]:
                        .model_copy(update={"requested": True}))
         return out
     return [fusion_candidate()]
-
-
-def build_fusion(fusion: str, labels: list[str], vocab: TextVocab, channels: int, max_length: int,
-                 options: dict[str, Any]) -> Any:
-    from autoglm_core.tasks.image_classification.nets import FusionClassifier
-
-    cfg = {**MODEL_DEFAULTS, **{k: v for k, v in options.items() if k in MODEL_DEFAULTS}}
-    return FusionClassifier({**cfg, "fusion": fusion, "num_labels": len(labels), "labels": list(labels),
-                             "vocab_size": len(vocab), "channels": channels, "max_length": max_length,
-                             "pixel_range": [0.0, 1.0]})
 
 
 def build_fusion_model(candidate: CandidateSpec, spec: TaskSpec, context: RunContext) -> BuiltModel | None:
@@ -342,8 +172,8 @@ class MultimodalClassification(TaskType):
         return classification_sections(report, run_dir)
 
     def load_data(self, context: RunContext) -> DataSplits:
+        from autoglm_core.data.images import DEFAULT_MAX_SIDE, choose_size, to_pixels
         from autoglm_core.data.load import MAX_REPORTED_ISSUES, reconcile_labels, stratified_split
-        from autoglm_core.tasks.image_classification.images import DEFAULT_MAX_SIDE, choose_size, to_pixels
 
         ref = context.spec.data
         if ref is None or not ref.path:
@@ -383,9 +213,7 @@ class MultimodalClassification(TaskType):
         return splits
 
     def train(self, context: RunContext, candidate: CandidateSpec) -> BuiltModel:
-        from autoglm_core.tasks.text_classification.plugin import build
-
-        built = build(context, candidate)
+        built = build_model(context, candidate)
         info = fit_fusion(context, built, candidate)
         built.variant = "fine-tuned"
         built.meta = {"fusion": built.model.config["fusion"], "pixel_range": [0.0, 1.0], **info}
@@ -410,7 +238,6 @@ class MultimodalClassification(TaskType):
         return built
 
     def evaluate(self, context: RunContext, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
-        from autoglm_core.tasks.text_classification.plugin import variant_result
         from autoglm_core.training.metrics import classification_metrics
 
         test = context.splits.test
@@ -433,24 +260,6 @@ def _language(examples: list[Example]) -> str:
 
     return detect_language(ex.text for ex in examples[:2000])
 
-
-def load_multimodal_model(directory: str | Path, meta: dict[str, Any] | None = None) -> MultimodalBuiltModel:
-    from autoglm_core.plugin.components import load_weights, read_model_meta
-    from autoglm_core.tasks.image_classification.nets import FusionClassifier
-    from autoglm_core.tasks.image_classification.plugin import _read_config
-
-    directory = Path(directory)
-    meta = meta if meta is not None else (read_model_meta(directory) or {})
-    config = _read_config(directory)
-    try:
-        model = load_weights(FusionClassifier(config), directory, meta)
-    except (RuntimeError, KeyError, ValueError) as e:
-        raise ModelLoadError(f"{directory}: the weights do not match config.json: {e}") from None
-    cand = meta.get("candidate")
-    return MultimodalBuiltModel(model=model, tokenizer=MultimodalProcessor.from_pretrained(directory),
-                                labels=list(meta.get("labels") or config["labels"]), task_type=TASK,
-                                candidate=CandidateSpec.model_validate(cand) if cand else None,
-                                variant=meta.get("variant", "fine-tuned"), format="hf", meta=meta.get("meta", {}))
 
 
 @hookimpl

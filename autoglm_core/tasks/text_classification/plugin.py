@@ -6,49 +6,21 @@ from pathlib import Path
 from typing import Any
 
 from autoglm_core.data.load import load_splits
+from autoglm_core.engine.build import build_model
 from autoglm_core.plugin.components import BuiltModel
 from autoglm_core.plugin.context import RunContext
 from autoglm_core.plugin.hookspecs import hookimpl
 from autoglm_core.plugin.task_type import TaskType
-from autoglm_core.training.metrics import classification_metrics
+from autoglm_core.training.classification import CLASSIFICATION_METRICS, cand_name, score, variant_result
 from autoglm_core.types.data import DataSplits
 from autoglm_core.types.schemas import CandidateSpec, RunReport, TaskSpec, VariantResult
-from autoglm_core.types.task_info import Metric, ParseRule
+from autoglm_core.types.task_info import ParseRule
 
 
 def build(context: RunContext, candidate: CandidateSpec) -> BuiltModel:
-    from autoglm_core.engine.build import build_model
-
     return build_model(context, candidate)
 
 
-def score(built_labels: list[str], gold: list[str | None], probs: Any) -> dict[str, Any]:
-    index = {lab: i for i, lab in enumerate(built_labels)}
-    y_true = [index[g] for g in gold]  # type: ignore[index]
-    y_pred = probs.argmax(axis=1).tolist()
-    return classification_metrics(y_true, y_pred, built_labels)
-
-
-classification_score = score  # the public name (plugins import it from autoglm_core)
-
-
-def cand_name(built: BuiltModel) -> str:
-    return built.candidate.name if built.candidate else "model"
-
-
-def variant_result(candidate: CandidateSpec, variant: str, m: dict[str, Any], **extra: Any) -> VariantResult:
-    return VariantResult(
-        candidate=candidate.name, variant=variant, backbone=candidate.backbone,
-        metrics={"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}, per_class=m["per_class"],
-        confusion_matrix=m["confusion_matrix"], **extra,
-    )
-
-
-CLASSIFICATION_METRICS = (
-    Metric("accuracy", description="share of test examples labelled correctly"),
-    Metric("macro_f1", description="unweighted mean of per-class F1",
-           keywords=r"\b(macro[- ]?f1|f1[- ]?score|f1)\b|F1值|F1分数"),
-)
 
 
 class TextClassification(TaskType):
@@ -139,7 +111,7 @@ class TextClassification(TaskType):
         method, scorers = cfg.method, context.manager.registry("zero-shot scorer")
         if candidate.family == "causal-lm" and method == "similarity" and "lm-likelihood" in scorers:
             # a decoder-only backbone has no sentence embedding worth comparing: score label likelihoods
-            from autoglm_core.tasks.text_generation.plugin import load_causal_lm
+            from autoglm_core.models.causal_lm import load_causal_lm
 
             method = "lm-likelihood"
             model, tokenizer = load_causal_lm(candidate.backbone, candidate.trust_remote_code)

@@ -199,9 +199,9 @@ class TokenClassification(TaskType):
 
 
 def build(context: Any, candidate: CandidateSpec) -> BuiltModel:
-    from autoglm_core.tasks.text_classification.plugin import build as build_any
+    from autoglm_core.engine.build import build_model
 
-    return build_any(context, candidate)
+    return build_model(context, candidate)
 
 
 __all__ = ["IGNORE", "TokenClassification", "build"]

@@ -1,4 +1,4 @@
-"""Built-in decoders: ``greedy``, ``beam`` and ``sample`` (the loops are in :mod:`autoglm_core.tasks.text_generation.decoding`).
+"""Built-in decoders: ``greedy``, ``beam`` and ``sample`` (the loops are in :mod:`autoglm_core.models.decoding.loops`).
 
 Options are validated by pydantic, so ``top_p=1.5`` or ``num_beams=0`` is a one-paragraph error that
 names the decoder and the field. Keyword arguments given to ``decode``/``stream`` override the
@@ -37,7 +37,7 @@ class _BaseDecoder(Decoder):
     def stream(self, model: Any, input_ids: Any, attention_mask: Any = None, **kwargs: Any) -> Iterator[int]:
         """Yield the new token ids of a batch of one, as they are produced."""
         if input_ids.shape[0] != 1:
-            from autoglm_core.tasks.text_generation.decoding import GenerationError
+            from autoglm_core.models.decoding.stepper import GenerationError
 
             raise GenerationError(f"stream() takes a batch of one prompt, got {input_ids.shape[0]}; use decode().")
         for next_tokens, _ in self._iterate(model, input_ids, attention_mask, self._settings(kwargs)):
@@ -58,7 +58,7 @@ class GreedyDecoder(_BaseDecoder):
     description = "argmax at every step (token-identical to model.generate(do_sample=False, num_beams=1))"
 
     def _iterate(self, model: Any, input_ids: Any, attention_mask: Any, opts: Any) -> Iterator[tuple[Any, Any]]:
-        from autoglm_core.tasks.text_generation.decoding import iterate_tokens
+        from autoglm_core.models.decoding.loops import iterate_tokens
 
         return iterate_tokens(model, input_ids, attention_mask, max_new_tokens=opts.max_new_tokens,
                               eos_token_id=opts.eos_token_id, pad_token_id=opts.pad_token_id)
@@ -76,7 +76,8 @@ class SampleDecoder(_BaseDecoder):
         seed: int | None = Field(None, description="torch.manual_seed(seed) before decoding, for reproducible samples")
 
     def _iterate(self, model: Any, input_ids: Any, attention_mask: Any, opts: Any) -> Iterator[tuple[Any, Any]]:
-        from autoglm_core.tasks.text_generation.decoding import SamplingSettings, iterate_tokens
+        from autoglm_core.models.decoding.logits import SamplingSettings
+        from autoglm_core.models.decoding.loops import iterate_tokens
 
         if opts.seed is not None:
             import torch
@@ -98,7 +99,7 @@ class BeamDecoder(_BaseDecoder):
         num_return_sequences: int = Field(1, ge=1, description="best hypotheses returned per prompt (<= num_beams)")
 
     def decode(self, model: Any, input_ids: Any, attention_mask: Any = None, **kwargs: Any) -> Any:
-        from autoglm_core.tasks.text_generation.decoding import beam_search
+        from autoglm_core.models.decoding.loops import beam_search
 
         o = self._settings(kwargs)
         return beam_search(model, input_ids, attention_mask, max_new_tokens=o.max_new_tokens,
@@ -108,7 +109,7 @@ class BeamDecoder(_BaseDecoder):
 
     def stream(self, model: Any, input_ids: Any, attention_mask: Any = None, **kwargs: Any) -> Iterator[int]:
         """Beam search only knows its best hypothesis at the end: the tokens come after the search."""
-        from autoglm_core.tasks.text_generation.decoding import new_tokens
+        from autoglm_core.models.decoding.text import new_tokens
 
         kwargs["num_return_sequences"] = 1
         out = self.decode(model, input_ids, attention_mask, **kwargs)

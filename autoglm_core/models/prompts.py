@@ -1,6 +1,6 @@
 """Prompt templates, English and Chinese, in a small registry.
 
-    from autoglm_core.tasks.text_classification.prompts import render, register_template
+    from autoglm_core.models.prompts import render, register_template
     render("classification", "zh", text="利润增长")       # '文本：利润增长\n类别：'
     register_template("classification", "fr", "Texte : {text}\nCatégorie :")
 

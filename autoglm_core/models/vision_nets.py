@@ -1,7 +1,7 @@
 """Torch modules for image and text+image classification (imported lazily: torch at import).
 
 Every image model takes ``pixel_values`` in [0, 1], shape (batch, channels, height, width) of the
-data (what :mod:`autoglm_core.tasks.image_classification.images` produces) and returns logits. Normalisation, resizing
+data (what :mod:`autoglm_core.data.images` produces) and returns logits. Normalisation, resizing
 and channel changes that a backbone needs happen inside ``forward``, so they are differentiable:
 an FGSM attack perturbs the real pixels and clamps to [0, 1].
 
@@ -245,3 +245,15 @@ def load_weights(model: nn.Module, directory: str | Path) -> nn.Module:
 
     load_model(model, str(Path(directory) / WEIGHTS))
     return model.eval()
+
+
+def read_saved_config(directory: Path) -> dict[str, Any]:
+    """config.json of a saved image or fusion net, refusing a directory without safetensors weights."""
+    from autoglm_core.models.loading import check_weights
+    from autoglm_core.types.errors import ModelLoadError
+
+    if not (directory / "config.json").exists():
+        raise ModelLoadError(f"{directory} has no config.json: it is not a saved Open-AutoGLM model directory.")
+    if not check_weights(directory, allow_pickle=False):
+        raise ModelLoadError(f"{directory}: no safetensors weights (pickle weights are never loaded for image models).")
+    return json.loads((directory / "config.json").read_text(encoding="utf-8"))
