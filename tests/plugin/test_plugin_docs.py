@@ -7,7 +7,7 @@ import re
 import types
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def python_block(doc: str, containing: str) -> str:

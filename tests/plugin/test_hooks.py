@@ -18,7 +18,7 @@ from autoglm_core.testing import sample_examples, write_csv
 from autoglm_core.types.data import Example, LoadedRows
 from autoglm_core.types.schemas import CandidateSpec, TaskSpec
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HOOKS = sorted(n for n, f in vars(hookspecs).items() if n.startswith("autoglm_") and callable(f))
 
 
@@ -53,7 +53,8 @@ def hook_tests() -> dict[str, list[str]]:
     """hook -> the tests that declare ``@pytest.mark.hook("autoglm_...")`` in a module that also
     implements that hook with ``@hookimpl``. Read from the source (AST), not by searching text, so
     a name that is only mentioned (in this file, say) counts for nothing."""
-    files = sorted((ROOT / "tests").glob("test_*.py")) + sorted((ROOT / "plugins").glob("*/tests/test_*.py"))
+    files = (sorted((ROOT / "tests").rglob("test_*.py")) + sorted((ROOT / "plugins").glob("*/tests/test_*.py"))
+             + sorted((ROOT / "autoglm_core" / "tasks").glob("*/tests/test_*.py")))
     found: dict[str, list[str]] = {}
     for path in files:
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -96,7 +97,7 @@ def test_every_hook_is_exercised_by_a_plugin_in_a_test(name):
 def test_the_meta_test_sees_marks_and_implementations_only(tmp_path):
     """The scanner itself: a mark without an implementation, or a name in a string, does not count."""
     found = hook_tests()
-    assert "tests/test_hooks.py::test_parser_plugin_overrides_or_defers" in found["autoglm_parse_task"]
+    assert "tests/plugin/test_hooks.py::test_parser_plugin_overrides_or_defers" in found["autoglm_parse_task"]
     assert all("test_every_hook" not in t and "test_the_meta_test" not in t for ts in found.values() for t in ts)
 
 
