@@ -94,8 +94,8 @@ _LAZY = {
     "build_model": "autoglm_core.engine.build",
     "classification_score": "autoglm_core.tasks.text_classification.plugin",
     "stratified_split": "autoglm_core.data.load",
-    "Tracker": "autoglm_core.engine.tracking",
-    "iter_scopes": "autoglm_core.engine.tracking",
+    "Tracker": "autoglm_core.plugin.tracker",
+    "iter_scopes": "autoglm_core.plugin.tracker",
     "minilm_available": "autoglm_core.builtin.candidates",
     "me5_available": "autoglm_core.builtin.candidates",
     "load_me5_encoder": "autoglm_core.models.me5",
@@ -106,7 +106,6 @@ _LAZY = {
 
 if TYPE_CHECKING:  # pragma: no cover
     from autoglm_core.engine.task import AutoTask, Pipeline  # noqa: F401
-    from autoglm_core.engine.tracking import Tracker, iter_scopes  # noqa: F401
     from autoglm_core.models.loading import (
         PLAIN_HF_TASK_TYPE,  # noqa: F401
         load_model,  # noqa: F401
@@ -126,6 +125,7 @@ if TYPE_CHECKING:  # pragma: no cover
         ZeroShotScorer,
     )
     from autoglm_core.plugin.manager import get_manager  # noqa: F401
+    from autoglm_core.plugin.tracker import Tracker, iter_scopes  # noqa: F401
     from autoglm_core.training.search_backends import SearchBackend, fit_search_trial  # noqa: F401
     from autoglm_core.types.context import RunContext  # noqa: F401
     from autoglm_core.types.errors import AutoGLMError, NotApplicableError  # noqa: F401
