@@ -28,7 +28,7 @@ __all__ = [
     "DataLoader", "TaskType", "ModelFormat", "ZeroShotScorer", "Benchmark", "AutoGLMError", "__version__",
     "Metric", "ParseRule", "RunContext", "NotApplicableError", "PLAIN_HF_TASK_TYPE", "Tracker", "iter_scopes",
     # for plugins: the only autoglm_core names they import (tests scan plugins/ for this)
-    "ConfigError", "DataError", "ModelLoadError", "UnknownNameError", "did_you_mean", "TrainConfig", "DataRef", "SplitConfig", "Example", "DataSplits", "read_model_meta", "check_weights", "Predictor", "fine_tune", "load_file", "stratified_split",
+    "ConfigError", "DataError", "ModelLoadError", "UnknownNameError", "did_you_mean", "TrainConfig", "DataRef", "SplitConfig", "Example", "DataSplits", "read_model_meta", "check_weights", "Predictor", "fine_tune", "LoopSpec", "run_loop", "load_file", "stratified_split",
     "atomic_write_json", "atomic_write_text", "read_structured_file", "StrictModel", "validate", "DataSummary", "TransferConfig", "MODEL_META_FILE", "save_atomically", "prepare_run_dir", "hold_run_dir", "write_checksums", "check_json_limits", "JSONLimitError", "build_model", "classification_score",
     "minilm_available", "minilm_path", "me5_available", "load_me5_encoder", "SearchBackend", "fit_search_trial",
 ]
@@ -76,6 +76,8 @@ _LAZY = {
     "check_weights": "autoglm_core.models.loading",
     "Predictor": "autoglm_core.engine.predictor",
     "fine_tune": "autoglm_core.training.finetune",
+    "LoopSpec": "autoglm_core.training.loop",
+    "run_loop": "autoglm_core.training.loop",
     "load_file": "autoglm_core.data.load",
     "atomic_write_json": "autoglm_core.io",
     "atomic_write_text": "autoglm_core.io",
@@ -126,6 +128,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from autoglm_core.plugin.manager import get_manager  # noqa: F401
     from autoglm_core.plugin.tracker import Tracker, iter_scopes  # noqa: F401
+    from autoglm_core.training.loop import LoopSpec, run_loop  # noqa: F401
     from autoglm_core.training.search_backends import SearchBackend, fit_search_trial  # noqa: F401
     from autoglm_core.types.context import RunContext  # noqa: F401
     from autoglm_core.types.errors import AutoGLMError, NotApplicableError  # noqa: F401

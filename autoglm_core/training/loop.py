@@ -21,6 +21,7 @@ This is the only place that steps an optimizer (a test checks it). Extension poi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -34,8 +35,6 @@ from autoglm_core.training.sync_modes import (
     accumulation_steps,
     agree,
     average_parameters,
-    local_sgd,
-    local_sgd_context,
     make_accelerator,
     shard_batch,
 )
@@ -197,6 +196,16 @@ def freeze_input_embeddings(model: Any) -> bool:
     return True
 
 
+def local_sgd(accelerator: Any, model: Any, config: TrainConfig) -> Any:
+    """accelerate's LocalSGD in 'local-sgd' mode with several processes, else None."""
+    if config.sync_mode != "local-sgd" or accelerator.num_processes == 1:
+        return None
+    from accelerate.local_sgd import LocalSGD
+
+    # LocalSGD keeps DDP in no_sync (no gradient all-reduce) and averages parameters every K steps
+    return LocalSGD(accelerator=accelerator, model=model, local_sgd_steps=config.sync_every, enabled=True)
+
+
 def make_optimizer(model: Any, config: TrainConfig, lr: float) -> Any:
     """AdamW over the parameters that require gradients; no weight decay on biases and norms."""
     import torch
@@ -238,7 +247,7 @@ def step_rate(model: Any, batch: dict[str, Any], config: TrainConfig, *, loss_fn
     trained by it; give a throwaway copy."""
     import torch
 
-    use_cpu = device != "cuda"
+    use_cpu = not str(device).startswith("cuda")
     accelerator = make_accelerator(use_cpu, 1, config)
     optimizer = make_optimizer(model, config, config.learning_rate or 1e-5)
     scheduler = make_scheduler(optimizer, {}, "constant")
@@ -246,12 +255,12 @@ def step_rate(model: Any, batch: dict[str, Any], config: TrainConfig, *, loss_fn
     model.train()
     batch = {k: v.to(accelerator.device) if hasattr(v, "to") else v for k, v in batch.items()}
     optimizer_step(accelerator, model, optimizer, scheduler, loss_fn, batch)
-    if device == "cuda":
+    if not use_cpu:
         torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(steps):
         optimizer_step(accelerator, model, optimizer, scheduler, loss_fn, batch)
-    if device == "cuda":
+    if not use_cpu:
         torch.cuda.synchronize()
     rate = steps / max(time.perf_counter() - start, 1e-9)
     accelerator.free_memory()
@@ -305,7 +314,7 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
                unit="step", dynamic_ncols=True, leave=False)
     sgd = local_sgd(accelerator, model, config)
     reason, detail = STOP_EPOCHS, f"all {config.epochs} epochs ran"
-    with local_sgd_context(sgd):
+    with sgd if sgd is not None else contextlib.nullcontext():
         for epoch in range(1, config.epochs + 1):
             model.train()
             epoch_loss, batches, cut = 0.0, 0, ""

@@ -3,7 +3,7 @@
 * ``sync``: accelerate all-reduces the gradients at every optimizer step (DDP);
 * ``accumulate``: ``sync_every`` micro-batches per optimizer step, no all-reduce in between;
 * ``local-sgd``: no gradient all-reduce; the parameters are averaged every ``sync_every`` steps
-  (accelerate's LocalSGD) and at the end of every epoch.
+  (accelerate's LocalSGD, which the loop itself sets up and steps) and at the end of every epoch.
 
 Early stopping and the time budget are decided on rank 0 and broadcast (:func:`agree`), so the
 processes can never disagree about when to stop. In one process every function here is a no-op
@@ -12,7 +12,6 @@ or the plain case, so the shared loop reads the same either way.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from autoglm_core.training.distributed_setup import in_worker
@@ -44,20 +43,6 @@ def worker_accelerator(use_cpu: bool, accumulation: int, config: TrainConfig) ->
     pg = InitProcessGroupKwargs(backend="gloo" if use_cpu else "nccl", timeout=timedelta(seconds=config.dist_timeout_s))
     return Accelerator(cpu=use_cpu, gradient_accumulation_steps=accumulation,
                        dataloader_config=DataLoaderConfiguration(split_batches=True), kwargs_handlers=[pg])
-
-
-def local_sgd(accelerator: Any, model: Any, config: TrainConfig) -> Any:
-    """accelerate's LocalSGD in 'local-sgd' mode with several processes, else None."""
-    if config.sync_mode != "local-sgd" or accelerator.num_processes == 1:
-        return None
-    from accelerate.local_sgd import LocalSGD
-
-    # LocalSGD keeps DDP in no_sync (no gradient all-reduce) and averages parameters every K steps
-    return LocalSGD(accelerator=accelerator, model=model, local_sgd_steps=config.sync_every, enabled=True)
-
-
-def local_sgd_context(sgd: Any) -> Any:
-    return sgd if sgd is not None else contextlib.nullcontext()
 
 
 def agree(accelerator: Any, value: Any) -> Any:
