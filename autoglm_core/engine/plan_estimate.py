@@ -62,7 +62,8 @@ def _probe(pipeline: Any, cand: Any, cfg: Any) -> float | None:
     if built.tokenizer is None or not isinstance(model, torch.nn.Module):
         return None
     from autoglm_core.engine.budget import train_rows_estimate
-    from autoglm_core.training.loop import freeze_input_embeddings, resolve_freeze_embeddings, step_rate
+    from autoglm_core.training.loop import freeze_input_embeddings, resolve_freeze_embeddings
+    from autoglm_core.training.step_timing import step_rate
 
     if resolve_freeze_embeddings(cfg, model, train_rows_estimate(pipeline) or 0).freeze_embeddings:
         freeze_input_embeddings(model)  # the step then costs what it will cost in training

@@ -16,7 +16,8 @@ This is the only place that steps an optimizer (a test checks it). Extension poi
 * ``LoopSpec.schedule``: ``"linear"`` (warm-up then decay) or ``"constant"`` learning rate;
 * ``on_epoch(epoch, record)`` sees every epoch's record (raising there, e.g. optuna's TrialPruned,
   ends training);
-* :func:`step_rate` times the loop's own optimizer step (the plan's time estimate uses it).
+* :func:`autoglm_core.training.step_timing.step_rate` times the loop's own :func:`optimizer_step` (the
+  plan's time estimate uses it).
 """
 
 from __future__ import annotations
@@ -238,33 +239,6 @@ def optimizer_step(accelerator: Any, model: Any, optimizer: Any, scheduler: Any,
         scheduler.step()
         optimizer.zero_grad()
     return loss
-
-
-def step_rate(model: Any, batch: dict[str, Any], config: TrainConfig, *, loss_fn: LossFn = default_loss,
-              device: str = "cpu", steps: int = 3) -> float:
-    """Optimizer steps per second of :func:`optimizer_step` on ``batch`` (on ``device``), after one
-    warm-up step (allocation, lazy init): what a step of this model costs in the loop. ``model`` is
-    trained by it; give a throwaway copy."""
-    import torch
-
-    use_cpu = not str(device).startswith("cuda")
-    accelerator = make_accelerator(use_cpu, 1, config)
-    optimizer = make_optimizer(model, config, config.learning_rate or 1e-5)
-    scheduler = make_scheduler(optimizer, {}, "constant")
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    model.train()
-    batch = {k: v.to(accelerator.device) if hasattr(v, "to") else v for k, v in batch.items()}
-    optimizer_step(accelerator, model, optimizer, scheduler, loss_fn, batch)
-    if not use_cpu:
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        optimizer_step(accelerator, model, optimizer, scheduler, loss_fn, batch)
-    if not use_cpu:
-        torch.cuda.synchronize()
-    rate = steps / max(time.perf_counter() - start, 1e-9)
-    accelerator.free_memory()
-    return rate
 
 
 def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, device: str = "auto",
