@@ -12,7 +12,9 @@ This is the only place that steps an optimizer (a test checks it). Extension poi
 * the loss hook, ``LoopSpec.loss`` (or ``run_loop(compute_loss=...)``): ``loss(model, batch) -> loss``
   replaces the loss of a micro-batch. Adversarial training (FGSM/PGD, ``autoglm-plugin-fgsm``) is such
   a hook: it perturbs the batch against the current weights and returns the mixed clean/adversarial
-  loss, so it gets accumulation, the sync modes, budgets and early stopping like any training;
+  loss, so it gets accumulation, budgets and early stopping like any training. A hook in the LoopSpec
+  a recipe builds runs in every distributed worker; a closure given as ``compute_loss`` cannot be sent
+  to other processes and trains in one;
 * ``LoopSpec.schedule``: ``"linear"`` (warm-up then decay) or ``"constant"`` learning rate;
 * ``on_epoch(epoch, record)`` sees every epoch's record (raising there, e.g. optuna's TrialPruned,
   ends training);
