@@ -28,7 +28,7 @@ __all__ = [
     "DataLoader", "TaskType", "ModelFormat", "ZeroShotScorer", "Benchmark", "AutoGLMError", "__version__",
     "Metric", "ParseRule", "RunContext", "NotApplicableError", "PLAIN_HF_TASK_TYPE", "Tracker", "iter_scopes",
     # for plugins: the only autoglm_core names they import (tests scan plugins/ for this)
-    "ConfigError", "DataError", "ModelLoadError", "UnknownNameError", "did_you_mean", "TrainConfig", "DataRef", "SplitConfig", "Example", "DataSplits", "read_model_meta", "check_weights", "Predictor", "fine_tune", "load_file", "stratified_split",
+    "ConfigError", "DataError", "ModelLoadError", "UnknownNameError", "did_you_mean", "TrainConfig", "DataRef", "SplitConfig", "Example", "DataSplits", "read_model_meta", "check_weights", "Predictor", "fine_tune", "LoopSpec", "run_loop", "load_file", "stratified_split",
     "atomic_write_json", "atomic_write_text", "read_structured_file", "StrictModel", "validate", "DataSummary", "TransferConfig", "MODEL_META_FILE", "save_atomically", "prepare_run_dir", "hold_run_dir", "write_checksums", "check_json_limits", "JSONLimitError", "build_model", "classification_score",
     "load_numeric_splits", "quantile_split", "numeric_target", "load_splits", "classification_metrics",
     "minilm_available", "minilm_path", "me5_available", "load_me5_encoder", "SearchBackend", "fit_search_trial",
@@ -78,6 +78,8 @@ _LAZY = {
     "check_weights": "autoglm_core.models.loading",
     "Predictor": "autoglm_core.engine.predictor",
     "fine_tune": "autoglm_core.training.finetune",
+    "LoopSpec": "autoglm_core.training.loop",
+    "run_loop": "autoglm_core.training.loop",
     "load_file": "autoglm_core.data.load",
     "atomic_write_json": "autoglm_core.io",
     "atomic_write_text": "autoglm_core.io",
@@ -101,8 +103,8 @@ _LAZY = {
     "classification_metrics": "autoglm_core.training.metrics",
     "quantile_split": "autoglm_core.data.numeric_targets",
     "numeric_target": "autoglm_core.data.numeric_targets",
-    "Tracker": "autoglm_core.engine.tracking",
-    "iter_scopes": "autoglm_core.engine.tracking",
+    "Tracker": "autoglm_core.plugin.tracker",
+    "iter_scopes": "autoglm_core.plugin.tracker",
     "minilm_available": "autoglm_core.models.candidates",
     "me5_available": "autoglm_core.models.candidates",
     "load_me5_encoder": "autoglm_core.models.encoders",
@@ -114,7 +116,6 @@ _LAZY = {
 
 if TYPE_CHECKING:  # pragma: no cover
     from autoglm_core.engine.task import AutoTask, Pipeline  # noqa: F401
-    from autoglm_core.engine.tracking import Tracker, iter_scopes  # noqa: F401
     from autoglm_core.models.loading import load_model  # noqa: F401
     from autoglm_core.plugin.components import (  # noqa: F401
         Attack,
@@ -132,6 +133,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from autoglm_core.plugin.context import RunContext  # noqa: F401
     from autoglm_core.plugin.manager import get_manager  # noqa: F401
     from autoglm_core.plugin.task_type import PLAIN_HF_TASK_TYPE, TaskType  # noqa: F401
+    from autoglm_core.plugin.tracker import Tracker, iter_scopes  # noqa: F401
+    from autoglm_core.training.loop import LoopSpec, run_loop  # noqa: F401
     from autoglm_core.training.search_backends import SearchBackend, fit_search_trial  # noqa: F401
     from autoglm_core.types.errors import AutoGLMError, NotApplicableError  # noqa: F401
     from autoglm_core.types.schemas import (  # noqa: F401

@@ -1,4 +1,4 @@
-"""Robustness benchmark (issue 4): plain fine-tuning vs defenses, side by side in one run.
+"""Robustness benchmark: plain fine-tuning vs defenses, side by side in one run.
 
     OMP_NUM_THREADS=2 python benchmarks/robustness.py            # ~25 min on 2 CPU cores
 

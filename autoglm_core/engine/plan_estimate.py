@@ -63,32 +63,23 @@ def _probe(pipeline: Any, cand: Any, cfg: Any) -> float | None:
         return None
     from autoglm_core.engine.budget import train_rows_estimate
     from autoglm_core.training.loop import freeze_input_embeddings, resolve_freeze_embeddings
+    from autoglm_core.training.step_timing import step_rate
 
     if resolve_freeze_embeddings(cfg, model, train_rows_estimate(pipeline) or 0).freeze_embeddings:
         freeze_input_embeddings(model)  # the step then costs what it will cost in training
     device = ctx.device
-    model.to(device).train()
     texts = [ex.text for ex in rows][: cfg.batch_size]
     texts = (texts * math.ceil(cfg.batch_size / max(len(texts), 1)))[: cfg.batch_size]
     enc = built.tokenizer(texts, truncation=True, max_length=cfg.max_length, padding=True, return_tensors="pt")
-    enc = {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    batch = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
 
-    def step() -> None:
+    def loss(m: Any, b: dict[str, Any]) -> Any:
         # the logits' mean stands in for the task loss: the same forward and backward work
-        model(**enc).logits.float().mean().backward()
-        optimizer.step()
-        optimizer.zero_grad()
+        return m(**b).logits.float().mean()
 
-    step()  # warm-up (allocation, lazy init)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(PROBE_STEPS):
-        step()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return PROBE_STEPS / max(time.perf_counter() - start, 1e-9)
+    # the loop's own optimizer step (accelerate, AdamW over the trainable parameters)
+    return step_rate(model, batch, cfg.model_copy(update={"learning_rate": 1e-5}), loss_fn=loss, device=device,
+                     steps=PROBE_STEPS)
 
 
 def first_share(pipeline: Any) -> float | None:

@@ -8,29 +8,12 @@ returns and no bars, so that a log file stays readable (a bar would add one line
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import IO, Any
 
 from autoglm_core.plugin.hookspecs import hookimpl
-
-
-def line_mode(stream: IO[str] | None = None) -> bool:
-    """True when progress must be plain lines: the stream is not a terminal, or CI is set."""
-    stream = sys.stderr if stream is None else stream
-    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-        return True
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return not (isatty is not None and isatty())
-    except ValueError:  # a closed stream
-        return True
-
-
-def bars_enabled(progress: bool = True) -> bool:
-    """Whether tqdm bars may be shown (the training loop asks): only on a terminal."""
-    return progress and not line_mode()
+from autoglm_core.training.terminal import line_mode
 
 
 class StageProgress:

@@ -93,7 +93,7 @@ def search_stage() -> Stage:
     """An Optuna search over the planned candidates; the chosen one replaces them."""
 
     def run(state: RunState) -> StageOutput:
-        from autoglm_core.training.search import plot_trials, run_search
+        from autoglm_core.training.search_run import plot_trials, run_search
 
         ctx = state.ctx
         chosen, metrics = run_search(ctx, state.task_type, list(state.pipeline.candidates))

@@ -149,7 +149,7 @@ class AutoTask:
             manager.registry("zero-shot scorer").get(config.zero_shot.method)
         from autoglm_core.engine.config_limits import check_max_length
         from autoglm_core.engine.tracking import check_trackers
-        from autoglm_core.training.distributed import node_setup
+        from autoglm_core.training.distributed_setup import node_setup
 
         check_trackers(config, manager)  # an unknown tracker fails now, with "did you mean"
 
@@ -157,7 +157,7 @@ class AutoTask:
 
         nodes = node_setup()  # a bad multi-node setting fails here, before any work
         if config.train.num_processes > 1 or nodes.multi:  # N larger than the machine can run fails before any work
-            from autoglm_core.training.distributed import (
+            from autoglm_core.training.distributed_setup import (
                 check_num_processes,
                 refuse_single_process,
                 resolve_device,

@@ -33,6 +33,6 @@ REGISTRY_BASES: dict[str, BaseSpec] = {
     "attack": BaseSpec(f"{_COMPONENTS}:Attack"),
     "defense": BaseSpec(f"{_COMPONENTS}:Defense"),
     "data loader": BaseSpec(f"{_COMPONENTS}:DataLoader"),
-    "tracker": BaseSpec("autoglm_core.engine.tracking:Tracker"),
+    "tracker": BaseSpec("autoglm_core.plugin.tracker:Tracker"),
     "search backend": BaseSpec("autoglm_core.training.search_backends:SearchBackend"),
 }

@@ -214,7 +214,7 @@ def autoglm_register_data_loaders(register: Register) -> None:
 
 @hookspec
 def autoglm_register_trackers(register: Register) -> None:
-    """Register experiment trackers (:class:`~autoglm_core.engine.tracking.Tracker`): MLflow, TensorBoard,
+    """Register experiment trackers (:class:`~autoglm_core.plugin.tracker.Tracker`): MLflow, TensorBoard,
     ... A tracker is used only when a run enables it (``--track NAME``, ``track: [NAME]``,
     ``AUTOGLM_TRACK``); import its library inside its methods, never at module import.
 

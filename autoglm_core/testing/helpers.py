@@ -78,23 +78,26 @@ def tiny_text_classifier(labels: Sequence[str] = LABELS, texts: Sequence[str] | 
 def trained_tiny_classifier(seed: int = 0, steps: int = 40) -> BuiltModel:
     """A tiny classifier trained for a few steps on :func:`sample_examples`, so that probabilities
     differ clearly between texts (an untrained one gives nearly the same row everywhere, which would
-    hide ordering and batching mistakes in prediction and serving tests)."""
+    hide ordering and batching mistakes in prediction and serving tests). It trains through the
+    shared loop: ``steps`` optimizer steps of 16 rows at a constant learning rate."""
     import torch
+
+    from autoglm_core.training.loop import LoopSpec, run_loop
+    from autoglm_core.types.schemas import TrainConfig
 
     built = tiny_text_classifier(seed=seed)
     examples = sample_examples(48)
     enc = built.tokenizer([e.text for e in examples], padding=True, return_tensors="pt")
     y = torch.tensor([built.labels.index(str(e.label)) for e in examples])
-    torch.manual_seed(seed)
-    opt = torch.optim.AdamW(built.model.parameters(), lr=3e-3)
-    built.model.train()
-    for step in range(steps):
-        idx = torch.arange(step * 16, step * 16 + 16) % len(examples)
-        loss = built.model(**{k: v[idx] for k, v in enc.items()}, labels=y[idx]).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    built.model.eval()
+
+    def batches(epoch: int) -> Any:
+        for step in range(steps):
+            idx = torch.arange(step * 16, step * 16 + 16) % len(examples)
+            yield {**{k: v[idx] for k, v in enc.items()}, "labels": y[idx]}
+
+    spec = LoopSpec(train_batches=batches, steps_per_epoch=steps, peft_task=None, schedule="constant")
+    cfg = TrainConfig(epochs=1, batch_size=16, learning_rate=3e-3, warmup_ratio=0.0)
+    built.model = run_loop(built.model, spec, cfg, seed=seed, device="cpu", progress=False, desc="tiny").model
     return built
 
 

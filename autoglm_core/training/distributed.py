@@ -7,7 +7,7 @@ The parent process (the pipeline) never joins the process group. It writes a *jo
     data.json       training and validation examples, labels
     init/           the model to start from + tokenizer (safetensors; identical start on every rank)
 
-and runs ``python -m torch.distributed.run --nproc_per_node N -m autoglm_core.training.distributed JOB``.
+and runs ``python -m torch.distributed.run --nproc_per_node N -m autoglm_core.training.distributed_worker JOB``.
 Every worker loads ``init/`` and trains through the same loop as one process: a classification job
 calls :func:`autoglm_core.training.finetune.fine_tune`; any other task type's job names its training
 recipe (:mod:`autoglm_core.training.recipe`), which the worker imports to build the same LoopSpec
@@ -19,6 +19,9 @@ torchrun then stops the other workers; the parent raises :class:`DistributedTrai
 the first failing rank. A worker stuck in a collective fails after ``train.dist_timeout_s``.
 
 Several machines: see docs/distributed.md (``AUTOGLM_TORCHRUN_ARGS`` and ``AUTOGLM_DIST_JOB_DIR``).
+This module is the launch (the parent and the other nodes); the environment and the plan-time
+checks are :mod:`autoglm_core.training.distributed_setup`, the worker side
+:mod:`autoglm_core.training.distributed_worker`.
 """
 
 from __future__ import annotations
@@ -35,143 +38,25 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autoglm_core.training.distributed_setup import (
+    FINISHED_FILE,
+    JOB_DIR_ENV,
+    TORCHRUN_ARGS_ENV,
+    WORKER_ENV,
+    DistributedTrainingError,
+    NodeSetup,
+    check_num_processes,
+    node_setup,
+    resolve_device,
+)
+from autoglm_core.training.loop import TrainResult
 from autoglm_core.types.data import Example
-from autoglm_core.types.errors import AutoGLMError, ConfigError
 from autoglm_core.types.schemas import TrainConfig
 
 log = logging.getLogger(__name__)
-
-WORKER_ENV = "AUTOGLM_DIST_WORKER"
-#: extra torchrun arguments (replace the default ``--standalone``), e.g. for several machines:
-#: "--nnodes 2 --node_rank 0 --rdzv_backend c10d --rdzv_endpoint head:29500 --rdzv_id myjob"
-TORCHRUN_ARGS_ENV = "AUTOGLM_TORCHRUN_ARGS"
-#: job folder on storage that every machine sees (default: a fresh temporary folder)
-JOB_DIR_ENV = "AUTOGLM_DIST_JOB_DIR"
-#: fault injection for tests: "RANK:STEP" makes that rank raise at that micro-batch
-FAULT_ENV = "AUTOGLM_DIST_FAULT"
-#: several machines (set by ``autoglm run --nnodes/--node-rank/--rdzv-endpoint``, or by hand)
-NNODES_ENV, NODE_RANK_ENV, RDZV_ENDPOINT_ENV, RDZV_ID_ENV = (
-    "AUTOGLM_NNODES", "AUTOGLM_NODE_RANK", "AUTOGLM_RDZV_ENDPOINT", "AUTOGLM_RDZV_ID")
-#: written by the head node when its run ends, so that the other nodes' ``autoglm run`` returns
-FINISHED_FILE = "finished.json"
-
-
-@dataclass(frozen=True)
-class NodeSetup:
-    """Where this machine stands in a multi-node job (torchrun's c10d rendezvous)."""
-
-    nnodes: int = 1
-    node_rank: int = 0
-    endpoint: str = ""
-    rdzv_id: str = "autoglm"
-
-    @property
-    def multi(self) -> bool:
-        return self.nnodes > 1
-
-    def torchrun_args(self) -> list[str]:
-        # is_host makes node 0 host the rendezvous store even when every node resolves the endpoint
-        # to itself (two "nodes" on one machine in tests)
-        return ["--nnodes", str(self.nnodes), "--node_rank", str(self.node_rank), "--rdzv_backend", "c10d",
-                "--rdzv_endpoint", self.endpoint, "--rdzv_id", self.rdzv_id,
-                "--rdzv_conf", f"is_host={1 if self.node_rank == 0 else 0}"]
-
-
-def node_setup() -> NodeSetup:
-    """The multi-node settings from the environment; a clear error when they do not fit together."""
-    raw = {k: os.environ.get(k, "").strip() for k in (NNODES_ENV, NODE_RANK_ENV, RDZV_ENDPOINT_ENV, RDZV_ID_ENV)}
-    try:
-        nnodes = int(raw[NNODES_ENV] or 1)
-        rank = int(raw[NODE_RANK_ENV] or 0)
-    except ValueError as exc:
-        raise ConfigError(f"{NNODES_ENV} and {NODE_RANK_ENV} must be whole numbers ({exc}).") from None
-    setup = NodeSetup(nnodes, rank, raw[RDZV_ENDPOINT_ENV], raw[RDZV_ID_ENV] or "autoglm")
-    if nnodes < 1 or not 0 <= rank < nnodes:
-        raise ConfigError(f"--node-rank must be between 0 and --nnodes - 1 ({nnodes - 1}), got {rank}.")
-    if setup.multi:
-        host, sep, port = setup.endpoint.rpartition(":")
-        if not sep or not host or not port.isdigit():
-            raise ConfigError(f"--rdzv-endpoint must be HOST:PORT of node 0 (e.g. 10.0.0.1:29500), got "
-                              f"{setup.endpoint!r}; every node passes the same one.")
-        if not os.environ.get(JOB_DIR_ENV):
-            raise ConfigError(f"training on {nnodes} nodes needs a job folder that every node sees: set "
-                              f"{JOB_DIR_ENV} (autoglm run sets it to <out>/.dist-job).")
-    return setup
-
-
-class DistributedTrainingError(AutoGLMError):
-    """A training worker failed; the message names the rank and its error."""
-
-
-def in_worker() -> bool:
-    return os.environ.get(WORKER_ENV) == "1"
-
-
-def usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def check_num_processes(n: int, device: str, batch_size: int | None = None, *, field: str = "train.num_processes",
-                        nnodes: int = 1) -> None:
-    """A clear error before anything starts when N processes (per node) cannot run here."""
-    if n < 1:
-        raise ConfigError(f"{field} must be at least 1, got {n}.")
-    if device == "cuda":
-        import torch
-
-        gpus = torch.cuda.device_count()
-        if n > gpus:
-            raise ConfigError(
-                f"{field}={n} asks for more processes than this machine has GPUs ({gpus}); one process per GPU. "
-                f"Lower {field}, or spread the run over several machines (docs/distributed.md)."
-            )
-    else:
-        cpus = usable_cpus()
-        if n > cpus:
-            raise ConfigError(
-                f"{field}={n} asks for more training processes than this machine can run: it has {cpus} usable CPU "
-                f"core(s) (os.sched_getaffinity / os.cpu_count()), and each process needs at least one. Lower "
-                f"{field} to {cpus} or less, or spread the run over several machines (docs/distributed.md)."
-            )
-    world = n * nnodes
-    if batch_size is not None and batch_size % world:
-        across = f"{field}={n}" if nnodes == 1 else f"{world} processes ({nnodes} nodes x {field}={n})"
-        raise ConfigError(
-            f"train.batch_size={batch_size} cannot be split evenly across {across}: batch_size is the global "
-            f"batch (each process gets batch_size / num_processes examples). Choose a multiple of {world}."
-        )
-
-
-def refuse_single_process(task_type: Any, num_processes: int, nnodes: int = 1) -> None:
-    """A plan-time error when the task type cannot train in several processes (it says why)."""
-    reason = task_type.single_process_reason
-    if reason is None:
-        return
-    asked = f"train.num_processes={num_processes}" + (f" on {nnodes} nodes" if nnodes > 1 else "")
-    raise ConfigError(
-        f"{asked}: task type {task_type.name!r} trains in one process only: {reason}. Set train.num_processes=1 "
-        f"(CLI: drop --num-processes) and train on one machine."
-    )
-
-
-def distributed_wanted(config: TrainConfig) -> bool:
-    """Whether training leaves this process: several processes here, or several machines."""
-    return config.num_processes > 1 or node_setup().multi
-
-
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 # --------------------------------------------------------------------------- parent side
@@ -207,7 +92,7 @@ def torchrun_command(job_dir: Path, num_processes: int, nodes: NodeSetup | None 
     else:  # --standalone: local rendezvous on a free port
         rdzv = shlex.split(extra) if extra else ["--standalone"]
     return [sys.executable, "-m", "torch.distributed.run", *rdzv, f"--nproc_per_node={num_processes}",
-            "--max_restarts=0", "-m", "autoglm_core.training.distributed", str(job_dir)]
+            "--max_restarts=0", "-m", "autoglm_core.training.distributed_worker", str(job_dir)]
 
 
 def _pump(stream: Any, log_path: Path, echo: bool) -> None:
@@ -279,8 +164,6 @@ def run_distributed(model: Any, tokenizer: Any, data: dict[str, Any], config: Tr
                     on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> Any:
     """The shared loop in ``config.num_processes`` processes on ``data``: the classification loop
     without ``recipe``, else the LoopSpec that recipe builds (see :mod:`autoglm_core.training.recipe`)."""
-    from autoglm_core.training.loop import TrainResult
-
     device = resolve_device(device)
     n = config.num_processes
     nodes = node_setup()
@@ -399,113 +282,3 @@ def serve_node(job_dir: Path, num_processes: int, *, poll_s: float = 0.5, idle_t
         if returncode != 0:
             raise worker_error(job_dir, returncode, job_dir / "launcher.log")
         done_stamp, quiet_since = stamp, time.monotonic()
-
-
-# --------------------------------------------------------------------------- worker side
-
-
-def worker_accelerator(use_cpu: bool, accumulation: int, config: TrainConfig) -> Any:
-    """The Accelerator of a worker: batches split across ranks (global batch = batch_size, the same
-    data order as one process), and a collective timeout so that a dead peer cannot hang the rest."""
-    from datetime import timedelta
-
-    from accelerate import Accelerator
-    from accelerate.utils import DataLoaderConfiguration, InitProcessGroupKwargs
-
-    pg = InitProcessGroupKwargs(backend="gloo" if use_cpu else "nccl", timeout=timedelta(seconds=config.dist_timeout_s))
-    return Accelerator(cpu=use_cpu, gradient_accumulation_steps=accumulation,
-                       dataloader_config=DataLoaderConfiguration(split_batches=True), kwargs_handlers=[pg])
-
-
-def _wait_for_job(job_dir: Path, timeout_s: float = 600.0) -> dict[str, Any]:
-    """Workers on other machines may start before the head node has written the job."""
-    path = job_dir / "job.json"
-    deadline = time.monotonic() + timeout_s
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no job.json in {job_dir} after {timeout_s:g}s")
-        time.sleep(1.0)
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _fault_loss(spec: str, rank: int) -> Any:
-    want_rank, _, want_step = spec.partition(":")
-    if int(want_rank) != rank:
-        return None
-    calls = {"n": 0}
-
-    def loss(model: Any, batch: dict[str, Any]) -> Any:
-        calls["n"] += 1
-        if calls["n"] >= int(want_step or 1):
-            raise RuntimeError(f"injected fault ({FAULT_ENV}={spec}) at micro-batch {calls['n']}")
-        return model(**batch).loss
-
-    return loss
-
-
-def worker_main(job_dir: str) -> int:
-    rank = int(os.environ.get("RANK", "0"))
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    os.environ[WORKER_ENV] = "1"
-    root = Path(job_dir)
-    try:
-        job = _wait_for_job(root)
-        config = TrainConfig.model_validate(job["config"])
-        data = json.loads((root / "data.json").read_text(encoding="utf-8"))
-        import transformers
-
-        from autoglm_core.training.finetune import fine_tune
-
-        cls = getattr(transformers, job["model_class"])
-        model = cls.from_pretrained(root / "init", use_safetensors=True)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(root / "init")
-        progress_path = root / "progress.jsonl"
-
-        def on_epoch(epoch: int, record: dict[str, float]) -> None:
-            with open(progress_path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
-
-        fault = os.environ.get(FAULT_ENV)
-        loss = _fault_loss(fault, rank) if fault else None
-        show = job["progress"] and rank == 0
-        if job.get("recipe"):
-            from autoglm_core.training.loop import run_loop
-            from autoglm_core.training.recipe import resolve_recipe
-
-            spec = resolve_recipe(job["recipe"])(model, tokenizer, data, config, job["seed"])
-            result = run_loop(model, spec, config, seed=job["seed"], device=job["device"], progress=show,
-                              desc=job["desc"], on_epoch=on_epoch, compute_loss=loss)
-        else:
-            train = [Example(text=d["text"], label=d["label"]) for d in data["train"]]
-            validation = [Example(text=d["text"], label=d["label"]) for d in data["validation"]]
-            result = fine_tune(model, tokenizer, train, validation, data["labels"], config, seed=job["seed"],
-                               device=job["device"], progress=show, desc=job["desc"], on_epoch=on_epoch,
-                               compute_loss=loss)
-        if rank == 0:
-            result.model.save_pretrained(root / "out", safe_serialization=True)
-            info = {**{k: v for k, v in vars(result).items() if k != "model"},
-                    "model_class": type(result.model).__name__}
-            tmp = root / "result.json.partial"
-            tmp.write_text(json.dumps(info), encoding="utf-8")
-            tmp.rename(root / "result.json")
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.barrier()
-            dist.destroy_process_group()
-        return 0
-    except BaseException as exc:
-        import traceback
-
-        err = {"rank": rank, "world_size": world, "type": type(exc).__name__, "message": str(exc),
-               "traceback": traceback.format_exc(), "time": time.time(), "host": os.uname().nodename}
-        (root / f"error_rank{rank}.json").write_text(json.dumps(err), encoding="utf-8")
-        raise
-
-
-if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        print("usage: python -m torch.distributed.run --nproc_per_node N -m autoglm_core.training.distributed JOB_DIR",
-              file=sys.stderr)
-        sys.exit(2)
-    sys.exit(worker_main(sys.argv[1]))

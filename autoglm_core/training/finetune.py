@@ -11,17 +11,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from autoglm_core.training.loop import (  # noqa: F401  (re-exported: defenses and plugins import them from here)
-    EpochCallback,
-    LoopSpec,
-    LossFn,
-    TrainResult,
-    accumulation_steps,
-    apply_lora,
-    average_parameters,
-    default_loss,
-    run_loop,
-)
+from autoglm_core.training.distributed import fine_tune_distributed
+from autoglm_core.training.distributed_setup import distributed_wanted, in_worker
+from autoglm_core.training.loop import EpochCallback, LoopSpec, LossFn, TrainResult, run_loop
+from autoglm_core.training.metrics import classification_metrics
 from autoglm_core.types.data import Example
 from autoglm_core.types.schemas import TrainConfig
 
@@ -61,8 +54,6 @@ def make_loader(tokenizer: Any, examples: Sequence[Example], label2id: dict[str,
 def evaluate_loader(model: Any, loader: Any, labels: Sequence[str], device: Any = None) -> dict[str, float]:
     import torch
 
-    from autoglm_core.training.metrics import classification_metrics
-
     model.eval()
     preds: list[int] = []
     gold: list[int] = []
@@ -91,8 +82,6 @@ def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: 
     split evenly across the processes. ``on_epoch(epoch, record)`` is called after every epoch with
     the validation metrics (an exception raised there, e.g. optuna's TrialPruned, ends training).
     """
-    from autoglm_core.training.distributed import distributed_wanted, in_worker
-
     if not in_worker() and distributed_wanted(config):
         if compute_loss is not None:
             # a custom loss (e.g. a defense's closure) cannot be sent to other processes
@@ -100,8 +89,6 @@ def fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], validation: 
                         desc, config.num_processes)
             config = config.model_copy(update={"num_processes": 1})
         else:
-            from autoglm_core.training.distributed import fine_tune_distributed
-
             return fine_tune_distributed(model, tokenizer, train, validation, labels, config, seed=seed,
                                          device=device, progress=progress, desc=desc, on_epoch=on_epoch)
     label2id = {lab: i for i, lab in enumerate(labels)}

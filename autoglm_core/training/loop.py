@@ -3,13 +3,23 @@
 A task type describes what is task-specific in a :class:`LoopSpec` (its batches, its loss, how it
 scores the validation split and which way each metric is better); :func:`run_loop` does the rest
 the same way for every task: AdamW with linear warm-up and decay, gradient accumulation and the
-distributed sync modes of :mod:`autoglm_core.training.distributed` when it runs in a worker, early stopping
-on a validation metric with the best epoch's weights kept, ``max_steps``, and a time budget checked
-after every optimizer step. Every run ends with one of :data:`STOP_REASONS`.
+distributed sync modes of :mod:`autoglm_core.training.sync_modes` when it runs in a worker, early
+stopping on a validation metric with the best epoch's weights kept, ``max_steps``, and a time budget
+checked after every optimizer step. Every run ends with one of :data:`STOP_REASONS`.
 
-Hooks for search, distillation and adversarial training: ``LoopSpec.loss`` (or ``compute_loss``)
-replaces the loss, ``on_epoch(epoch, record)`` sees every epoch's record (raising there, e.g.
-optuna's TrialPruned, ends training).
+This is the only place that steps an optimizer (a test checks it). Extension points:
+
+* the loss hook, ``LoopSpec.loss`` (or ``run_loop(compute_loss=...)``): ``loss(model, batch) -> loss``
+  replaces the loss of a micro-batch. Adversarial training (FGSM/PGD, ``autoglm-plugin-fgsm``) is such
+  a hook: it perturbs the batch against the current weights and returns the mixed clean/adversarial
+  loss, so it gets accumulation, budgets and early stopping like any training. A hook in the LoopSpec
+  a recipe builds runs in every distributed worker; a closure given as ``compute_loss`` cannot be sent
+  to other processes and trains in one;
+* ``LoopSpec.schedule``: ``"linear"`` (warm-up then decay) or ``"constant"`` learning rate;
+* ``on_epoch(epoch, record)`` sees every epoch's record (raising there, e.g. optuna's TrialPruned,
+  ends training);
+* :func:`autoglm_core.training.step_timing.step_rate` times the loop's own :func:`optimizer_step` (the
+  plan's time estimate uses it).
 """
 
 from __future__ import annotations
@@ -20,8 +30,18 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from autoglm_core.training import listeners
+from autoglm_core.training.distributed_setup import in_worker
+from autoglm_core.training.sync_modes import (
+    accumulation_steps,
+    agree,
+    average_parameters,
+    make_accelerator,
+    shard_batch,
+)
+from autoglm_core.training.terminal import bars_enabled
 from autoglm_core.types.errors import ConfigError, did_you_mean
 from autoglm_core.types.schemas import TrainConfig
 
@@ -54,7 +74,8 @@ class LoopSpec:
     here; one process). ``evaluate(model)`` scores the validation split and returns named metrics
     (``loss`` among them when it can); without a validation split it is None (or returns None),
     and the last epoch is kept. ``metric`` is the
-    early-stopping metric when ``train.early_stopping_metric`` is not set.
+    early-stopping metric when ``train.early_stopping_metric`` is not set. ``loss`` is the loss hook
+    (see the module's docstring); ``schedule`` the learning-rate schedule.
     """
 
     train_batches: Any
@@ -66,6 +87,7 @@ class LoopSpec:
     peft_task: str | None = "SEQ_CLS"  # peft TaskType name for LoRA; None: the model cannot take LoRA
     default_lr: float = 5e-5
     max_grad_norm: float | None = None
+    schedule: Literal["linear", "constant"] = "linear"
 
     def maximise(self, metric: str) -> bool:
         return self.higher_is_better.get(metric, metric not in LOWER_IS_BETTER)
@@ -148,44 +170,6 @@ def apply_lora(model: Any, config: TrainConfig, peft_task: str | None) -> Any:
     return get_peft_model(model, lora)
 
 
-def accumulation_steps(config: TrainConfig) -> int:
-    """Micro-batches per optimizer step: ``sync_every`` in 'accumulate' mode, else gradient_accumulation_steps."""
-    return config.sync_every if config.sync_mode == "accumulate" else config.gradient_accumulation_steps
-
-
-def agree(accelerator: Any, value: Any) -> Any:
-    """Rank 0's ``value`` on every rank. Early stopping and the time budget are decided on rank 0
-    only, so that the processes can never disagree about when to stop (a disagreement would leave
-    the others waiting in an all-reduce)."""
-    if accelerator.num_processes == 1:
-        return value
-    import torch.distributed as dist
-
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-def average_parameters(accelerator: Any, model: Any) -> None:
-    """Parameter averaging across processes (what accelerate's LocalSGD does every K steps)."""
-    accelerator.wait_for_everyone()
-    for param in model.parameters():
-        param.data = accelerator.reduce(param.data, reduction="mean")
-
-
-def shard_batch(batch: dict[str, Any], rank: int, world: int) -> dict[str, Any]:
-    """This rank's contiguous slice of a batch built by a function (what accelerate's
-    ``split_batches`` does to a DataLoader's batches), so that N processes see the global batch.
-    A batch with fewer rows than processes is used whole by every rank: an empty slice has no loss."""
-    rows = next((len(v) for v in batch.values() if hasattr(v, "shape")), 0)
-    if rows < world:
-        return batch
-    per, extra = divmod(rows, world)
-    start = rank * per + min(rank, extra)
-    stop = start + per + (1 if rank < extra else 0)
-    return {k: v[start:stop] if hasattr(v, "shape") and len(v) == rows else v for k, v in batch.items()}
-
-
 #: ``freeze_embeddings=None`` freezes a vocabulary of this many rows or more ...
 LARGE_VOCABULARY = 100_000
 #: ... when fewer training rows than this touch it
@@ -215,7 +199,18 @@ def freeze_input_embeddings(model: Any) -> bool:
     return True
 
 
-def _optimizer(model: Any, config: TrainConfig, lr: float) -> Any:
+def local_sgd(accelerator: Any, model: Any, config: TrainConfig) -> Any:
+    """accelerate's LocalSGD in 'local-sgd' mode with several processes, else None."""
+    if config.sync_mode != "local-sgd" or accelerator.num_processes == 1:
+        return None
+    from accelerate.local_sgd import LocalSGD
+
+    # LocalSGD keeps DDP in no_sync (no gradient all-reduce) and averages parameters every K steps
+    return LocalSGD(accelerator=accelerator, model=model, local_sgd_steps=config.sync_every, enabled=True)
+
+
+def make_optimizer(model: Any, config: TrainConfig, lr: float) -> Any:
+    """AdamW over the parameters that require gradients; no weight decay on biases and norms."""
     import torch
 
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
@@ -225,16 +220,27 @@ def _optimizer(model: Any, config: TrainConfig, lr: float) -> Any:
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
 
 
-def _accelerator(use_cpu: bool, accum: int, config: TrainConfig) -> Any:
-    from autoglm_core.training.distributed import in_worker
+def make_scheduler(optimizer: Any, plan: dict[str, int], schedule: str = "linear") -> Any:
+    """The learning-rate schedule; it reads ``plan`` live, because the plan can shrink after the probe."""
+    import torch
 
-    if in_worker():
-        from autoglm_core.training.distributed import worker_accelerator
+    factor = (lambda s: 1.0) if schedule == "constant" else (lambda s: _linear_lr(s, plan))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
-        return worker_accelerator(use_cpu, accum, config)
-    from accelerate import Accelerator
 
-    return Accelerator(cpu=use_cpu, gradient_accumulation_steps=accum)
+def optimizer_step(accelerator: Any, model: Any, optimizer: Any, scheduler: Any, loss_fn: LossFn,
+                   batch: dict[str, Any], max_grad_norm: float | None = None) -> Any:
+    """One micro-batch of the loop: the loss (hook), backward, clipping, and the optimizer and
+    scheduler steps (accelerate skips them until the accumulation window closes). Returns the loss."""
+    with accelerator.accumulate(model):
+        loss = loss_fn(model, batch)
+        accelerator.backward(loss)
+        if max_grad_norm and accelerator.sync_gradients:
+            accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+    return loss
 
 
 def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, device: str = "auto",
@@ -245,14 +251,9 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
 
-    from autoglm_core.training.distributed import in_worker
-
     if config.num_processes > 1 and not in_worker():
         # only a caller that can send its job to other processes (fine_tune) launches workers
         log.warning("%s: train.num_processes=%d: this task type trains in one process", desc, config.num_processes)
-    from autoglm_core.engine import tracking
-    from autoglm_core.engine.progress import bars_enabled
-
     set_seed(seed)
     loss_fn = compute_loss or spec.loss
     lr = config.learning_rate or spec.default_lr
@@ -263,15 +264,15 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
     frozen = bool(config.freeze_embeddings) and config.method == "full" and freeze_input_embeddings(model)
     use_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
     accum = accumulation_steps(config)
-    accelerator = _accelerator(use_cpu, accum, config)
-    optimizer = _optimizer(model, config, lr)
+    accelerator = make_accelerator(use_cpu, accum, config)
+    optimizer = make_optimizer(model, config, lr)
     steps_per_epoch = max(1, math.ceil(spec.steps_per_epoch / accum))
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps:
         total_steps = min(total_steps, config.max_steps)
     # the step plan can shrink after the probe (time budget), so the linear decay reads it live
     plan = {"total": total_steps, "warmup": int(config.warmup_ratio * total_steps)}
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _linear_lr(s, plan))
+    scheduler = make_scheduler(optimizer, plan, spec.schedule)
     loader = spec.train_batches
     from_function = callable(loader) and not hasattr(loader, "__iter__")
     if from_function:
@@ -287,14 +288,9 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
     # bars only on a terminal: in a log file every refresh would be a line (per-epoch lines instead)
     bar = tqdm(total=total_steps, desc=desc, disable=not bars_enabled(progress) or not accelerator.is_local_main_process,
                unit="step", dynamic_ncols=True, leave=False)
-    local_sgd = None
-    if config.sync_mode == "local-sgd" and accelerator.num_processes > 1:
-        from accelerate.local_sgd import LocalSGD
-
-        # LocalSGD keeps DDP in no_sync (no gradient all-reduce) and averages parameters every K steps
-        local_sgd = LocalSGD(accelerator=accelerator, model=model, local_sgd_steps=config.sync_every, enabled=True)
+    sgd = local_sgd(accelerator, model, config)
     reason, detail = STOP_EPOCHS, f"all {config.epochs} epochs ran"
-    with local_sgd if local_sgd is not None else contextlib.nullcontext():
+    with sgd if sgd is not None else contextlib.nullcontext():
         for epoch in range(1, config.epochs + 1):
             model.train()
             epoch_loss, batches, cut = 0.0, 0, ""
@@ -303,28 +299,21 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
                     batch = shard_batch(batch, accelerator.process_index, accelerator.num_processes)
                 if from_function:
                     batch = {k: v.to(accelerator.device) if hasattr(v, "to") else v for k, v in batch.items()}
-                with accelerator.accumulate(model):
-                    loss = loss_fn(model, batch)
-                    accelerator.backward(loss)
-                    if spec.max_grad_norm and accelerator.sync_gradients:
-                        accelerator.clip_grad_norm_(model.parameters(), spec.max_grad_norm)
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad()
+                loss = optimizer_step(accelerator, model, optimizer, scheduler, loss_fn, batch, spec.max_grad_norm)
                 epoch_loss += float(loss.detach())
                 batches += 1
                 if not accelerator.sync_gradients:
                     continue
                 steps += 1
-                if local_sgd is not None:
-                    local_sgd.step()
+                if sgd is not None:
+                    sgd.step()
                     result.syncs += int(steps % config.sync_every == 0)
                 elif accelerator.num_processes > 1:
                     result.syncs += 1
                 bar.update(1)
                 bar.set_postfix(epoch=epoch, loss=f"{epoch_loss / batches:.3f}")
                 if accelerator.is_main_process:  # experiment trackers: the loss of every step
-                    tracking.train_step(steps, {"train_loss": float(loss.detach()),
+                    listeners.train_step(steps, {"train_loss": float(loss.detach()),
                                                 "learning_rate": float(scheduler.get_last_lr()[0])})
                 if config.time_budget_s and not probed:
                     elapsed = time.perf_counter() - start
@@ -347,7 +336,7 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
             train_loss = epoch_loss / max(batches, 1)
             if accelerator.num_processes > 1:
                 train_loss = float(accelerator.reduce(torch.tensor(train_loss, device=accelerator.device), "mean"))
-            if local_sgd is not None:
+            if sgd is not None:
                 average_parameters(accelerator, model)  # validate and keep one model, not N diverged ones
                 result.syncs += 1
             record: dict[str, float] = {"epoch": epoch, "train_loss": train_loss}
@@ -381,7 +370,7 @@ def run_loop(model: Any, spec: LoopSpec, config: TrainConfig, *, seed: int = 0, 
             result.history.append(record)
             log.info("epoch %d: %s", epoch, record)
             if accelerator.is_main_process:
-                tracking.train_epoch(epoch, record, config.epochs)
+                listeners.train_epoch(epoch, record, config.epochs)
             if on_epoch is not None and accelerator.is_main_process:
                 on_epoch(epoch, record)
             if stop:

@@ -13,6 +13,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+from autoglm_core.training.distributed import run_distributed
+from autoglm_core.training.distributed_setup import distributed_wanted, in_worker
 from autoglm_core.training.loop import EpochCallback, LoopSpec, LossFn, TrainResult, run_loop
 from autoglm_core.types.errors import ConfigError
 from autoglm_core.types.schemas import TrainConfig
@@ -34,12 +36,8 @@ def run_recipe(recipe: str, payload: dict[str, Any], model: Any, tokenizer: Any,
                on_epoch: EpochCallback | None = None, compute_loss: LossFn | None = None) -> TrainResult:
     """Train ``model`` with the LoopSpec ``recipe`` builds from ``payload``: in this process, or in
     ``config.num_processes`` processes (and several machines) when the config asks for it."""
-    from autoglm_core.training.distributed import distributed_wanted, in_worker
-
     if not in_worker() and distributed_wanted(config):
         if compute_loss is None:
-            from autoglm_core.training.distributed import run_distributed
-
             return run_distributed(model, tokenizer, payload, config, recipe=recipe, seed=seed, device=device,
                                    progress=progress, desc=desc, on_epoch=on_epoch)
         # a custom loss (a closure) cannot be sent to other processes

@@ -15,6 +15,10 @@ from typing import Any, ClassVar
 
 from autoglm_core.plugin.components import Component
 from autoglm_core.plugin.hookspecs import hookimpl
+from autoglm_core.training.distributed_setup import WORKER_ENV
+from autoglm_core.training.search import trial_setup, trial_training
+from autoglm_core.training.search_workers import search_with_workers, worker_context
+from autoglm_core.types.errors import UnknownNameError
 
 DEFAULT_BACKEND = "optuna"
 
@@ -50,8 +54,6 @@ class OptunaBackend(SearchBackend):
     description = "Optuna in this process (and search.workers-1 worker processes sharing the study)"
 
     def run(self, context: Any, session: dict[str, Any]) -> None:
-        from autoglm_core.training.search_workers import search_with_workers
-
         search_with_workers(context, session)
 
 
@@ -63,8 +65,6 @@ def autoglm_register_search_backends(register: Any) -> None:
 def backend_for(config: Any, manager: Any) -> SearchBackend:
     """The configured backend with its options checked; an unknown name names the known ones (and the
     plugin to install for a well-known one)."""
-    from autoglm_core.types.errors import UnknownNameError
-
     search = config.search
     try:
         cls = manager.registry("search backend").get(search.backend)
@@ -85,9 +85,6 @@ def fit_search_trial(run_dir: str | Path, params: dict[str, Any]) -> dict[str, A
 
     import torch.distributed as dist
 
-    from autoglm_core.training.distributed import WORKER_ENV
-    from autoglm_core.training.search import trial_setup, trial_training
-    from autoglm_core.training.search_workers import worker_context
 
     if dist.is_available() and dist.is_initialized():
         # a launcher (Ray Train) started the process group: the loop joins it as a torchrun worker does

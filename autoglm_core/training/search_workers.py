@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from autoglm_core.io import atomic_write_json
+from autoglm_core.training.search import counted_trials, open_study, quiet, run_trials
 from autoglm_core.types.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,6 @@ def worker_context(run_dir: Path) -> tuple[Any, Any, list[Any]]:
 
 def run_worker(run_dir: Path, worker: int) -> int:
     """One worker: join the study and run trials until its budget is used up; returns trials run."""
-    from autoglm_core.training.search import open_study, run_trials
-
     ctx, task_type, planned = worker_context(run_dir)
     session = open_study(ctx, task_type, planned, worker=worker)
     return run_trials(session, ctx.config.search.trials, ctx.config.search.timeout_s)
@@ -79,8 +78,6 @@ def search_with_workers(ctx: Any, session: dict[str, Any]) -> None:
     is used and nothing is running (a dead worker's trial is failed by heartbeat and retried here)."""
     import optuna
     from optuna.storages import fail_stale_trials
-
-    from autoglm_core.training.search import counted_trials, quiet, run_trials
 
     search = ctx.config.search
     cmd = [sys.executable, "-c", "import sys; from autoglm_core.cli.main import main; sys.exit(main())",

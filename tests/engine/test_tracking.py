@@ -14,9 +14,10 @@ import pytest
 
 from autoglm_core import AutoTask, Tracker, hookimpl
 from autoglm_core.cli.main import main
-from autoglm_core.engine.progress import StageProgress, line_mode
+from autoglm_core.engine.progress import StageProgress
 from autoglm_core.plugin.manager import get_manager, reset_manager
 from autoglm_core.testing import sample_examples, write_csv
+from autoglm_core.training.terminal import line_mode
 from autoglm_core.types.errors import UnknownNameError
 from autoglm_core.types.schemas import PipelineConfig, StageResult
 

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from autoglm_core.testing import sample_examples, tiny_text_classifier, write_csv
-from autoglm_core.training.distributed import DistributedTrainingError, usable_cpus
+from autoglm_core.training.distributed_setup import DistributedTrainingError, usable_cpus
 from autoglm_core.training.finetune import fine_tune
 from autoglm_core.types.errors import ConfigError
 from autoglm_core.types.schemas import PipelineConfig, TrainConfig, validate
@@ -208,7 +208,7 @@ def test_two_nodes_of_one_process_each_end_with_the_parameters_of_one_process(di
 
 
 def test_multi_node_settings_that_cannot_work_are_clear_errors(monkeypatch, tmp_path):
-    from autoglm_core.training.distributed import node_setup
+    from autoglm_core.training.distributed_setup import node_setup
 
     monkeypatch.setenv("AUTOGLM_NNODES", "2")
     monkeypatch.setenv("AUTOGLM_NODE_RANK", "2")

@@ -13,9 +13,9 @@ import random
 
 import pytest
 
-from autoglm_core.training.distributed import usable_cpus
-from autoglm_core.training.loop import shard_batch
+from autoglm_core.training.distributed_setup import usable_cpus
 from autoglm_core.training.recipe import run_recipe
+from autoglm_core.training.sync_modes import shard_batch
 from autoglm_core.types.errors import ConfigError
 from autoglm_core.types.schemas import TrainConfig
 

@@ -119,3 +119,60 @@ def test_search_is_refused_at_plan_time_for_a_task_type_without_the_shared_loop(
     with pytest.raises(ConfigError, match="search is not supported for task type 'multimodal_classification'"):
         task.auto_build()
     assert not (tmp_path / "run").exists()
+
+
+def _regression_spec(schedule, loss=None):
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=gen)
+    y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0])
+
+    def batches(epoch):
+        for i in range(0, 64, 16):
+            yield {"x": x[i:i + 16], "y": y[i:i + 16]}
+
+    def mse(model, batch):
+        return ((model(batch["x"]).squeeze(-1) - batch["y"]) ** 2).mean()
+
+    return LoopSpec(train_batches=batches, steps_per_epoch=4, loss=loss or mse, peft_task=None, schedule=schedule)
+
+
+def test_schedule_and_loss_hook_are_the_loops_extension_points():
+    """``schedule`` sets the learning-rate curve the loop reports per step; a loss hook replaces the
+    loss of every micro-batch and is accumulated like the default one."""
+    import torch
+
+    from autoglm_core.training import listeners
+
+    class Steps:
+        def __init__(self):
+            self.lr, self.loss = [], []
+
+        def on_train_step(self, step, values):
+            self.lr.append(values["learning_rate"])
+            self.loss.append(values["train_loss"])
+
+    cfg = TrainConfig(epochs=3, learning_rate=0.05, warmup_ratio=0.0, weight_decay=0.0)
+    seen = {}
+    for schedule in ("constant", "linear"):
+        seen[schedule] = Steps()
+        listeners.add_listener(seen[schedule])
+        try:
+            torch.manual_seed(0)
+            run_loop(torch.nn.Linear(4, 1), _regression_spec(schedule), cfg, device="cpu", progress=False)
+        finally:
+            listeners.remove_listener(seen[schedule])
+    assert seen["constant"].lr == [0.05] * 12
+    assert seen["linear"].lr == sorted(seen["linear"].lr, reverse=True) and seen["linear"].lr[-1] == 0.0
+    assert seen["constant"].loss[-1] < seen["constant"].loss[0] / 2  # it learns
+
+    calls = []
+
+    def hook(model, batch):
+        calls.append(len(batch["x"]))
+        return model(batch["x"]).abs().mean()
+
+    res = run_loop(torch.nn.Linear(4, 1), _regression_spec("constant", hook),
+                   cfg.model_copy(update={"gradient_accumulation_steps": 2}), device="cpu", progress=False)
+    assert calls == [16] * 12 and res.steps == 6  # every micro-batch through the hook, 2 per optimizer step

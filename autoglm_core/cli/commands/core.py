@@ -128,7 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _multi_node_environment(args: argparse.Namespace, config: Any) -> Path | None:
     """--nnodes/--node-rank/--rdzv-endpoint -> the environment autoglm_core.training.distributed reads, and the
     job folder every node shares (default <out>/.dist-job); None for one machine."""
-    from autoglm_core.training.distributed import (
+    from autoglm_core.training.distributed_setup import (
         FINISHED_FILE,
         JOB_DIR_ENV,
         NNODES_ENV,

@@ -4,8 +4,10 @@ For text the perturbation lives in embedding space and is recomputed for every b
 current weights (Goodfellow et al. 2015; Miyato et al. 2017 for text). ``random_start`` is the
 "fast adversarial training" recipe of Wong et al. 2020: start from a uniform point in the epsilon
 box and step 1.25 epsilon, which avoids the catastrophic overfitting of plain FGSM training.
-The loop is the core's ``fine_tune`` with a ``compute_loss`` hook, so early stopping, LoRA and
-the time budget behave as in normal training.
+Both defenses here are loss hooks of the core's one training loop: text through ``fine_tune``
+with ``compute_loss``, images (:func:`fgsm_train_images`) through ``run_loop`` with
+:func:`adversarial_image_loss`; early stopping, LoRA, accumulation and the time budget behave as in
+normal training.
 """
 
 from __future__ import annotations
@@ -85,33 +87,53 @@ class FGSMAdversarialTraining(Defense):
         return out
 
 
-def fgsm_train_images(model: Any, images: Any, labels: Any, *, epsilon: float, epochs: int = 10,
-                      lr: float = 1e-3, batch_size: int = 64, adv_weight: float = 0.5,
-                      clamp: tuple[float, float] = (0.0, 1.0), seed: int = 0) -> Any:
-    """FGSM adversarial training for a plain torch image classifier (pixels in ``clamp`` range).
-    ``epsilon=0`` or ``adv_weight=0`` is ordinary training, for the side-by-side baseline."""
-    import torch
+def adversarial_image_loss(epsilon: float, adv_weight: float = 0.5,
+                           clamp: tuple[float, float] = (0.0, 1.0)) -> Any:
+    """The shared loop's loss hook for FGSM training of a plain torch image classifier: the clean
+    cross-entropy of ``batch["pixels"]``, mixed with the loss on FGSM images made against the
+    current weights (pixels clamped to ``clamp``). ``epsilon=0`` or ``adv_weight=0`` is the clean loss."""
     import torch.nn.functional as F
 
     from .gradients import _image_logits, pixel_fgsm_examples
 
-    torch.manual_seed(seed)
+    def loss(model: Any, batch: dict[str, Any]) -> Any:
+        x, y = batch["pixels"], batch["labels"]
+        model.train()  # the FGSM step below may run the model; keep training mode for the loss
+        clean = F.cross_entropy(_image_logits(model, x), y)
+        if epsilon <= 0 or adv_weight <= 0:
+            return clean
+        x_adv = pixel_fgsm_examples(model, x, y, epsilon, clamp)
+        return (1 - adv_weight) * clean + adv_weight * F.cross_entropy(_image_logits(model, x_adv), y)
+
+    return loss
+
+
+def fgsm_train_images(model: Any, images: Any, labels: Any, *, epsilon: float, epochs: int = 10,
+                      lr: float = 1e-3, batch_size: int = 64, adv_weight: float = 0.5,
+                      clamp: tuple[float, float] = (0.0, 1.0), seed: int = 0, device: str = "cpu") -> Any:
+    """FGSM adversarial training for a plain torch image classifier (pixels in ``clamp`` range),
+    through the core's shared loop with :func:`adversarial_image_loss` as its loss hook: Adam
+    (AdamW without weight decay) at a constant ``lr``, a fresh shuffle every epoch, the last epoch
+    kept. ``epsilon=0`` or ``adv_weight=0`` is ordinary training, for the side-by-side baseline."""
+    import math
+
+    import torch
+
+    from autoglm_core import LoopSpec, TrainConfig, run_loop
+
     x_all = torch.as_tensor(images, dtype=torch.float32)
     y_all = torch.as_tensor(labels, dtype=torch.long)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
+
+    def batches(epoch: int) -> Any:
         order = torch.randperm(len(x_all), generator=gen)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            x, y = x_all[idx], y_all[idx]
-            model.train()
-            loss = F.cross_entropy(_image_logits(model, x), y)
-            if epsilon > 0 and adv_weight > 0:
-                x_adv = pixel_fgsm_examples(model, x, y, epsilon, clamp)
-                loss = (1 - adv_weight) * loss + adv_weight * F.cross_entropy(_image_logits(model, x_adv), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    model.eval()
-    return model
+            yield {"pixels": x_all[idx], "labels": y_all[idx]}
+
+    spec = LoopSpec(train_batches=batches, steps_per_epoch=math.ceil(len(x_all) / batch_size),
+                    loss=adversarial_image_loss(epsilon, adv_weight, clamp), peft_task=None, default_lr=lr,
+                    schedule="constant")
+    cfg = TrainConfig(epochs=epochs, learning_rate=lr, batch_size=batch_size, weight_decay=0.0, warmup_ratio=0.0,
+                      patience=epochs)
+    return run_loop(model, spec, cfg, seed=seed, device=device, progress=False, desc="fgsm-train-images").model
