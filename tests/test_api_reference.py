@@ -29,7 +29,7 @@ def test_docs_api_md_is_up_to_date():
 def test_the_page_covers_every_hook_kind_base_and_facade_name():
     text = generator().render()
     for name in hookspecs.hook_names():
-        opts = getattr(getattr(hookspecs, name), "autoglm_spec")
+        opts = getattr(hookspecs, name).autoglm_spec
         section = text.split(f"### `{name}`")[1].split("###")[0]
         assert f"def {name}(" in section
         assert ("*firstresult*" in section) == bool(opts.get("firstresult")), name
