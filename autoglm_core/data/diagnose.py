@@ -3,6 +3,7 @@ which labels have too few rows, so that "the test split is empty" comes with its
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 
@@ -12,6 +13,8 @@ from autoglm_core.types.schemas import RowIssue
 
 # stratified_split sends every label with fewer rows than this to the training split.
 MIN_ROWS_TO_SPLIT = 3
+# More distinct labels than this, all numbers, and the label column is read as a number, not classes.
+MAX_NUMERIC_CLASSES = 20
 
 
 def require_two_labels(examples: list[Example], files: list[str]) -> None:
@@ -62,3 +65,36 @@ def why_split_is_empty(examples: list[Example], issues: list[RowIssue], rows_rea
         )
     parts.append("give more labelled rows per label, fix the skipped rows, or give a test file (--test)")
     return "; ".join(parts) + "."
+
+
+def _as_number(label: object) -> float | None:
+    try:
+        value = float(str(label).strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def check_labels_are_classes(examples: list[Example], files: list[str], label_column: str | None) -> list[str]:
+    """A label column of many distinct numbers is a numeric target that classification would turn
+    into one class per value. Fractional values cannot be class ids: a DataError pointing at
+    ``load_numeric_splits``. Many distinct whole numbers may be class ids: a warning (returned)."""
+    counts = Counter(ex.label for ex in examples if ex.label is not None)
+    if len(counts) <= MAX_NUMERIC_CLASSES:
+        return []
+    values = [_as_number(label) for label in counts]
+    if any(v is None for v in values):
+        return []
+    column = f"the label column {label_column!r}" if label_column else "the label column"
+    sample = ", ".join(repr(str(label)) for label in sorted(counts, key=str)[:3])
+    numeric = ("a task type with a numeric target (regression, scoring) loads its data with "
+               "autoglm_core.load_numeric_splits, which reads it as numbers and splits by quantiles "
+               "(docs/task-types.md)")
+    if any(v is not None and not v.is_integer() for v in values):
+        raise DataError(f"{', '.join(files)}: {column} holds {len(counts)} distinct numbers ({sample}, ...): that is a "
+                        f"numeric target, not classes; read as classes it would give {len(counts)} labels. "
+                        f"{numeric[0].upper()}{numeric[1:]}; for classes, give a column of class names.")
+    if len(counts) * MIN_ROWS_TO_SPLIT > len(examples):
+        return [f"{column} holds {len(counts)} distinct whole numbers ({sample}, ...), most with fewer than "
+                f"{MIN_ROWS_TO_SPLIT} rows: read as {len(counts)} classes. If it is a numeric target, {numeric}."]
+    return []

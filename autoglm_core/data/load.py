@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from autoglm_core.data.diagnose import require_two_labels, why_split_is_empty
+from autoglm_core.data.diagnose import check_labels_are_classes, require_two_labels, why_split_is_empty
 from autoglm_core.data.language import detect_language
 from autoglm_core.data.reading import check_file, using_encoding
 from autoglm_core.types.data import DataSplits, Example, LoadedRows
@@ -247,11 +247,14 @@ def load_splits(spec: TaskSpec, split: SplitConfig, seed: int, manager: Any) -> 
             train = tr
             val = val if val is not None else va
             test = test if test is not None else te
+    numeric = check_labels_are_classes(all_examples, files, label_col)
+    warns = numeric + warns
     require_two_labels(all_examples, files)
     for name, part in (("training", train), ("test", test)):
         if not part:
             raise DataError(f"{', '.join(files)}: the {name} split is empty. "
-                            + why_split_is_empty(all_examples, issues, rows_read))
+                            + why_split_is_empty(all_examples, issues, rows_read)
+                            + "".join(f" {note[0].upper()}{note[1:]}" for note in numeric))
     counts = Counter(ex.label for ex in all_examples)
     summary = DataSummary(
         files=files, rows_read=rows_read, rows_used=len(all_examples), rows_skipped=len(issues),
