@@ -95,8 +95,7 @@ def select_stage() -> Stage:
         budget_warning(state)
         spec = state.ctx.spec
         direction = state.task_type.higher_is_better(spec.objectives.primary_metric)
-        best, reason = select_best(state.variants, spec.objectives, direction,
-                                   held_out_only=state.task_type.reports_held_out)
+        best, reason = select_best(state.variants, spec.objectives, direction)
         return StageOutput(metrics={"best": best.model_dump(mode="json") if best else None, "reason": reason})
 
     def collect(state: RunState, res: StageResult) -> None:
@@ -105,8 +104,7 @@ def select_stage() -> Stage:
         # selection also marks every variant (meets_objectives, notes), so it runs on resume too
         spec = state.ctx.spec
         direction = state.task_type.higher_is_better(spec.objectives.primary_metric)
-        state.best, state.reason = select_best(state.variants, spec.objectives, direction,
-                                               held_out_only=state.task_type.reports_held_out)
+        state.best, state.reason = select_best(state.variants, spec.objectives, direction)
 
     return Stage("select", "select", run, collect=collect)
 

@@ -65,21 +65,28 @@ def _decide(ranked: list[tuple[VariantResult, tuple[Any, ...]]], rules: list[str
 NOT_OFFERED = "not offered for selection"
 
 
-def held_out_problem(task_type: Any, choices: int) -> str | None:
-    """Why selection among ``choices`` models of ``task_type`` (a class) could only read the test
-    split, naming the member to add; None when the task type reports held-out metrics or there is
-    nothing to choose."""
-    if choices < 2 or task_type.reports_held_out:
+def held_out_problem(task_type: Any, choices: int, metric: str | None = None) -> str | None:
+    """Why selection among ``choices`` models of ``task_type`` (a class) on ``metric`` (default: the
+    task's primary metric) could only read test or benchmark numbers, naming the member to add or
+    the metric to take; None when there is nothing to choose or held-out numbers decide."""
+    if choices < 2:
         return None
-    metric = task_type.default_metric()
-    return (f"task type {task_type.name!r} reports no held-out metrics, so choosing among its {choices} models "
-            f"could only read test-split numbers. Make its `evaluate` also return `val_{metric}` (and `val_` of "
-            f"each declared metric) scored on `context.splits.validation`, and declare `reports_held_out = True` "
-            f"on the class (docs/task-types.md, 'Held-out metrics').")
+    metric = metric or task_type.default_metric()
+    if not task_type.reports_held_out:
+        return (f"task type {task_type.name!r} reports no held-out metrics, so choosing among its {choices} models "
+                f"could only read test-split numbers. Make its `evaluate` also return `val_{metric}` (and `val_` of "
+                f"each declared metric) scored on `context.splits.validation`, and declare `reports_held_out = True` "
+                f"on the class (docs/task-types.md, 'Held-out metrics').")
+    if metric in task_type.benchmark_metrics:
+        others = [m for m in task_type.metric_names() if m not in task_type.benchmark_metrics]
+        return (f"metric {metric!r} of task type {task_type.name!r} is scored on a benchmark, which has no held-out "
+                f"part, so it cannot choose among {choices} models. Take {' or '.join(map(repr, others))} as the "
+                f"metric (selection reads its val_ score), or plan one model (one candidate, no compressor).")
+    return None
 
 
 def select_best(variants: list[VariantResult], objectives: Objectives,
-                higher_is_better: bool = True, *, held_out_only: bool = False) -> tuple[VariantResult | None, str]:
+                higher_is_better: bool = True) -> tuple[VariantResult | None, str]:
     """Best trained variant: those meeting the hard objectives first; within ``tolerance`` of the
     best primary metric, the fastest (latency emphasised) or smallest (size emphasised) wins.
 
@@ -88,9 +95,9 @@ def select_best(variants: list[VariantResult], objectives: Objectives,
     decides when it is emphasised, and then latencies within ``LATENCY_NOISE`` of the fastest tie.
     ``higher_is_better`` is the primary metric's direction, as its task type declares it.
 
-    With ``held_out_only`` (a task type that declares ``reports_held_out``) a contender without
-    ``val_<metric>`` is an error: the test split is never read. Otherwise test numbers decide only
-    when held-out ones are missing, and the reason says so."""
+    The metric read is the held-out ``val_<metric>`` (validation split, or the k-fold mean on small
+    data), never the test split: with several contenders one without it is an error (the plan-time
+    check, :func:`held_out_problem`, refuses task types that do not report it)."""
     metric = objectives.primary_metric
     pool = [v for v in variants if v.variant != "zero-shot" and v.model_dir
             and not any(n.startswith(NOT_OFFERED) for n in v.notes)]
@@ -106,16 +113,13 @@ def select_best(variants: list[VariantResult], objectives: Objectives,
     if not eligible:
         eligible = pool
         prefix = "no variant meets every objective, so the best on the metric was taken anyway; "
-    # held-out evidence decides when every contender has it (validation split, or the k-fold mean on
-    # small data); the test split then only reports, as it should
-    if all(f"val_{metric}" in v.metrics for v in eligible):
+    missing = [_name(v) for v in eligible if f"val_{metric}" not in v.metrics]
+    if missing and len(eligible) > 1:
+        raise AutoGLMError(f"no held-out val_{metric} for {', '.join(missing)}: its `evaluate` returned none (is the "
+                           f"validation split empty? give it rows: config split.validation, or --validation FILE); "
+                           f"selection never reads the test split.")
+    if not missing:  # a lone contender without it is taken without any comparison
         metric = f"val_{metric}"
-    elif held_out_only and len(eligible) > 1:
-        missing = ", ".join(_name(v) for v in eligible if f"val_{metric}" not in v.metrics)
-        raise AutoGLMError(f"no held-out val_{metric} for {missing}: the task type declares `reports_held_out` but "
-                           f"its `evaluate` did not return `val_{metric}`; selection never reads the test split.")
-    elif len(eligible) > 1:
-        prefix += f"on the test split (no held-out val_{metric}); "
     sign = 1 if higher_is_better else -1
     inf = float("inf")
 

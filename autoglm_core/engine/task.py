@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autoglm_core.engine.component_calls import is_builtin, plugin_of
 from autoglm_core.engine.pipeline_run import run_pipeline
 from autoglm_core.engine.selection import held_out_problem
 from autoglm_core.engine.stage_plan import plan_stages
@@ -177,7 +176,8 @@ class AutoTask:
             from autoglm_core.training.search_backends import backend_for
 
             backend_for(config, manager)  # an unknown backend or a bad backend option fails here
-        check_held_out(manager, task_type, len(candidates) * (1 + len(compress) + len(config.defend)))
+        check_held_out(task_type, len(candidates) * (1 + len(compress) + len(config.defend)),
+                       spec.objectives.primary_metric)
         if spec.data is None:
             raise ConfigError("no data given: pass dataset='file.csv' (CLI: --data FILE).")
         from autoglm_core.data.reading import check_file
@@ -263,10 +263,10 @@ def best_of(report: RunReport) -> VariantResult:
     return report.best
 
 
-def check_held_out(manager: Any, task_type: Any, choices: int) -> None:
-    """A plugin's task type that reports no held-out metrics fails at plan time when the run would
-    choose among models (selection never reads the test split). Built-in task types that do not
-    report them yet are chosen on test numbers, and the selection reason says so."""
-    problem = held_out_problem(task_type, choices)
-    if problem and not is_builtin(manager, plugin_of(manager, "task type", task_type.name)):
+def check_held_out(task_type: Any, choices: int, metric: str) -> None:
+    """A run that would choose among models fails at plan time when its task type reports no
+    held-out metrics, or when ``metric`` is one it only scores on a benchmark: selection never reads
+    the test split, built-in task types and plugins' alike."""
+    problem = held_out_problem(task_type, choices, metric)
+    if problem:
         raise ConfigError(problem)

@@ -69,6 +69,10 @@ class TaskType(Component):
     #: (the validation split, or a cross-validation mean): selection reads only those numbers, never
     #: the test split, so a plan with a choice of models needs it (a clear error at plan time otherwise)
     reports_held_out: ClassVar[bool] = False
+    #: declared metrics that ``evaluate`` never scores on the run's splits because they come from a
+    #: benchmark (e.g. HumanEval's pass@1): they have no held-out value, so a run choosing among
+    #: models cannot take one as its primary metric (an error at plan time)
+    benchmark_metrics: ClassVar[tuple[str, ...]] = ()
     #: why ``train.num_processes > 1`` (or several machines) cannot work for this task type, said at
     #: plan time; None when its training goes through a recipe the torchrun workers rebuild
     #: (autoglm_core.training.recipe)

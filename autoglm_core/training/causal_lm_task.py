@@ -41,6 +41,8 @@ class CausalLMTask(TaskType):
 
     metrics: ClassVar[tuple[Metric, ...]] = (Metric("perplexity", higher_is_better=False, description="exp(mean token NLL) on the test split"),)
     has_labels = False
+    #: val_perplexity on the validation documents (a split of the corpus, as the test split is)
+    reports_held_out = True
     single_process_reason = None  # trained through CAUSAL_LM_RECIPE
 
     def candidates(self, spec: TaskSpec) -> list[CandidateSpec]:
@@ -137,6 +139,7 @@ class CausalLMTask(TaskType):
         if n == 0:
             raise DataError("the test split has no text of two or more tokens: perplexity is undefined.")
         metrics: dict[str, float] = {"perplexity": math.exp(nll / n), "loss": nll / n, "test_tokens": float(n)}
+        metrics.update(self._held_out(context, built, variant, max_length))
         prompts, completions, tps = self._sample(built, test)
         if tps is not None:
             metrics["generate_tokens_per_s"] = tps
@@ -144,6 +147,19 @@ class CausalLMTask(TaskType):
         cand = built.candidate or CandidateSpec(name="model", backbone="unknown")
         return VariantResult(candidate=cand.name, variant=variant, backbone=cand.backbone, metrics=metrics,
                              notes=[f"perplexity over {n} test tokens"])
+
+    def _held_out(self, context: RunContext, built: BuiltModel, variant: str, max_length: int) -> dict[str, float]:
+        """``val_perplexity`` on the validation documents, the number selection reads."""
+        from autoglm_core.training.held_out import held_out_scores
+
+        val = [ex.text for ex in context.splits.validation]
+
+        def score() -> dict[str, float]:
+            nll, n = negative_log_likelihood(built.model, lm_batches(built.tokenizer, val, max_length, 8, False))
+            # no text of two or more tokens: no held-out perplexity (selection among several models says so)
+            return {"perplexity": math.exp(nll / n)} if n else {}
+
+        return held_out_scores(built, variant, ["perplexity"], val, score)
 
     card_pipeline_tag = "text-generation"
 

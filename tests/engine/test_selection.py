@@ -10,7 +10,7 @@ from autoglm_core.types.schemas import Objectives, VariantResult
 
 
 def _v(cand: str, variant: str, acc: float, lat: float, size: float, params: int = 1000) -> VariantResult:
-    return VariantResult(candidate=cand, variant=variant, backbone=cand, metrics={"accuracy": acc},
+    return VariantResult(candidate=cand, variant=variant, backbone=cand, metrics={"accuracy": acc, "val_accuracy": acc},
                          latency_ms={"1": lat}, size_mb=size, params=params, model_dir=f"models/{cand}-{variant}")
 
 
@@ -26,7 +26,7 @@ def test_equal_accuracy_is_not_decided_by_latency():
     run2 = [_v("minilm", "fine-tuned", 0.9, 3.3, 90.0), _v("minilm", "int8", 0.9, 2.9, 25.0)]
     (a, reason), (b, _) = _pick(run1), _pick(run2)
     assert a == b == "minilm/int8"
-    assert "decided by smaller size" in reason and "tied with minilm/fine-tuned on higher accuracy" in reason
+    assert "decided by smaller size" in reason and "tied with minilm/fine-tuned on higher val_accuracy" in reason
 
 
 def test_full_tie_is_decided_by_name_in_any_input_order():
@@ -40,7 +40,7 @@ def test_full_tie_is_decided_by_name_in_any_input_order():
 
 def test_higher_metric_still_wins_and_reason_says_so():
     name, reason = _pick([_v("a", "fine-tuned", 0.7, 1.0, 1.0), _v("b", "fine-tuned", 0.9, 9.0, 99.0)])
-    assert name == "b/fine-tuned" and "decided by higher accuracy" in reason
+    assert name == "b/fine-tuned" and "decided by higher val_accuracy" in reason
 
 
 def test_latency_emphasis_treats_timing_noise_as_a_tie():
@@ -57,4 +57,4 @@ def test_latency_emphasis_treats_timing_noise_as_a_tie():
 
 def test_size_emphasis_ties_fall_back_to_metric_then_name():
     name, reason = _pick([_v("a", "int8", 0.90, 1.0, 25.0), _v("b", "int8", 0.905, 5.0, 25.0)], emphasis=["size"])
-    assert name == "b/int8" and "decided by higher accuracy" in reason
+    assert name == "b/int8" and "decided by higher val_accuracy" in reason

@@ -14,7 +14,7 @@ from autoglm_core.types.schemas import CandidateSpec, Objectives, VariantResult
 
 
 def _variant(name, value, latency, metric="perplexity"):
-    return VariantResult(candidate="c", variant=name, backbone="b", metrics={metric: value},
+    return VariantResult(candidate="c", variant=name, backbone="b", metrics={metric: value, f"val_{metric}": value},
                          latency_ms={"1": latency}, model_dir=f"candidates/c/{name}")
 
 
@@ -23,7 +23,7 @@ def test_selection_follows_the_declared_direction():
     assert lm.higher_is_better("perplexity") is False
     variants = [_variant("a", 12.0, 5.0), _variant("b", 30.0, 1.0)]
     best, reason = select_best(variants, Objectives(primary_metric="perplexity"), lm.higher_is_better("perplexity"))
-    assert best.variant == "a" and "decided by lower perplexity" in reason
+    assert best.variant == "a" and "decided by lower val_perplexity" in reason
     best, _ = select_best(variants, Objectives(primary_metric="perplexity"), True)
     assert best.variant == "b"  # the same numbers read as higher-is-better pick the other one
 
@@ -62,6 +62,7 @@ class Haiku(TaskType):
     metrics = (Metric("syllable_error", higher_is_better=False),)
     has_labels = False
     parse_rules = (ParseRule(r"\bhaikus?\b|俳句", 0.95, priority=5),)
+    default_compress = ()  # one model, nothing to choose: no held-out metrics are needed
 
     def candidates(self, spec):
         return [CandidateSpec(name="syllables", backbone="syllable-counter", builder="none")]

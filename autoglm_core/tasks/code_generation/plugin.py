@@ -21,6 +21,10 @@ class CodeGeneration(CausalLMTask):
     description = "generate source code with a causal LM (perplexity on the code corpus, syntax validity of completions)"
     # pass@k comes from the HumanEval evaluator, not from every run: perplexity stays the default
     metrics = (*CausalLMTask.metrics, Metric("pass@1", description="share of problems solved by one sample"))
+    # pass@1 is scored on HumanEval's problems, a benchmark with no held-out part: selection reads
+    # val_perplexity on the corpus's validation documents instead, and a plan with a choice of models
+    # refuses pass@1 as its primary metric
+    benchmark_metrics = ("pass@1",)
     parse_rules = (ParseRule(r"\b(code|coding|python|function|program|programs|snippet|sql)\b|代码|编程|函数|程序",
                              0.85, priority=30),)
     parse_prototypes: ClassVar[tuple[str, ...]] = (

@@ -122,6 +122,7 @@ class ImageClassification(TaskType):
     #: not run unless asked for (--compress int8)
     default_compress: tuple[str, ...] = ()
     metrics = CLASSIFICATION_METRICS
+    reports_held_out = True  # val_* on the validation split (the loop's scores of the kept epoch when it can)
     parse_rules = (ParseRule(r"\b(images?|photos?|pictures?|pixels?|vision)\b|图片|图像|照片|视觉", 0.85, priority=20),)
     parse_prototypes = (
         "recognise handwritten letters in scanned forms",
@@ -189,15 +190,22 @@ class ImageClassification(TaskType):
         return built
 
     def evaluate(self, context: RunContext, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
+        from autoglm_core.training.held_out import held_out_scores
         from autoglm_core.training.metrics import classification_metrics
 
-        test = context.splits.test
         built = as_image_built(built)
-        probs = built.predict_proba(test, batch_size=128)
         index = {lab: i for i, lab in enumerate(built.labels)}
-        m = classification_metrics([index[ex.label] for ex in test], probs.argmax(1).tolist(), built.labels)
+
+        def scores(examples: list[Any]) -> dict[str, Any]:
+            probs = built.predict_proba(examples, batch_size=128)
+            return classification_metrics([index[ex.label] for ex in examples], probs.argmax(1).tolist(), built.labels)
+
+        m = scores(context.splits.test)
         cand = built.candidate or CandidateSpec(name="model", backbone="unknown")
-        return variant_result(cand, variant, m)
+        result = variant_result(cand, variant, m)
+        val = context.splits.validation
+        result.metrics.update(held_out_scores(built, variant, self.metric_names(), val, lambda: scores(val)))
+        return result
 
     def latency_inputs(self, context: RunContext, built: BuiltModel) -> list[Any] | None:
         return [ex.meta["pixels"] for ex in context.splits.test]

@@ -133,6 +133,7 @@ class MultimodalClassification(TaskType):
                              "worker processes cannot rebuild")
     default_compress: tuple[str, ...] = ()  # the fusion model is ~0.2M parameters; nothing to gain
     metrics = CLASSIFICATION_METRICS
+    reports_held_out = True  # val_* on the validation split (the loop's scores of the kept epoch when it can)
     parse_rules = (ParseRule(
         r"((image|photo|picture)s?\b.{0,40}\b(caption|text|review|comment|description)s?\b)|"
         r"((caption|text|review|comment)s?\b.{0,40}\b(image|photo|picture)s?\b)|"
@@ -238,14 +239,21 @@ class MultimodalClassification(TaskType):
         return built
 
     def evaluate(self, context: RunContext, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
+        from autoglm_core.training.held_out import held_out_scores
         from autoglm_core.training.metrics import classification_metrics
 
-        test = context.splits.test
-        probs = built.predict_proba(test, batch_size=128)
         index = {lab: i for i, lab in enumerate(built.labels)}
-        m = classification_metrics([index[ex.label] for ex in test], probs.argmax(1).tolist(), built.labels)
+
+        def scores(examples: list[Example]) -> dict[str, Any]:
+            probs = built.predict_proba(examples, batch_size=128)
+            return classification_metrics([index[ex.label] for ex in examples], probs.argmax(1).tolist(), built.labels)
+
+        m = scores(context.splits.test)
         cand = built.candidate or CandidateSpec(name="model", backbone="unknown")
-        return variant_result(cand, variant, m, notes=[f"fusion: {built.model.config['fusion']}"])
+        result = variant_result(cand, variant, m, notes=[f"fusion: {built.model.config['fusion']}"])
+        val = context.splits.validation
+        result.metrics.update(held_out_scores(built, variant, self.metric_names(), val, lambda: scores(val)))
+        return result
 
     def latency_inputs(self, context: RunContext, built: BuiltModel) -> list[Any] | None:
         return list(context.splits.test)

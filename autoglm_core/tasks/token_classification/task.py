@@ -55,6 +55,7 @@ class TokenClassification(TaskType):
     single_process_reason = None  # trained through its recipe (recipe.py)
     metrics = (Metric("f1", description="entity-level micro F1 (seqeval)"), Metric("precision"), Metric("recall"),
                Metric("token_accuracy"))
+    reports_held_out = True  # val_* on the validation split (the loop's scores of the kept epoch when it can)
     # tried before the classification rules (priority 90): "recognise names" is not a text label
     parse_rules = (
         ParseRule(r"\b(named[- ]entit\w*|ner|entity recognition|entity extraction|extract entities|token "
@@ -152,13 +153,18 @@ class TokenClassification(TaskType):
     def evaluate(self, context: Any, built: BuiltModel, variant: str, model_dir: Path | None = None) -> VariantResult:
         """Entity-level scores; latency, size, parameters and extra evaluators are added by the
         evaluate stage (on :meth:`latency_inputs`)."""
+        from autoglm_core.training.held_out import held_out_scores
+
         built = as_token_built(built)
-        test = context.splits.test
+        test, val = context.splits.test, context.splits.validation
         m = entity_scores(_tags(test), built.predict_tags(_tokens(test)))
+        names = self.metric_names()
+        held_out = held_out_scores(built, variant, names, val,
+                                   lambda: entity_scores(_tags(val), built.predict_tags(_tokens(val))), digits=4)
         cand = built.candidate or CandidateSpec(name="model", backbone="unknown")
         return VariantResult(
             candidate=cand.name, variant=variant, backbone=cand.backbone,
-            metrics={k: round(m[k], 4) for k in ("f1", "precision", "recall", "token_accuracy")},
+            metrics={**{k: round(m[k], 4) for k in names}, **held_out},
             per_class={k: {kk: round(vv, 4) for kk, vv in v.items()} for k, v in m["per_type"].items()},
             notes=["entity-level micro precision/recall/F1 (seqeval); per_class holds each entity type"])
 

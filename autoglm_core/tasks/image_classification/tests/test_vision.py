@@ -164,6 +164,9 @@ def test_pipeline_end_to_end_reload_and_fgsm(tmp_path, digits):
     assert [c.builder for c in pipeline.candidates] == ["image-cnn", "image-vit"] and pipeline.compress == []
     report = pipeline.launch(progress=False)
     assert len(report.variants) == 2 and report.best is not None
+    # two candidates: chosen on the validation split (the loop's kept-epoch scores), never on test
+    assert all({"val_accuracy", "val_macro_f1"} <= set(x.metrics) for x in report.variants)
+    assert "val_accuracy" in report.selection_reason and "test split" not in report.selection_reason
     v = report.variants[0]
     assert 0.0 <= v.metrics["accuracy"] <= 1.0 and len(v.confusion_matrix) == 10 and v.latency_ms["1"] > 0
     assert v.size_mb and v.params

@@ -86,6 +86,7 @@ def test_pipeline_with_ablation_and_reload(tmp_path, pairs):
     assert [m["modality"] for m in task.spec.evidence["modalities"].value] == ["image", "text"]
     report = task.auto_build().launch(progress=False)
     assert report.best is not None and report.best.variant == "fine-tuned"
+    assert {"val_accuracy", "val_macro_f1"} <= set(report.best.metrics)  # held-out, what selection reads
     train = next(s for s in report.stages if s.stage == "train")
     assert [r["fusion"] for r in train.metrics["ablation"]] == ["text", "image", "concat", "gated-xattn"]
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in train.metrics["ablation"])
@@ -97,3 +98,13 @@ def test_pipeline_with_ablation_and_reload(tmp_path, pairs):
              ("a handwritten five", str(pairs.parent / "images" / "3" / "0003.png"))]
     probs = built.predict_proba(items)
     assert probs.shape == (2, 2) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
+
+
+def test_two_fusions_are_chosen_on_the_validation_split(tmp_path, pairs):
+    from autoglm_core import AutoTask
+
+    task = AutoTask.create(task_type="multimodal_classification", dataset=str(pairs), out=tmp_path / "run",
+                           description="match photos and captions", backbones=["concat", "text"], config=FAST)
+    report = task.auto_build().launch(progress=False)
+    assert len(report.variants) == 2 and all("val_accuracy" in v.metrics for v in report.variants)
+    assert "val_accuracy" in report.selection_reason and "test split" not in report.selection_reason

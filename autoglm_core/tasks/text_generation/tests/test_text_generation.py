@@ -149,3 +149,43 @@ def test_lm_likelihood_rejects_an_encoder():
     scorer = get_manager().registry("zero-shot scorer").get("lm-likelihood")()
     with pytest.raises(ConfigError, match="needs a causal language model"):
         scorer.predict_proba(tiny_text_classifier(), ["x"], ["a", "b"], "en")
+
+
+def test_held_out_perplexity_is_the_kept_models_and_selection_reads_it(tmp_path):
+    from autoglm_core.engine.selection import held_out_problem, select_best
+    from autoglm_core.models.causal_lm import tiny_gpt2_candidate
+    from autoglm_core.tasks.text_classification.plugin import build
+    from autoglm_core.training.causal_lm import perplexity
+    from autoglm_core.types.schemas import Objectives
+
+    ctx = context(tmp_path, max_steps=6)
+    tt = get_manager().registry("task type").get("text_generation")()
+    ctx.splits = tt.load_data(ctx)
+    cand = tiny_gpt2_candidate()
+    built = tt.train(ctx, cand)
+    trained = tt.evaluate(ctx, built, "fine-tuned")  # the loop's score of the kept epoch
+    val = [ex.text for ex in ctx.splits.validation]
+    fresh = perplexity(built.model, built.tokenizer, val, max_length=32)
+    assert math.isclose(trained.metrics["val_perplexity"], fresh, rel_tol=1e-4)
+    assert math.isclose(tt.evaluate(ctx, built, "rescored").metrics["val_perplexity"], fresh, rel_tol=1e-6)
+    untrained = tt.evaluate(ctx, build(ctx, cand), "initialised")
+    for v, d in ((trained, "a"), (untrained, "b")):
+        v.model_dir = f"candidates/{d}"
+    # make the test split disagree with the validation split: selection must not follow it
+    untrained.metrics["perplexity"] = 1.0
+    best, reason = select_best([trained, untrained], Objectives(primary_metric="perplexity"), False)
+    assert best is trained and "val_perplexity" in reason and "test split" not in reason
+    assert held_out_problem(type(tt), 2) is None
+    problem = held_out_problem(get_manager().registry("task type").get("code_generation"), 2, "pass@1")
+    assert problem and "benchmark" in problem and "'perplexity'" in problem
+
+
+def test_a_built_in_task_type_without_held_out_metrics_fails_at_plan_time():
+    from autoglm_core.engine.task import check_held_out
+    from autoglm_core.types.errors import ConfigError
+
+    plain = type("PlainLM", (get_manager().registry("task type").get("text_generation"),),
+                 {"reports_held_out": False})
+    with pytest.raises(ConfigError, match=r"val_perplexity.*reports_held_out = True"):
+        check_held_out(plain, 2, "perplexity")
+    check_held_out(plain, 1, "perplexity")  # one model: nothing is chosen

@@ -153,6 +153,9 @@ def test_pipeline_trains_on_the_shared_loop_and_predict_prints_entity_spans(tmp_
     assert best.metrics["f1"] >= 0.8 and set(best.per_class) == {"PER", "ORG", "LOC"}
     train = next(s for s in report.stages if s.stage == "train").metrics
     assert train["stop_reason"] in ("epochs", "early_stopping") and "val_f1" in train["history"][0]
+    # held-out scores of the kept epoch, what selection reads
+    kept = next(r for r in train["history"] if r["epoch"] == train["best_epoch"])
+    assert best.metrics["val_f1"] == round(kept["val_f1"], 4)
     card = (tmp_path / "run" / "model" / "README.md").read_text(encoding="utf-8")
     assert "pipeline_tag: token-classification" in card and "| entity type | precision |" in card
     assert "Entity types: " in card and "| **all (micro)** |" in card
