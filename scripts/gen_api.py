@@ -1,7 +1,7 @@
 """Write docs/api.md, the API reference, from the code's own signatures and docstrings.
 
 Run from the repository root: ``python -m scripts.gen_api`` (``--check`` exits 1 when the page is
-out of date). tests/test_api_reference.py fails when the page and the code disagree.
+out of date). tests/meta/test_api_reference.py fails when the page and the code disagree.
 
 Every class is reached through the public facade (``autoglm_core.Tracker``, ...), never through a
 module path, so the page follows a class that moves between modules; its source is read with

@@ -12,7 +12,7 @@ import pytest
 
 import autoglm_core
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GUIDES = ("task-types.md", "plugins.md", "benchmark-plugins.md", "tracking.md")
 
 

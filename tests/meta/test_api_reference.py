@@ -9,7 +9,7 @@ import autoglm_core
 from autoglm_core.plugin import hookspecs
 from autoglm_core.plugin.bases import REGISTRY_BASES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "api.md"
 
 
