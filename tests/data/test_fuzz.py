@@ -38,6 +38,7 @@ def _only_own_errors(fn, *args, **kwargs):
         return None
 
 
+@pytest.mark.slow
 @FUZZ
 @given(TEXTISH)
 def test_parser_never_raises_anything_but_its_own_errors(text):

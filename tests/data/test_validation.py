@@ -207,6 +207,14 @@ def test_yaml_aliases_that_expand_past_the_limit_are_refused_at_once(tmp_path, c
     assert time.monotonic() - started < 30
 
 
+def test_a_yaml_config_with_an_unprintable_character_is_a_config_error(tmp_path):
+    """Found by the config fuzzer (tests/data/test_fuzz.py), kept as its shrunk example."""
+    nul = tmp_path / "nul.yaml"
+    nul.write_bytes(b"\x00")
+    with pytest.raises(ConfigError, match=r"nul.yaml: invalid YAML: unacceptable character #x0000"):
+        read_structured_file(nul)
+
+
 def test_yaml_aliases_within_the_limit_and_self_references(tmp_path):
     small = tmp_path / "small.yaml"  # 9**4 = 6,561 values: a lot of anchors, still a config
     small.write_text(_alias_levels(4))

@@ -40,6 +40,7 @@ class Events:
         self.finished.append(result.key)
 
 
+@pytest.mark.slow
 @pytest.mark.hook("autoglm_stage_started", "autoglm_stage_finished")
 def test_end_to_end_tiny_run_exports_a_reloadable_model(news_csv, tmp_path):
     events = Events()
@@ -70,6 +71,7 @@ def test_end_to_end_tiny_run_exports_a_reloadable_model(news_csv, tmp_path):
     assert m == load_model(run / "candidates" / "c0-tiny-bert" / "model").predict(texts)
 
 
+@pytest.mark.slow
 def test_resume_skips_finished_stages_and_a_crash_loses_only_the_stage_in_flight(news_csv, tmp_path, monkeypatch):
     class Crash(Compressor):
         name = "crash"
@@ -105,6 +107,7 @@ def test_resume_skips_finished_stages_and_a_crash_loses_only_the_stage_in_flight
     assert report.best is not None
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_different_task(news_csv, tmp_path):
     make_task(news_csv, tmp_path / "run", config={**FAST, "train": {"epochs": 1}}).auto_build().launch(progress=False)
     with pytest.raises(ConfigError, match="different task or configuration"):
@@ -133,6 +136,7 @@ def test_failing_optional_stage_is_recorded_and_the_run_goes_on(news_csv, tmp_pa
     assert any("broken" in w for w in report.warnings) and report.best.variant == "fine-tuned"
 
 
+@pytest.mark.slow
 def test_objectives_drive_selection(news_csv, tmp_path):
     report = make_task(news_csv, tmp_path / "run", max_latency_ms=1e-6).auto_build().launch(progress=False)
     assert not report.best.meets_objectives
@@ -155,6 +159,7 @@ def test_from_description_infers_the_task_type(news_csv):
     assert task.spec.task_type == "text_classification" and task.spec.language == "zh"
 
 
+@pytest.mark.slow
 @pytest.mark.hook("autoglm_register_attacks", "autoglm_register_defenses")
 def test_attack_and_defense_stages_feed_robustness_and_selection(news_csv, tmp_path):
     import copy
@@ -203,6 +208,7 @@ def test_attack_and_defense_stages_feed_robustness_and_selection(news_csv, tmp_p
     assert "drop-words:accuracy_under_attack" in (tmp_path / "run" / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_default_compression_is_int8_when_installed_and_reported(news_csv, tmp_path):
     if "int8" not in get_manager().registry("compressor"):
         pytest.skip("autoglm-plugin-int8 is not installed")

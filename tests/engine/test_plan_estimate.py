@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from autoglm_core.cli.main import main
 from autoglm_core.testing import sample_examples, write_csv
 
@@ -44,6 +46,7 @@ def test_a_time_limit_caps_the_estimate_at_the_candidates_share(tmp_path, capsys
     assert "its share of the 4 s limit" in tiny and int(EST.search(tiny)[1]) <= 4, tiny
 
 
+@pytest.mark.slow
 def test_small_data_plan_names_the_fold_fine_tunings_and_the_frozen_heads_embedding(tmp_path, capsys, monkeypatch):
     from autoglm_core.models.candidates import minilm_available
     from autoglm_core.tasks.text_classification.kfold import FOLDS_ENV

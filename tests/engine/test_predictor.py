@@ -35,6 +35,7 @@ def _cli(argv: list[str]) -> int:
     return args.handler(args)
 
 
+@pytest.mark.slow
 def test_predict_matches_model_and_keeps_order(predict_model_dir):
     from autoglm_core.engine.predictor import Predictor
     from autoglm_core.models.loading import load_model

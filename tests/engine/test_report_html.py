@@ -57,6 +57,7 @@ def chinese_run(tmp_path_factory):
                     compress=[])
 
 
+@pytest.mark.slow
 def test_report_html_is_one_self_contained_page(english_run):
     page = (english_run / "report.html").read_text(encoding="utf-8")
     for section in ("best", "leaderboard", "plan", "per-class", "confusion", "pareto", "stages", "warnings",
@@ -141,6 +142,7 @@ def test_report_opens_in_chromium_without_errors_and_shows_the_leaderboard(engli
     shutil.copy(shot, english_run / "screenshot.png")  # kept in the run folder for a look by hand
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_chinese_run_page_shows_cjk_labels(chinese_run, tmp_path):
     fonts = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True).stdout

@@ -17,6 +17,7 @@ def needs(kind, *names):
         pytest.skip(f"{kind}(s) {missing} not installed (plugins/autoglm-plugin-fgsm, -int8)")
 
 
+@pytest.mark.slow
 def test_fgsm_and_char_noise_on_every_variant(tmp_path):
     needs("attack", "fgsm", "char-noise")
     needs("defense", "input-denoising")

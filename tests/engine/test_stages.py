@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+
 from autoglm_core import Attack, AutoTask, Defense, hookimpl
 from autoglm_core.engine.stage import Stage
 from autoglm_core.engine.stage_plan import SEARCH_PLACEHOLDER, plan_stages
@@ -60,6 +62,7 @@ def test_plan_lists_every_stage_with_its_dependencies(tmp_path):
     assert "Stages: " + " -> ".join(keys) in str(pipeline)
 
 
+@pytest.mark.slow
 def test_the_run_records_exactly_the_planned_stages(tmp_path):
     get_manager().register(Plugin(), name="stages-test")
     pipeline = _task(tmp_path, {**FAST, "zero_shot": {"enabled": False}, "attack": ["first-word"],

@@ -52,6 +52,7 @@ def test_builtin_decoders_registered():
     assert {"greedy", "beam", "sample"} <= set(names)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("use_eos", [False, True])
 def test_greedy_matches_generate_gpt2(gpt2, use_eos):
     model, tok = gpt2

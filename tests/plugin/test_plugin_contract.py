@@ -117,6 +117,7 @@ def test_a_model_format_plugin_loads_weights_for_any_task_type(tmp_path):
     assert torch.allclose(loaded.weight, saved.weight)
 
 
+@pytest.mark.slow
 @pytest.mark.hook("autoglm_run_mode")
 def test_a_run_mode_plugin_replaces_the_pipeline(tmp_path, capsys):
     from autoglm_core import hookimpl

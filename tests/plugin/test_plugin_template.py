@@ -6,9 +6,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from autoglm_core.cli.main import main
 
 
+@pytest.mark.slow
 def test_plugin_new_writes_a_package_that_installs_and_passes_its_tests(tmp_path, capsys):
     assert main(["plugin", "new", "text-stats", "--dir", str(tmp_path)]) == 0
     root = tmp_path / "autoglm-plugin-text-stats"

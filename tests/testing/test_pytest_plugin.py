@@ -8,6 +8,8 @@ import subprocess
 import sys
 from importlib import metadata
 
+import pytest
+
 PLUGIN_TESTS = '''
 import os
 
@@ -52,6 +54,7 @@ def test_pytest11_entry_point_points_at_the_plugin():
     assert eps.get("autoglm") == "autoglm_core.testing.pytest_plugin"
 
 
+@pytest.mark.slow
 def test_plugin_tests_without_conftest_get_fixtures_offline_env_and_fresh_manager(tmp_path):
     (tmp_path / "test_myplugin.py").write_text(PLUGIN_TESTS, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.endswith("_OFFLINE")}

@@ -56,6 +56,7 @@ def train(setup, validation=(), **overrides):
                      TrainConfig(**(BASE | overrides)), seed=0, device="cpu", progress=False)
 
 
+@pytest.mark.slow
 @needs_two_cpus
 def test_sync_two_processes_end_with_the_parameters_of_one_process(dist_setup):
     one = train(dist_setup)
@@ -71,6 +72,7 @@ def test_sync_two_processes_end_with_the_parameters_of_one_process(dist_setup):
     assert [round(h["train_loss"], 4) for h in two.history] == [round(h["train_loss"], 4) for h in one.history]
 
 
+@pytest.mark.slow
 @needs_two_cpus
 def test_accumulate_syncs_every_k_micro_batches_and_matches_one_process(dist_setup):
     two = train(dist_setup, num_processes=2, sync_mode="accumulate", sync_every=2)
@@ -79,6 +81,7 @@ def test_accumulate_syncs_every_k_micro_batches_and_matches_one_process(dist_set
     assert max_diff(one.model, two.model) < ATOL
 
 
+@pytest.mark.slow
 @needs_two_cpus
 def test_local_sgd_with_lora_averages_parameters_and_returns_a_merged_model(dist_setup):
     examples = dist_setup[0]
@@ -120,6 +123,7 @@ def test_unknown_sync_mode_names_the_field_and_the_choices():
     assert "'sync', 'accumulate' or 'local-sgd'" in msg
 
 
+@pytest.mark.slow
 @needs_two_cpus
 def test_a_crashing_worker_stops_the_run_with_its_rank_and_error_and_the_run_resumes(tmp_path, monkeypatch):
     from autoglm_core import AutoTask
@@ -184,6 +188,7 @@ def start_node(rank: int, port: int, job_dir):
     return subprocess.Popen([sys.executable, "-c", code, str(job_dir)], env={**os.environ, **node_env(rank, port, job_dir)})
 
 
+@pytest.mark.slow
 @needs_two_cpus
 def test_two_nodes_of_one_process_each_end_with_the_parameters_of_one_process(dist_setup, tmp_path, monkeypatch):
     from autoglm_core.training.distributed import finish_nodes
@@ -251,6 +256,7 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+@pytest.mark.slow
 @needs_two_cpus
 def test_killing_a_node_is_a_named_error_on_the_other_and_resume_finishes(tmp_path):
     """Two `autoglm run` processes, the same command but --node-rank; node 1 dies in training."""

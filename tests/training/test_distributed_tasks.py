@@ -74,6 +74,7 @@ def fresh(model, state):
     return no_dropout(clone)
 
 
+@pytest.mark.slow
 @needs_two_cpus
 def test_ner_in_two_processes_ends_with_the_parameters_of_one_process(ner_setup):
     recipe, data, model, tokenizer, state = ner_setup
@@ -91,6 +92,7 @@ def test_ner_in_two_processes_ends_with_the_parameters_of_one_process(ner_setup)
     assert "val_f1" in two.history[0] and two.history[0]["val_f1"] == pytest.approx(one.history[0]["val_f1"])
 
 
+@pytest.mark.slow
 @needs_two_cpus
 def test_text_generation_trains_in_two_processes_through_the_same_loop():
     from autoglm_core.models.tiny import tiny_gpt2_lm

@@ -26,6 +26,7 @@ def make_task(csv, out, search, train=None):
                            description="Classify news sentiment", backbones=["tiny-bert"])
 
 
+@pytest.mark.slow
 def test_search_prunes_a_bad_trial_reports_all_trials_and_trains_the_best(search_csv, tmp_path):
     import optuna
 

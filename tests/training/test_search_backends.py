@@ -52,6 +52,7 @@ def make_task(csv, out, search):
                            description="Classify news sentiment", backbones=["tiny-bert"])
 
 
+@pytest.mark.slow
 @pytest.mark.hook("autoglm_register_search_backends")
 def test_a_plugin_backend_runs_the_trials_and_the_core_reports_them(news_csv, tmp_path):
     get_manager().register(QueuePlugin(), name="test-search-backends")

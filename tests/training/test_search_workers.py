@@ -67,6 +67,7 @@ def check_shared_study(report, study, budget, workers):
     return m
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_sqlite_study(csv, tmp_path):
     run = tmp_path / "run"
     task = make_task(csv, run, {"trials": 4, "workers": 2, "space": SPACE, "pruner": "none"})
@@ -89,6 +90,7 @@ FAKE_WORKER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_killed_worker_trial_is_failed_and_retried_by_a_search_worker(csv, tmp_path):
     import optuna
 
@@ -191,6 +193,7 @@ def postgres(tmp_path):
         shutil.rmtree(data, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_postgresql_study(csv, tmp_path, postgres):
     run = tmp_path / "run"
     task = make_task(csv, run, {"trials": 3, "workers": 2, "space": SPACE, "pruner": "none", "storage": postgres})

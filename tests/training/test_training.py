@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from autoglm_core.testing import LABELS, sample_examples, tiny_text_classifier
@@ -23,6 +24,7 @@ def train(config, seed=0, **kw):
     return built, result
 
 
+@pytest.mark.slow
 def test_full_fine_tuning_learns_and_keeps_the_best_epoch():
     built, result = train(TrainConfig(epochs=10, learning_rate=3e-3, batch_size=16, patience=10))
     assert accuracy(built, TEST) >= 0.8
@@ -31,6 +33,7 @@ def test_full_fine_tuning_learns_and_keeps_the_best_epoch():
     assert result.steps == 10 * 6
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_other_seed_differs():
     cfg = TrainConfig(epochs=2, learning_rate=1e-3, batch_size=16)
     a, _ = train(cfg, seed=0)
@@ -41,6 +44,7 @@ def test_same_seed_same_weights_other_seed_differs():
     assert not all(torch.equal(pa[k], pc[k]) for k in pa)
 
 
+@pytest.mark.slow
 def test_early_stopping_and_max_steps():
     _, result = train(TrainConfig(epochs=50, learning_rate=1e-9, batch_size=16, patience=2, early_stopping_metric="loss"))
     assert result.stopped_early and len(result.history) < 50 and result.stop_reason == "early_stopping"
@@ -48,6 +52,7 @@ def test_early_stopping_and_max_steps():
     assert result.steps == 4 and result.stop_reason == "max_steps" and "max_steps=4" in result.stop_detail
 
 
+@pytest.mark.slow
 def test_lora_trains_adapters_only_and_merges():
     seen = {}
 

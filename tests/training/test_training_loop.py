@@ -51,6 +51,7 @@ def images(cfg):
     return fit_loop(model, forward, batches_of({"pixel_values": x}, y, 8), 64, val, cfg, seed=0, default_lr=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("train", [classify, generate, images], ids=["classification", "generation", "image"])
 def test_every_task_type_stops_with_the_same_reason_names(train):
     steps = train(TrainConfig(epochs=3, batch_size=8, max_steps=2))
@@ -89,6 +90,7 @@ def test_early_stopping_uses_the_metric_direction_and_names_unknown_metrics():
         run_loop(model, spec("loss"), cfg.model_copy(update={"early_stopping_metric": "acuracy"}), progress=False)
 
 
+@pytest.mark.slow
 def test_search_runs_on_image_classification_through_its_loop(tmp_path):
     pytest.importorskip("optuna")
     from autoglm_core import AutoTask

@@ -61,6 +61,7 @@ def test_quantized_model_has_no_embedding_gradient(fgsm_trained_tiny):
         FGSMAttack({}).attack(dataclasses.replace(built, model=q), ctx.splits.test[:4], None)
 
 
+@pytest.mark.slow
 def test_adversarial_training_raises_accuracy_under_fgsm(fgsm_trained_tiny):
     from autoglm_plugin_fgsm.adversarial_training import FGSMAdversarialTraining
 

@@ -2,6 +2,7 @@
 
 import random
 
+import pytest
 from autoglm_plugin_fgsm.char_noise import CharNoiseAttack
 from autoglm_plugin_fgsm.denoise import Denoiser, DenoisingTokenizer, InputDenoising, osa_distance
 from autoglm_plugin_fgsm.noise import HOMOPHONES, char_variants, units, word_variants
@@ -29,6 +30,7 @@ def test_char_noise_flips_english_predictions(fgsm_trained_tiny):
     assert res["queries_per_example"] > 1
 
 
+@pytest.mark.slow
 def test_char_noise_attacks_chinese_text(fgsm_trained_chinese):
     built, ctx = fgsm_trained_chinese
     attack = CharNoiseAttack({"seed": 0, "max_perturb_ratio": 0.3})

@@ -61,6 +61,7 @@ def test_int8_outputs_stay_close_to_fp32(int8_tiny):
     assert not np.array_equal(p8, p32)  # it really is a different (quantized) computation
 
 
+@pytest.mark.slow
 def test_int8_save_has_no_pickle_and_reloads_in_fresh_process(int8_tiny, tmp_path):
     _, q = int8_tiny
     out = q.save(tmp_path / "m")

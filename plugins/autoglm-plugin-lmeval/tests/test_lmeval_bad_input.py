@@ -126,6 +126,7 @@ def test_lmeval_compressed_variant_refused():
         _evaluator(tasks=["autoglm_example_mc"]).evaluate(built, None)
 
 
+@pytest.mark.slow
 def test_lmeval_unknown_task_through_evaluator(lmeval_tiny_lm_dir):
     with pytest.raises(AutoGLMError, match="Did you mean 'autoglm_example_gen'"):
         _evaluator(tasks=["autoglm_example_gne"]).evaluate(str(lmeval_tiny_lm_dir), None)

@@ -55,6 +55,7 @@ def test_lmeval_example_plugin_in_catalog():
     assert specs == ["autoglm_example_gen", "autoglm_example_mc"]
 
 
+@pytest.mark.slow
 def test_lmeval_unknown_task_did_you_mean():
     from autoglm_plugin_lmeval.benchmarks import select_tasks
 
@@ -66,6 +67,7 @@ def test_lmeval_unknown_task_did_you_mean():
         select_tasks(["arc_easy", "hellaswg"])  # lm-eval's own names count too
 
 
+@pytest.mark.slow
 def test_lmeval_benchmarks_command_lists_lm_eval_and_plugins(capsys):
     from autoglm_core.cli.main import main
 

@@ -23,6 +23,7 @@ def _evaluator(**options):
     return get_manager().registry("evaluator").get("lm-eval")(options=options)
 
 
+@pytest.mark.slow
 def test_lmeval_example_benchmark_equals_direct_lm_eval(lmeval_tiny_lm_dir, lmeval_direct_tasks):
     ev = _evaluator(tasks=["autoglm-example"], batch_size=4)
     ours = ev.evaluate(str(lmeval_tiny_lm_dir), None)

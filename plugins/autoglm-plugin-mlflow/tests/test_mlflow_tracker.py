@@ -37,6 +37,7 @@ def runs_by_name(client: MlflowClient) -> dict[str, object]:
     return {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
 
 
+@pytest.mark.slow
 def test_autoglm_run_track_mlflow_logs_nested_runs_metrics_and_artifacts(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     data = write_csv(tmp_path / "news.csv", sample_examples(60))
@@ -77,6 +78,7 @@ def test_autoglm_run_track_mlflow_logs_nested_runs_metrics_and_artifacts(tmp_pat
     assert parent.data.tags["autoglm.model_card"] == "model/README.md"
 
 
+@pytest.mark.slow
 def test_dead_server_costs_one_warning_and_the_run_finishes(tmp_path, monkeypatch, capsys):
     port = free_port()  # nothing listens there
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
@@ -93,6 +95,7 @@ def test_dead_server_costs_one_warning_and_the_run_finishes(tmp_path, monkeypatc
 
 @pytest.mark.skipif(shutil.which("mlflow") is None and not (Path(sys.executable).parent / "mlflow").exists(),
                     reason="the mlflow command is not installed")
+@pytest.mark.slow
 def test_logs_to_an_mlflow_server_over_http(tmp_path):
     port = free_port()
     exe = shutil.which("mlflow") or str(Path(sys.executable).parent / "mlflow")

@@ -44,6 +44,7 @@ def _cli(argv):
     return args.handler(args)
 
 
+@pytest.mark.slow
 def test_onnx_fp32_matches_torch(onnx_src_dir, tmp_path, capsys):
     from autoglm_plugin_onnx.export import FP32_TOLERANCE
 

@@ -64,6 +64,7 @@ def test_the_entry_point_registers_the_ray_backend():
     assert entry.obj is RayBackend and entry.plugin != "<programmatic>"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1800)  # about 2 minutes on a quiet 2-core machine; Ray's start-up is slow when it is busy
 def test_ray_backend_on_a_local_ray_gives_the_optuna_report_and_resume_does_not_rerun(news_csv, tmp_path, capsys):
     search = {"trials": 2, "space": SPACE, "backend_options": {"num_cpus": 2}}
@@ -133,6 +134,7 @@ def stop_ray_under(temp_dir: str) -> None:
             time.sleep(0.5)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1800)  # two Ray nodes start, then two trials each start Ray Train on their node
 def test_ray_backend_runs_the_trials_across_a_two_node_cluster_by_address(news_csv, tmp_path, capsys, monkeypatch):
     temp_dir = tempfile.mkdtemp(prefix="agray-")  # short: Ray's Unix sockets live under it

@@ -160,6 +160,7 @@ def test_option_errors(serve_model_dir):
         _app(serve_model_dir, "--max-wait-ms", "-1")
 
 
+@pytest.mark.slow
 def test_serves_onnx_export(serve_model_dir, tmp_path, serve_server):
     pytest.importorskip("onnxruntime")
     from autoglm_plugin_onnx.export import export_onnx

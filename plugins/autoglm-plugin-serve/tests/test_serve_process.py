@@ -8,8 +8,10 @@ import sys
 import time
 
 import httpx
+import pytest
 
 
+@pytest.mark.slow
 def test_serve_subprocess_starts_answers_and_stops(serve_model_dir, serve_free_port):
     port = serve_free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

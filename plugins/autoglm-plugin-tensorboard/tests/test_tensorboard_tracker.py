@@ -14,6 +14,7 @@ pytest.importorskip("tensorboard", reason="the tensorboard tracker needs tensorb
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 
+@pytest.mark.slow
 def test_autoglm_run_track_tensorboard_writes_steps_epochs_and_hparams_per_candidate(tmp_path, capsys):
     data = write_csv(tmp_path / "news.csv", sample_examples(60))
     out = tmp_path / "run"

@@ -7,6 +7,7 @@ from autoglm_core.plugin.manager import get_manager
 from autoglm_core.types.errors import AutoGLMError
 
 
+@pytest.mark.slow
 def test_recipes_are_registered_and_unavailable_ones_say_why(textattack_trained_tiny):
     reg = get_manager().registry("attack")
     assert {"deepwordbug", "pwws", "pruthi", "textfooler", "textattack"} <= set(reg.names())
@@ -42,6 +43,7 @@ def test_nltk_data_is_built_in_the_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(off, "_READY", None)
 
 
+@pytest.mark.slow
 def test_deepwordbug_pwws_and_augmentation_training(textattack_trained_tiny):
     """One test imports textattack (15-20 s the first time) and runs the offline recipes."""
     import torch

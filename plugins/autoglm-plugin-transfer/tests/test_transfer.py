@@ -59,6 +59,7 @@ RUN = ["run", "Classify review sentiment as positive, negative or neutral", "--b
        "--epochs", "12", "--no-progress"]
 
 
+@pytest.mark.slow
 def test_transfer_run_table_and_resume(tmp_path, nusax_like, capsys):
     cfg = _config(tmp_path, f"transfer:\n  data_root: {nusax_like}\n  source: [en]\n"
                             "evaluate:\n  latency_batch_sizes: [8]\n")

@@ -151,6 +151,7 @@ def test_hugging_face_image_model_directory_is_a_backbone(tmp_path):
         resolve_image_backbone("no-such-model-xyz", 0)
 
 
+@pytest.mark.slow
 def test_pipeline_end_to_end_reload_and_fgsm(tmp_path, digits):
     from autoglm_core import AutoTask
     from autoglm_core.models.loading import load_model
@@ -183,6 +184,7 @@ def test_pipeline_end_to_end_reload_and_fgsm(tmp_path, digits):
     assert [x.metrics for x in again.variants] == [x.metrics for x in report.variants]
 
 
+@pytest.mark.slow
 def test_fgsm_lowers_accuracy_of_a_trained_cnn(tmp_path):
     pytest.importorskip("autoglm_plugin_fgsm")
     import torch

@@ -73,6 +73,7 @@ def test_cross_attention_and_gate_follow_the_formulas():
     torch.testing.assert_close(h, g * ht + (1 - g) * hi)
 
 
+@pytest.mark.slow
 def test_pipeline_with_ablation_and_reload(tmp_path, pairs):
     import numpy as np
 

@@ -3,6 +3,8 @@ zero-shot baseline; a text_generation run trains, reloads on resume and selects 
 
 from __future__ import annotations
 
+import pytest
+
 from autoglm_core import AutoTask, load_model
 from autoglm_core.models.tiny import tiny_gpt2_lm
 from autoglm_core.testing import sample_examples, write_csv
@@ -10,6 +12,7 @@ from autoglm_core.testing import sample_examples, write_csv
 CHEAP = {"compress": [], "evaluate": {"latency_repeats": 1, "latency_examples": 4}}
 
 
+@pytest.mark.slow
 def test_causal_lm_backbone_for_classification_uses_lm_likelihood_zero_shot(tmp_path):
     texts = [e.text for e in sample_examples(60)] + ["positive negative neutral"]
     model, tok = tiny_gpt2_lm(texts, vocab_size=300)
@@ -27,6 +30,7 @@ def test_causal_lm_backbone_for_classification_uses_lm_likelihood_zero_shot(tmp_
     assert load_model(tmp_path / "run" / "model").model.config.pad_token_id is not None
 
 
+@pytest.mark.slow
 def test_text_generation_run_selects_by_perplexity_and_resumes(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(e.text for e in sample_examples(40)) + "\n", encoding="utf-8")

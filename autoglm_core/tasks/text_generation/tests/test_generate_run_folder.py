@@ -14,6 +14,7 @@ from autoglm_core.testing import sample_examples  # noqa: E402
 CHEAP = {"compress": [], "evaluate": {"latency_repeats": 1, "latency_examples": 4}}
 
 
+@pytest.mark.slow
 def test_generate_on_a_lora_run_folder(tmp_path, capsys):
     from autoglm_core.models.decoding.text import generate_text
 

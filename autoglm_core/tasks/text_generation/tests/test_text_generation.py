@@ -52,6 +52,7 @@ def test_too_small_corpus_is_a_clear_error(tmp_path):
         get_manager().registry("task type").get("text_generation")().load_data(ctx)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_train_lowers_perplexity(tmp_path, method):
     from autoglm_core.models.causal_lm import tiny_gpt2_candidate
@@ -121,6 +122,7 @@ def test_prompt_registry():
         prompts.register_template("test_tpl_h5", "en", "other {text}")
 
 
+@pytest.mark.slow
 def test_lm_likelihood_prefers_the_label_the_lm_learned(tmp_path):
     """Train a tiny LM on 'Text: ... Category: <label>' lines; the scorer must then recover the labels."""
     from autoglm_core.models.prompts import render

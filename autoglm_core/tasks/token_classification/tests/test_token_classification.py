@@ -138,6 +138,7 @@ def toy_conll(path, n, seed):
     return path
 
 
+@pytest.mark.slow
 def test_pipeline_trains_on_the_shared_loop_and_predict_prints_entity_spans(tmp_path, capsys):
     from autoglm_core import AutoTask
     from autoglm_core.cli.main import main
