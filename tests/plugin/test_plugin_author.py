@@ -205,19 +205,25 @@ class BrokenTracker:
         raise KeyError("no such metric")
 
 
-def test_failing_notification_hooks_warn_with_the_plugin_name_and_the_run_goes_on(tmp_path, caplog):
-    """Through the StageRunner every pipeline stage goes through (a full run takes too long here)."""
+def _run_stages(tmp_path, caplog, keys):
+    """The given stages through the StageRunner every pipeline stage goes through, warnings captured."""
     from autoglm_core.engine.runner import RunContext, StageOutput, StageRunner
     from autoglm_core.types.schemas import PipelineConfig
 
-    tracker = BrokenTracker()
-    pm = get_manager()
-    pm.register(tracker, name="my-tracker")
     spec = TaskSpec(task_type="text_classification", description="Classify news", labels=["up", "down"])
-    runner = StageRunner(RunContext(run_dir=tmp_path, spec=spec, config=PipelineConfig(), manager=pm), resume=False)
+    context = RunContext(run_dir=tmp_path, spec=spec, config=PipelineConfig(), manager=get_manager())
+    runner = StageRunner(context, resume=False)
     with caplog.at_level(logging.WARNING, logger="autoglm_core.plugin.manager"):
-        for key in ("data", "c0/train", "c0/evaluate"):
+        for key in keys:
             runner.run(key, key.split("/")[-1], None, lambda: StageOutput(metrics={"n": 1}))
+    return runner
+
+
+def test_failing_notification_hooks_warn_with_the_plugin_name_and_the_run_goes_on(tmp_path, caplog):
+    """Through the StageRunner every pipeline stage goes through (a full run takes too long here)."""
+    tracker = BrokenTracker()
+    get_manager().register(tracker, name="my-tracker")
+    runner = _run_stages(tmp_path, caplog, ("data", "c0/train", "c0/evaluate"))
     assert [r.status for r in runner.results] == ["ok", "ok", "ok"]
     assert (tmp_path / "stages" / "c0__evaluate.json").exists()
     assert tracker.started == 3  # called for every stage, not dropped after the first failure
@@ -264,17 +270,9 @@ def test_keyboard_interrupt_in_a_hook_is_the_users_and_passes_through():
 
 
 def test_a_stage_observer_calling_sys_exit_warns_with_its_name_and_the_run_goes_on(tmp_path, caplog):
-    from autoglm_core.engine.runner import RunContext, StageOutput, StageRunner
-    from autoglm_core.types.schemas import PipelineConfig
-
     observer = ExitingObserver()
-    pm = get_manager()
-    pm.register(observer, name="my-exiting-observer")
-    spec = TaskSpec(task_type="text_classification", description="Classify news", labels=["up", "down"])
-    runner = StageRunner(RunContext(run_dir=tmp_path, spec=spec, config=PipelineConfig(), manager=pm), resume=False)
-    with caplog.at_level(logging.WARNING, logger="autoglm_core.plugin.manager"):
-        for key in ("data", "c0/train"):
-            runner.run(key, key.split("/")[-1], None, lambda: StageOutput(metrics={"n": 1}))
+    get_manager().register(observer, name="my-exiting-observer")
+    runner = _run_stages(tmp_path, caplog, ("data", "c0/train"))
     assert [r.status for r in runner.results] == ["ok", "ok"] and observer.finished == 2
     assert sum("'my-exiting-observer'" in r.getMessage() and "SystemExit" in r.getMessage()
                for r in caplog.records) == 2
