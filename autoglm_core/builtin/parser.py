@@ -170,8 +170,10 @@ def parse_description(description: Any, hints: dict[str, Any] | None = None) -> 
     if conf > 0.3:
         evidence.update(tt_cls().parse_evidence(text, matched))
 
-    language, ev, conf = detect_description_language(text)
+    language, ev, conf, unreadable = detect_description_language(text)
     evidence["language"] = Evidence(value=language, evidence=ev, confidence=conf)
+    if unreadable and not hints.get("language"):
+        warnings.append(unreadable)
 
     labels: list[str] = []
     if tt_cls.has_labels:

@@ -8,7 +8,8 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TextIO
 
 
 def build_parser(manager: object) -> argparse.ArgumentParser:
@@ -45,15 +46,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         for w in caught:
             if issubclass(w.category, PluginWarning) or "failed to load" in str(w.message):
                 print(f"warning: {w.message}", file=sys.stderr)
-        parser = build_parser(manager)
-        args = parser.parse_args(argv)
-        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                            format="%(levelname)s %(name)s: %(message)s")
-        handler = getattr(args, "handler", None)
-        if handler is None:
-            parser.print_help()
-            return 2
-        return int(handler(args) or 0)
+        with warnings.catch_warnings():
+            # our own warnings (a plugin that fails while its registry is built, a model loaded
+            # unverified) are one line for the user, not Python's file:line format with a source line
+            warnings.showwarning = _show_warning(warnings.showwarning)
+            parser = build_parser(manager)
+            args = parser.parse_args(argv)
+            logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                                format="%(levelname)s %(name)s: %(message)s")
+            handler = getattr(args, "handler", None)
+            if handler is None:
+                parser.print_help()
+                return 2
+            return int(handler(args) or 0)
     except AutoGLMError as exc:
         return _fail(debug, f"error: {exc}", exc.exit_code)
     except KeyboardInterrupt:
@@ -69,6 +74,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a bug, not the user's fault: one line, the traceback on request
         return _fail(debug, f"internal error: {type(exc).__name__}: {exc}. This is a bug in autoglm or a plugin; "
                             f"rerun with --debug (or AUTOGLM_DEBUG=1) for the traceback and report it.", 1)
+
+
+def _show_warning(default: Callable[..., None]) -> Callable[..., None]:
+    from autoglm_core.io.checksums import UnverifiedModelWarning
+    from autoglm_core.types.errors import PluginWarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: TextIO | None = None, line: str | None = None) -> None:
+        if issubclass(category, PluginWarning | UnverifiedModelWarning):
+            print(f"warning: {message}", file=file or sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
 
 
 def _fail(debug: bool, message: str, code: int) -> int:

@@ -10,6 +10,11 @@ the parser (:mod:`autoglm_core.builtin.parser`) applies them, and the label list
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections import Counter
+from typing import NamedTuple
+
+from autoglm_core.data.language import ENGLISH, OTHER, WORD
 
 
 def search(pattern: str, text: str) -> re.Match[str] | None:
@@ -67,13 +72,65 @@ def parse_objectives(text: str) -> dict[str, tuple[float, str]]:
     return found
 
 
-def detect_description_language(text: str) -> tuple[str, str, float]:
+class DescriptionLanguage(NamedTuple):
+    """The description's language as the rest of the code knows them ('en', 'zh', 'other'), the
+    words or script that said so, how sure that is, and a warning when the parser cannot read it."""
+
+    language: str
+    evidence: str
+    confidence: float
+    warning: str | None = None
+
+
+#: English words that descriptions are made of; a Latin-script description without any is not
+#: assumed to be English in silence
+ENGLISH_WORDS = ENGLISH | frozenset("""
+a an as or into by from which whether each per than between about classify classification categorize
+detect detection predict prediction identify label labels tag sentiment news review reviews text texts
+message messages email emails spam topic topics positive negative neutral task questions question answer
+answers summarize translate generate entities names images image photos tickets support customer
+""".split())
+#: description words of other languages (with the function words the data's language guess knows)
+OTHER_WORDS = OTHER | frozenset("atau sebagai menjadi dalam ulasan berita klasifikasikan".split())
+_SCRIPT_NAMES = {"CJK": "Chinese", "HIRAGANA": "Japanese (kana)", "KATAKANA": "Japanese (kana)",
+                 "HANGUL": "Korean (Hangul)"}
+
+
+def _scripts(text: str) -> Counter[str]:
+    """Letters per Unicode script ('LATIN', 'ARABIC', 'CJK', ...), from the characters' names."""
+    return Counter(unicodedata.name(ch, "UNKNOWN").split(" ")[0] for ch in text if ch.isalpha())
+
+
+def _unreadable(what: str) -> str:
+    return (f"language: {what}, and the parser reads English and Chinese descriptions only: the task type, "
+            f"labels and settings were guessed or left at their defaults. Check them, or give them as options "
+            f"(--labels, --task-type, --language, ...).")
+
+
+def detect_description_language(text: str) -> DescriptionLanguage:
     for lang, pattern in LANGUAGE_RULES:
         m = search(pattern, text)
         if m:
-            return lang, m.group(0), 0.9
-    cjk = len(re.findall(r"[\u4e00-\u9fff]", text))
-    letters = len(re.findall(r"[A-Za-z]", text))
-    if cjk and cjk * 2 >= letters:
-        return "zh", "Chinese characters in the description", 0.7
-    return "en", "Latin script in the description", 0.6
+            return DescriptionLanguage(lang, m.group(0), 0.9)
+    scripts = _scripts(text)
+    latin = scripts.pop("LATIN", 0)
+    if scripts.get("CJK", 0) and scripts["CJK"] * 2 >= latin:
+        return DescriptionLanguage("zh", "Chinese characters in the description", 0.7)
+    main = scripts.most_common(1)[0] if scripts else None
+    if main is not None and main[1] * 2 >= latin:
+        script = _SCRIPT_NAMES.get(main[0], main[0].title() + " script")
+        what = f"{script} in the description"
+        return DescriptionLanguage("other", what, 0.5, _unreadable(f"the description is written in {script}"))
+    if not latin:
+        what = "no letters in the description (only digits, symbols or emoji): language not detected"
+        return DescriptionLanguage("en", what + ", English assumed", 0.2, _unreadable(what))
+    words = WORD.findall(text.lower())
+    english = [w for w in words if w in ENGLISH_WORDS]
+    other = [w for w in words if w in OTHER_WORDS and w not in ENGLISH_WORDS]
+    if english and len(english) >= len(other):
+        return DescriptionLanguage("en", f"English words in the description ({', '.join(english[:3])})", 0.6)
+    if other:
+        what = f"Latin script with words of a language other than English ({', '.join(other[:3])})"
+        return DescriptionLanguage("other", what, 0.5, _unreadable(f"the description has {what}"))
+    what = "Latin script, but no English words recognised: language not detected"
+    return DescriptionLanguage("en", what + ", English assumed", 0.3, _unreadable(f"the description has {what}"))

@@ -107,6 +107,7 @@ def read_delimited(path: Path, delimiter: str, no_header: bool = False) -> Table
         raise DataError(f"{path}: no header row.") from None
     except csv.Error as e:
         raise DataError(f"{path}: line 1: unreadable header: {e}.") from None
+    _refuse_duplicate_columns(path, header)
     records: list[tuple[int, dict[str, Any]]] = []
     issues: list[RowIssue] = []
     rows_read = 0
@@ -131,15 +132,39 @@ def read_delimited(path: Path, delimiter: str, no_header: bool = False) -> Table
     return TableRows(header, records, issues, rows_read, encoding)
 
 
+def _refuse_duplicate_columns(path: Path, header: list[str]) -> None:
+    # a row becomes a dict by column name: of two columns with one name, the last would win silently
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:
+        raise DataError(f"{path}: line 1: the header names {', '.join(map(repr, twice))} more than once "
+                        f"(columns {header}); rename the columns so that each name is used once.")
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook``: json.loads would keep the last of two equal keys without a word."""
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKeyError(f"duplicate key {key!r} in one object (which value is meant is ambiguous)")
+        obj[key] = value
+    return obj
+
+
 def read_json_rows(path: Path) -> TableRows:
     """JSON Lines (or one JSON array) of objects; the header is the union of their keys."""
     text, encoding = read_text(path)
     issues: list[RowIssue] = []
     if text.lstrip().startswith("["):  # a JSON array of objects
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}: line {e.lineno}: invalid JSON: {e.msg}.") from None
+        except _DuplicateKeyError as e:
+            raise DataError(f"{path}: {e}; use each key once per object.") from None
         except (RecursionError, ValueError) as e:  # nesting too deep, an integer over 4300 digits
             raise DataError(f"{path}: invalid JSON: {'nested too deeply' if isinstance(e, RecursionError) else e}.") from None
         items = [(i + 1, x) for i, x in enumerate(data)]
@@ -149,9 +174,11 @@ def read_json_rows(path: Path) -> TableRows:
             if not raw.strip():
                 continue
             try:
-                items.append((n, json.loads(raw)))
+                items.append((n, json.loads(raw, object_pairs_hook=_unique_keys)))
             except json.JSONDecodeError as e:
                 issues.append(RowIssue(file=str(path), line=n, reason=f"not valid JSON: {e.msg}"))
+            except _DuplicateKeyError as e:
+                raise DataError(f"{path}: line {n}: {e}; use each key once per object.") from None
             except RecursionError:
                 issues.append(RowIssue(file=str(path), line=n, reason="not valid JSON: nested too deeply"))
             except ValueError as e:  # an integer over Python's 4300-digit limit

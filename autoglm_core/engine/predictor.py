@@ -68,8 +68,9 @@ class Predictor:
     # ------------------------------------------------------------------ construction
     @classmethod
     def load(cls, directory: str | Path, *, allow_pickle: bool = False, trust_remote_code: bool = False,
-             max_length: int = 128, manager: Any = None) -> Predictor:
-        """Load a model directory: fp32 / compressed variants (via ``load_model``) or an ONNX export."""
+             max_length: int = 128, manager: Any = None, verify: bool = False) -> Predictor:
+        """Load a model directory: fp32 / compressed variants (via ``load_model``) or an ONNX export.
+        A folder without recorded checksums loads with a warning; ``verify=True`` refuses it."""
         from autoglm_core.plugin.components import read_model_meta
         from autoglm_core.types.errors import ModelLoadError
 
@@ -81,15 +82,16 @@ class Predictor:
                 raise ModelLoadError(f"{directory / 'autoglm_model.json'}: line {e.lineno}: invalid JSON: {e.msg}.") from None
             backend = _format_backend(directory, meta, manager)
             if backend is not None:  # a format torch does not load (ONNX): its own runtime
-                from autoglm_core.io.checksums import verify_checksums
+                from autoglm_core.io.checksums import check_integrity
 
-                verify_checksums(directory)
+                check_integrity(directory, verify=verify)
                 info = _info_from_meta(meta, directory, backend=getattr(backend, "name", meta.get("format", "?")))
                 info.update(getattr(backend, "info", {}))
                 return cls(backend, meta["labels"], info, max_length=max_length)
         from autoglm_core.models.loading import load_model
 
-        built = load_model(directory, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, manager=manager)
+        built = load_model(directory, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, manager=manager,
+                           verify=verify)
         return cls.from_built(built, directory=directory, max_length=max_length)
 
     @classmethod

@@ -74,7 +74,12 @@ def save_atomically(built: BuiltModel, directory: Path) -> Path:
     tmp = directory.with_name(directory.name + ".partial")
     if tmp.exists():
         shutil.rmtree(tmp)
-    built.save(tmp)
+    try:
+        built.save(tmp)
+    except BaseException:
+        # the folder it replaces is still whole; the half-written copy only takes space
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if directory.exists():
         shutil.rmtree(directory)
     tmp.rename(directory)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,10 @@ CHECKSUM_FILE = "autoglm_files.json"
 
 class ChecksumError(ModelLoadError):
     """A model file differs from the SHA-256 recorded when the model was saved."""
+
+
+class UnverifiedModelWarning(UserWarning):
+    """A model folder is loaded without recorded checksums: its files cannot be checked."""
 
 
 def sha256_file(path: Path) -> str:
@@ -88,3 +93,19 @@ def verify_checksums(directory: str | Path, *, required: bool = False) -> int:
             + ". The files were changed or corrupted after export; re-export the model or restore the files."
         )
     return len(recorded)
+
+
+def check_integrity(directory: str | Path, *, verify: bool = False) -> int:
+    """What loading runs: the recorded checksums must match; a folder without them loads with an
+    :class:`UnverifiedModelWarning` (a :class:`ChecksumError` when ``verify``), because a deleted
+    checksum file would otherwise let changed weights load without a word."""
+    directory = Path(directory)
+    checked = verify_checksums(directory, required=verify)
+    if checked == 0:
+        why = ("autoglm records them for every model it saves, so the file was deleted"
+               if (directory / "autoglm_model.json").is_file() else "it was not saved by autoglm")
+        warnings.warn(f"{directory} has no {CHECKSUM_FILE} ({why}): its files cannot be checked against the "
+                      f"checksums recorded at save time and are loaded unverified. Re-export the model, or "
+                      f"refuse such folders with --verify (Python: verify=True).", UnverifiedModelWarning,
+                      stacklevel=3)
+    return checked

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +36,12 @@ def check_weights(directory: Path, allow_pickle: bool) -> bool:
 
 
 def load_model(directory: str | Path, *, allow_pickle: bool = False, trust_remote_code: bool = False,
-               manager: Any = None) -> BuiltModel:
+               manager: Any = None, verify: bool = False) -> BuiltModel:
     """Load an exported run model, a compressed or defended variant, or any Hugging Face
     sequence-classification directory. Inference-time defenses recorded in the model's metadata
-    (input denoising, ...) are re-attached, so predictions match those measured in the run."""
-    built = _load(Path(directory), allow_pickle, trust_remote_code, manager)
+    (input denoising, ...) are re-attached, so predictions match those measured in the run.
+    A folder without recorded checksums loads with a warning; ``verify=True`` refuses it."""
+    built = _load(Path(directory), allow_pickle, trust_remote_code, manager, verify)
     return restore_defenses(built, manager)
 
 
@@ -58,14 +63,14 @@ def restore_defenses(built: BuiltModel, manager: Any = None) -> BuiltModel:
     return built
 
 
-def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager: Any) -> BuiltModel:
+def _load(directory: Path, allow_pickle: bool, trust_remote_code: bool, manager: Any, verify: bool) -> BuiltModel:
     if not directory.exists():
         raise ModelLoadError(f"model directory {str(directory)!r} does not exist.")
     if not directory.is_dir():
         raise ModelLoadError(f"{str(directory)!r} is a file; give the model's directory (with config.json).")
-    from autoglm_core.io.checksums import verify_checksums
+    from autoglm_core.io.checksums import check_integrity
 
-    verify_checksums(directory)  # models saved by autoglm record the SHA-256 of every file
+    check_integrity(directory, verify=verify)  # models saved by autoglm record the SHA-256 of every file
     meta = read_model_meta(directory) or {}
     fmt = meta.get("format", "hf")
     from autoglm_core.plugin.manager import get_manager
@@ -112,12 +117,15 @@ def load_hf_sequence_classifier(directory: Path, meta: dict[str, Any], *, allow_
     from autoglm_core.types.schemas import CandidateSpec
 
     try:
-        model, info = AutoModelForSequenceClassification.from_pretrained(
-            directory, use_safetensors=has_safe, trust_remote_code=trust_remote_code, output_loading_info=True
-        )
+        # transformers' own advice on mismatched weights ("You should probably TRAIN ...") is
+        # replaced by check_loading_info's error, so it is not printed before it
+        with _quiet_logger("transformers.modeling_utils"):
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                directory, use_safetensors=has_safe, trust_remote_code=trust_remote_code, output_loading_info=True
+            )
         tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, RuntimeError, KeyError) as e:
-        raise ModelLoadError(f"{directory}: cannot load the model: {e}") from None
+        raise ModelLoadError(f"{directory}: cannot load the model: {_load_error(e)}") from None
     check_loading_info(directory, info)
     labels = meta.get("labels") or [model.config.id2label[i] for i in range(model.config.num_labels)]
     cand = meta.get("candidate")
@@ -126,6 +134,34 @@ def load_hf_sequence_classifier(directory: Path, meta: dict[str, Any], *, allow_
         candidate=CandidateSpec.model_validate(cand) if cand else None,
         variant=meta.get("variant", "fine-tuned"), format="hf", meta=meta.get("meta", {}),
     )
+
+
+@contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    # a filter, not setLevel: transformers runs extra checks (and prints their warnings) when
+    # that logger's level is WARNING or above
+    logger = logging.getLogger(name)
+
+    def errors_only(record: logging.LogRecord) -> bool:
+        return record.levelno > logging.WARNING
+
+    logger.addFilter(errors_only)
+    try:
+        yield
+    finally:
+        logger.removeFilter(errors_only)
+
+
+def _load_error(exc: BaseException) -> str:
+    """transformers' message, without its advice on TensorFlow checkpoints: the pickle weights that
+    --allow-pickle let through are simply not a readable PyTorch checkpoint."""
+    text = str(exc)
+    if "Unable to load weights from pytorch checkpoint file" in text:
+        match = re.search(r"file for '([^']*)'", text)
+        name = Path(match.group(1)).name if match else "the pickle weights"
+        return (f"{name} is not a readable PyTorch pickle checkpoint (corrupt, truncated or another format); "
+                f"re-export the model, preferably as safetensors")
+    return text
 
 
 def check_loading_info(directory: Path, info: dict[str, Any]) -> None:

@@ -118,18 +118,27 @@ class BuiltModel:
         """Save in the Hugging Face layout with safetensors (``format == "hf"``) plus
         ``autoglm_model.json``. Compressed variants are saved by their compressor."""
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        if self.format == "hf":
-            self.model.save_pretrained(directory, safe_serialization=True)
-            if self.tokenizer is not None:
-                self.tokenizer.save_pretrained(directory)
-        else:
-            format_handler(self.format).save(self, directory)
-        from autoglm_core.io import atomic_write_json
-        from autoglm_core.io.checksums import write_checksums
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            if self.format == "hf":
+                self.model.save_pretrained(directory, safe_serialization=True)
+                if self.tokenizer is not None:
+                    self.tokenizer.save_pretrained(directory)
+            else:
+                format_handler(self.format).save(self, directory)
+            from autoglm_core.io import atomic_write_json
+            from autoglm_core.io.checksums import write_checksums
 
-        atomic_write_json(directory / MODEL_META_FILE, self.metadata())
-        write_checksums(directory)  # last: loading checks every file against it
+            atomic_write_json(directory / MODEL_META_FILE, self.metadata())
+            write_checksums(directory)  # last: loading checks every file against it
+        except Exception as exc:
+            # safetensors wraps the OSError of a full disk in its own error type: name it here,
+            # where the folder and the model's size are known
+            if _is_disk_full(exc):
+                from autoglm_core.types.errors import AutoGLMError
+
+                raise AutoGLMError(_disk_full_message(directory, _bytes_needed(self.model, directory))) from exc
+            raise
         return directory
 
 
@@ -143,6 +152,51 @@ def format_handler(fmt: str, manager: Any = None) -> Any:
     if fmt in formats and formats.get(fmt).whole_model:
         return formats.get(fmt)
     return manager.registry("compressor").get(fmt)
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    import errno
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        # the Rust libraries (safetensors, tokenizers) keep only the OS message
+        if "No space left on device" in str(seen) or "os error 28" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _bytes_needed(model: Any, partial: Path) -> int:
+    """The weights' size (what the save writes, within a few KiB of config), else what was written."""
+    try:
+        return int(sum(p.numel() * p.element_size() for p in model.state_dict().values()))
+    except Exception:  # noqa: BLE001 - a model without torch tensors: measure the partial folder
+        return sum(f.stat().st_size for f in partial.rglob("*") if f.is_file()) if partial.exists() else 0
+
+
+def _disk_full_message(directory: Path, needed: int) -> str:
+    import shutil
+
+    probe = directory
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    folder = directory.with_name(directory.name.removesuffix(".partial"))
+    return (f"cannot save the model in '{folder}': the disk is full ({_size(free)} free, about {_size(needed)} "
+            f"needed for the model alone); free space or choose another --out folder. Finished stages are kept: "
+            f"run again with --resume once there is room.")
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 ** 2:
+        return f"{n / 1024:.1f} KiB"
+    if n < 1024 ** 3:
+        return f"{n / 1024 ** 2:.1f} MiB"
+    return f"{n / 1024 ** 3:.1f} GiB"
 
 
 def _module_device(model: Any) -> Any:

@@ -132,3 +132,28 @@ def test_parse_cli_json_and_exit_code(capsys):
     assert main(["parse", "   "]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: the task description is empty") and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("description", "language", "evidence"), [
+    ("Klasifikasikan ulasan produk sebagai positif atau negatif", "other",
+     "Latin script with words of a language other than English (klasifikasikan, ulasan, sebagai)"),
+    ("صنف الأخبار إلى إيجابية أو سلبية", "other", "Arabic script in the description"),
+    ("Классифицировать отзывы покупателей", "other", "Cyrillic script in the description"),
+    ("😀😡🤔", "en", "no letters in the description (only digits, symbols or emoji): language not detected"),
+])
+def test_unknown_description_languages_are_named_and_warned_not_called_english(description, language, evidence):
+    spec = parse_description(description)
+    assert spec.language == language  # 'other' is what the candidates and the data-language check know
+    found = spec.evidence["language"].evidence
+    assert found.startswith(evidence) and "Latin script in the description" not in found, found
+    warned = [w for w in spec.warnings if w.startswith("language: ")]
+    assert len(warned) == 1 and "reads English and Chinese descriptions only" in warned[0], spec.warnings
+    # a --language hint is the user's answer: no warning then
+    hinted = parse_description(description, {"language": "en"})
+    assert hinted.language == "en" and not [w for w in hinted.warnings if "reads English and Chinese" in w]
+
+
+def test_english_descriptions_say_which_english_words_were_seen():
+    spec = parse_description("Spam detection for support emails")
+    assert spec.language == "en" and spec.evidence["language"].evidence.startswith("English words in the description")
+    assert not [w for w in spec.warnings if w.startswith("language: ")]

@@ -111,3 +111,33 @@ def test_unexpected_error_is_one_line_and_debug_keeps_the_traceback(capsys, monk
     monkeypatch.setenv("AUTOGLM_DEBUG", "1")
     assert main(["boom"]) == 1
     assert "Traceback" in capsys.readouterr().err
+
+
+@pytest.fixture()
+def tiny_disk(tmp_path):
+    """A 300 KiB tmpfs: too small for the tiny model's weights, big enough for the run's JSON files."""
+    import subprocess
+
+    where = tmp_path / "tiny-disk"
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(where)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root and mount permission): {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_full_disk_names_the_folder_and_the_space_needed(news_csv, tiny_disk, capsys):
+    out = tiny_disk / "run"
+    args = ["run", "Classify news", "--data", news_csv, "--backbone", "tiny-bert", "--compress", "",
+            "--epochs", "1", "--no-progress", "--no-zero-shot", "--out", str(out)]
+    assert main(args) == 2
+    err = _one_paragraph(capsys, "the disk is full")
+    assert str(out / "candidates" / "c0-tiny-bert" / "model") in err and "KiB free" in err, err
+    assert "needed" in err and "--out" in err, err
+    # what finished is kept, and the half-written copy does not hold the space
+    assert (out / "stages" / "data.json").is_file() and (out / "split.json").is_file()
+    assert not list(out.rglob("*.partial")), list(out.rglob("*"))

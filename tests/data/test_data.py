@@ -96,6 +96,23 @@ def test_devices_and_pipes_are_named_not_called_empty(tmp_path, make, match):
     assert time.monotonic() - started < 10  # refused from its file type, never read
 
 
+@pytest.mark.parametrize("name,content,match", [
+    ("dup.csv", "text,label,label\nProfit rose,positive,negative\n",
+     r"dup.csv: line 1: the header names 'label' more than once"),
+    ("dup.tsv", "text\tlabel\ttext\nProfit rose\tpositive\tother\n",
+     r"dup.tsv: line 1: the header names 'text' more than once"),
+    ("dup.jsonl", '{"text": "Profit rose", "label": "positive"}\n{"text": "Sales fell", "label": "a", "label": "b"}\n',
+     r"dup.jsonl: line 2: duplicate key 'label' in one object"),
+    ("dup.json", '[{"text": "Profit rose", "label": "positive", "label": "negative"}]',
+     r"dup.json: duplicate key 'label' in one object"),
+])
+def test_duplicate_column_names_are_refused_not_last_one_wins(tmp_path, name, content, match):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=match):
+        load(path)
+
+
 def test_wrong_column_name_lists_the_columns(tmp_path):
     p = write_csv(tmp_path / "d.csv", sample_examples(6))
     with pytest.raises(DataError, match=r"label column 'lbl' is not in the header; columns are \['text', 'label'\]"):

@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from autoglm_core.cli.main import main  # noqa: E402
-from autoglm_core.io.checksums import CHECKSUM_FILE, ChecksumError  # noqa: E402
+from autoglm_core.io.checksums import CHECKSUM_FILE, ChecksumError, UnverifiedModelWarning  # noqa: E402
 from autoglm_core.models.loading import check_weights, load_model  # noqa: E402
 from autoglm_core.testing import tiny_text_classifier  # noqa: E402
 from autoglm_core.types.errors import ModelLoadError  # noqa: E402
@@ -77,6 +77,26 @@ def test_verify_without_checksums_is_an_error(model_dir, capsys):
     assert "no checksums were recorded" in capsys.readouterr().err
 
 
+def test_deleted_checksum_file_warns_and_verify_refuses(model_dir, capsys):
+    from autoglm_core.engine.predictor import Predictor
+
+    path = _third_party(model_dir) / "model.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x01  # changed weights that still load
+    path.write_bytes(bytes(data))
+    with pytest.warns(UnverifiedModelWarning, match=f"has no {CHECKSUM_FILE} .autoglm records them"):
+        assert load_model(model_dir).labels
+    for load in (load_model, Predictor.load):
+        with pytest.raises(ChecksumError, match="no checksums were recorded"):
+            load(model_dir, verify=True)
+    assert main(["predict", str(model_dir), "Profit rose"]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {model_dir} has no {CHECKSUM_FILE}" in err and "--verify" in err, err
+    assert "UnverifiedModelWarning" not in err and ".py:" not in err, err  # one clean line, no source line
+    assert main(["predict", "--verify", str(model_dir), "Profit rose"]) == 2
+    assert "no checksums were recorded" in capsys.readouterr().err
+
+
 def _index_to_bin(directory: Path, shard: str = "pytorch_model-00001-of-00001.bin") -> None:
     sd = _state_dict(directory)
     torch.save(sd, directory / shard)
@@ -104,6 +124,15 @@ def test_index_entry_outside_the_folder_is_refused_even_with_allow_pickle(model_
     for allow in (False, True):
         with pytest.raises(ModelLoadError, match="points outside the model folder"):
             load_model(model_dir, allow_pickle=allow)
+
+
+def test_unreadable_pickle_weights_under_allow_pickle_speak_of_pickle_only(model_dir):
+    (_third_party(model_dir) / "model.safetensors").unlink()
+    (model_dir / "pytorch_model.bin").write_bytes(b"\x80\x02 not a torch checkpoint" * 4)
+    with pytest.warns(UnverifiedModelWarning), pytest.raises(ModelLoadError) as caught:
+        load_model(model_dir, allow_pickle=True)
+    assert "pytorch_model.bin is not a readable PyTorch pickle checkpoint" in str(caught.value)
+    assert "TF 2.0" not in str(caught.value) and "from_tf" not in str(caught.value)
 
 
 @pytest.mark.parametrize("name", ["model.pt", "weights.pth", "last.ckpt", "pytorch_model.bin"])
@@ -138,3 +167,24 @@ def test_wrong_tensor_names_are_an_error_not_random_weights(model_dir):
     save_file(renamed, str(model_dir / "model.safetensors"), metadata={"format": "pt"})
     with pytest.raises(ModelLoadError, match=r"do not match the model's architecture: \d+ tensor\(s\) missing"):
         load_model(model_dir)
+
+
+def test_wrong_tensor_names_error_comes_without_transformers_training_advice(model_dir, capsys):
+    import logging
+
+    from safetensors.torch import save_file
+
+    sd = _state_dict(_third_party(model_dir))
+    save_file({k.replace("classifier.", "head."): v for k, v in sd.items()}, str(model_dir / "model.safetensors"),
+              metadata={"format": "pt"})
+    printed: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: printed.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("transformers").addHandler(handler)  # where transformers' own lines go to stderr
+    try:
+        assert main(["predict", str(model_dir), "Profit rose"]) == 2
+    finally:
+        logging.getLogger("transformers").removeHandler(handler)
+    assert "do not match the model's architecture" in capsys.readouterr().err
+    assert not [line for line in printed if "TRAIN" in line or "newly initialized" in line or "not sharded" in line], \
+        printed

@@ -120,6 +120,17 @@ def test_register_hook_that_raises_is_recorded(monkeypatch):
     assert pm.records["badreg"].status == "failed"
 
 
+def test_register_hook_failure_in_a_command_is_one_clean_line(monkeypatch, capsys):
+    def bad(register):
+        raise ValueError("registration exploded")
+
+    fake_entry_points(monkeypatch, [FakeEP("badreg", types.SimpleNamespace(autoglm_register_attacks=hookimpl(bad)))])
+    assert main(["parse", "Classify news as positive or negative"]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "badreg" in line or "exploded" in line]
+    assert err and all(line.startswith("warning: ") for line in err), err
+    assert len(err) == 1 and "PluginWarning" not in err[0] and ".py:" not in err[0], err
+
+
 def test_allow_list_and_block_list(monkeypatch):
     mod = lambda: types.SimpleNamespace(autoglm_register_compressors=hookimpl(lambda register: register(EchoCompressor)))  # noqa: E731
     fake_entry_points(monkeypatch, [FakeEP("one", mod(), dist="autoglm-plugin-one"),

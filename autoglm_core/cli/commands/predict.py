@@ -31,6 +31,8 @@ def autoglm_add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--allow-pickle", action="store_true", help="load pickle weights (only from a source you trust)")
     p.add_argument("--trust-remote-code", action="store_true", help="run model code from the model directory")
+    p.add_argument("--verify", action="store_true",
+                   help="refuse a model folder without recorded checksums (autoglm_files.json) instead of warning")
     p.set_defaults(handler=run_predict)
 
 
@@ -45,7 +47,8 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}.")
     predictor = Predictor.load(args.model_dir, allow_pickle=args.allow_pickle,
-                               trust_remote_code=args.trust_remote_code, max_length=args.max_length)
+                               trust_remote_code=args.trust_remote_code, max_length=args.max_length,
+                               verify=args.verify)
     if args.input:
         n = predictor.predict_file(args.input, args.output, batch_size=args.batch_size,
                                    text_column=args.text_column, progress=not args.no_progress)

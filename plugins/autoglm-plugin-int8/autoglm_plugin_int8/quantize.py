@@ -117,6 +117,22 @@ def save_quantized(model: Any, path: Any, meta: dict[str, Any]) -> None:
             tensors[k] = v.clone()
         seen.add(tensors[k].data_ptr())
     save_file(tensors, str(path), metadata={LAYOUT_KEY: json.dumps(layout), **{k: str(v) for k, v in meta.items()}})
+    _sort_metadata(path)
+
+
+def _sort_metadata(path: Any) -> None:
+    """safetensors keeps the metadata in a hash map, whose order changes from one save to the next:
+    rewrite the header with sorted metadata keys so that the same model gives the same bytes."""
+    with open(path, "r+b") as fh:
+        size = int.from_bytes(fh.read(8), "little")
+        old = fh.read(size)
+        header = json.loads(old)
+        meta = header.pop("__metadata__", None)
+        ordered = {**({"__metadata__": dict(sorted(meta.items()))} if meta is not None else {}), **header}
+        new = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if len(new) <= size:  # the same content reordered: never longer; spaces pad like safetensors does
+            fh.seek(8)
+            fh.write(new.ljust(size, b" "))
 
 
 def load_quantized_state(model: Any, path: Any) -> None:

@@ -133,3 +133,15 @@ def test_int8_bad_inputs(int8_tiny, tmp_path):
     (tmp_path / "bad" / "int8_model.safetensors").unlink()
     with pytest.raises(AutoGLMError, match="int8_model.safetensors"):
         load_model(tmp_path / "bad")
+
+
+def test_int8_saves_of_the_same_model_are_byte_identical(int8_tiny, tmp_path):
+    import hashlib
+
+    from autoglm_plugin_int8.quantize import WEIGHTS_FILE
+
+    q = int8_tiny[1]
+    digests = {hashlib.sha256((q.save(tmp_path / f"m{i}") / WEIGHTS_FILE).read_bytes()).hexdigest() for i in range(8)}
+    assert len(digests) == 1, digests  # the metadata's order no longer changes from save to save
+    again = load_model(tmp_path / "m0")
+    np.testing.assert_allclose(again.predict_proba(TEXTS), q.predict_proba(TEXTS), atol=1e-6)

@@ -42,6 +42,8 @@ def add_serve_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--max-body-bytes", type=int, default=2 * 1024 * 1024, help="request body limit; more -> HTTP 413")
     p.add_argument("--max-length", type=int, default=128, help="tokens per text")
     p.add_argument("--allow-pickle", action="store_true", help="load pickle weights (only from a source you trust)")
+    p.add_argument("--verify", action="store_true",
+                   help="refuse a model folder without recorded checksums (autoglm_files.json) instead of warning")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(handler=run_serve)
     return p
@@ -68,7 +70,8 @@ def build_app(args: argparse.Namespace) -> Any:
             raise ConfigError(f"{flag} must be a number of seconds > 0, got {value}.")
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be 0..65535, got {args.port}.")
-    predictor = Predictor.load(args.model_dir, allow_pickle=args.allow_pickle, max_length=args.max_length)
+    predictor = Predictor.load(args.model_dir, allow_pickle=args.allow_pickle, max_length=args.max_length,
+                               verify=getattr(args, "verify", False))
     cfg = ServeConfig(max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
                       max_text_chars=args.max_text_chars, max_texts=args.max_texts,
                       max_body_bytes=args.max_body_bytes, max_queue=args.max_queue,

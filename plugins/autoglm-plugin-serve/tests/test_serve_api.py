@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -174,3 +175,16 @@ def test_serves_onnx_export(serve_model_dir, tmp_path, serve_server):
         assert c.get("/metadata").json()["backend"] == "onnxruntime"
         got = c.post("/predict", json={"texts": TEXTS[:3]}).json()["predictions"]
     assert [g["label"] for g in got] == [w["label"] for w in want]
+
+
+def test_model_without_checksums_warns_and_verify_refuses(serve_model_dir, tmp_path):
+    import shutil
+
+    from autoglm_core.io.checksums import CHECKSUM_FILE, ChecksumError, UnverifiedModelWarning
+
+    copy = Path(shutil.copytree(serve_model_dir, tmp_path / "model"))
+    (copy / CHECKSUM_FILE).unlink()
+    with pytest.warns(UnverifiedModelWarning, match=f"has no {CHECKSUM_FILE}"):
+        _app(copy)
+    with pytest.raises(ChecksumError, match="no checksums were recorded"):
+        _app(copy, "--verify")
