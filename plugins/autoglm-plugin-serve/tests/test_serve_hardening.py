@@ -14,6 +14,10 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
+# these tests assert orderings of sleeps and deadlines: they run in the serial slow tier, where
+# no other test shares the cores
+pytestmark = pytest.mark.slow
+
 TEXT = "Nokia profit rose in quarter 2"
 
 
