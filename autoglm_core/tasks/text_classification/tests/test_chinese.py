@@ -91,7 +91,7 @@ def test_cli_label_map_syntax_error(tmp_path, capsys):
 
 
 @pytest.mark.skipif(shared_data_dir() is None or not (shared_data_dir() / "chnsenticorp").is_dir(),
-                    reason="shared data (../shared/data/chnsenticorp) is absent")
+                    reason="the shared data holds no chnsenticorp folder")
 @pytest.mark.slow
 def test_chnsenticorp_slice_end_to_end(tmp_path, capsys):
     src = shared_data_dir() / "chnsenticorp" / "ChnSentiCorp_htl_all.csv"
