@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -205,35 +206,47 @@ def stratified_sample(examples: list[Example], n: int, seed: int) -> list[Exampl
     return out[:n] if len(out) > n else out
 
 
+@dataclasses.dataclass
+class GivenFiles:
+    """The files a DataRef names, each read once: examples by role ("path" for one file to split,
+    else "train"/"validation"/"test": a given path wins over split files), with what reading found."""
+
+    parts: dict[str, list[Example]]
+    files: list[str]
+    issues: list[RowIssue]
+    rows_read: int
+    text_column: str | None
+    label_column: str | None
+
+
+def read_given_files(ref: Any, manager: Any) -> GivenFiles:
+    given = GivenFiles({}, [], [], 0, None, None)
+    for role in ("path",) if ref.path else ("train", "validation", "test"):
+        path = getattr(ref, role)
+        if path:
+            loaded = load_file(path, ref, manager)
+            given.files.append(path)
+            given.issues += loaded.issues
+            given.rows_read += loaded.rows_read
+            given.text_column, given.label_column = loaded.text_column, loaded.label_column
+            given.parts[role] = loaded.examples
+    return given
+
+
 def load_splits(spec: TaskSpec, split: SplitConfig, seed: int, manager: Any) -> DataSplits:
     ref = spec.data
     if ref is None:
         raise DataError("no data given: pass a data file (CLI: --data FILE; Python: dataset='file.csv').")
-    files: list[str] = []
-    issues: list[RowIssue] = []
-    rows_read = 0
+    given = read_given_files(ref, manager)
+    files, issues, rows_read = given.files, given.issues, given.rows_read
+    text_col, label_col = given.text_column, given.label_column
     notes: list[str] = []
-    text_col = label_col = None
-    if ref.path:
-        loaded = load_file(ref.path, ref, manager)
-        files.append(ref.path)
-        issues += loaded.issues
-        rows_read += loaded.rows_read
-        text_col, label_col = loaded.text_column, loaded.label_column
-        all_examples = loaded.examples
+    if "path" in given.parts:
+        all_examples = given.parts["path"]
         labels, warns = reconcile_labels(spec, all_examples)
         train, val, test, notes = stratified_split(all_examples, split, seed)
     else:
-        parts: dict[str, list[Example]] = {}
-        for name in ("train", "validation", "test"):
-            p = getattr(ref, name)
-            if p:
-                loaded = load_file(p, ref, manager)
-                files.append(p)
-                issues += loaded.issues
-                rows_read += loaded.rows_read
-                text_col, label_col = loaded.text_column, loaded.label_column
-                parts[name] = loaded.examples
+        parts = given.parts
         all_examples = [ex for part in parts.values() for ex in part]
         labels, warns = reconcile_labels(spec, all_examples)
         train = parts["train"]

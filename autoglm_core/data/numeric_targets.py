@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from autoglm_core.data.language import detect_language
-from autoglm_core.data.load import load_file, stratified_split
+from autoglm_core.data.load import read_given_files, stratified_split
 from autoglm_core.types.data import DataSplits, Example
 from autoglm_core.types.errors import DataError
-from autoglm_core.types.schemas import DataSummary, RowIssue, SplitConfig, TaskSpec
+from autoglm_core.types.schemas import DataSummary, SplitConfig, TaskSpec
 
 #: quantile bins the split stratifies on (fewer when the data is small: at least 3 rows a bin)
 DEFAULT_BINS = 5
@@ -60,20 +60,9 @@ def load_numeric_splits(spec: TaskSpec, split: SplitConfig, seed: int, manager: 
     ref = spec.data
     if ref is None:
         raise DataError("no data given: pass a data file (CLI: --data FILE; Python: dataset='file.csv').")
-    parts: dict[str, list[Example]] = {}
-    files: list[str] = []
-    issues: list[RowIssue] = []
-    rows_read = 0
-    text_col = label_col = None
-    for name in ("path", "train", "validation", "test"):
-        path = getattr(ref, name)
-        if path:
-            loaded = load_file(path, ref, manager)
-            files.append(path)
-            issues += loaded.issues
-            rows_read += loaded.rows_read
-            text_col, label_col = loaded.text_column, loaded.label_column
-            parts[name] = loaded.examples
+    given = read_given_files(ref, manager)
+    parts, files, issues, rows_read = given.parts, given.files, given.issues, given.rows_read
+    text_col, label_col = given.text_column, given.label_column
     if "path" in parts:
         train, val, test, notes = quantile_split(parts["path"], split, seed, bins)
     else:
